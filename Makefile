@@ -1,0 +1,43 @@
+# `make help` lists the targets.  `make check` is exactly what CI runs.
+PY := .venv/bin/python
+PORT ?= 8501
+
+.PHONY: help setup setup-dev app ingest serve test check lint eval eval-ci bench clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+setup:  ## create .venv and install the app
+	@scripts/setup.sh
+
+setup-dev:  ## create .venv and install the app with test tools (and chromium)
+	@scripts/setup.sh dev
+
+ingest: setup  ## build or update the index from corpus/
+	$(PY) -m app ingest
+
+app: ingest  ## set up, index the corpus and start the browser app
+	$(PY) -m app serve --port $(PORT)
+
+lint: setup-dev  ## ruff
+	.venv/bin/ruff check ingest app evals tests
+
+test: setup-dev  ## fast tests only
+	$(PY) -m pytest -q -m "not slow and not browser"
+
+check: setup-dev  ## set up and run everything CI runs: lint, all tests, CI eval gate
+	.venv/bin/ruff check ingest app evals tests
+	$(PY) -m pytest -q
+	$(MAKE) --no-print-directory eval-ci
+
+eval-ci:  ## eval gate on the CI subset (thresholds in evals/thresholds.toml)
+	@if [ -f evals/datasets/ci.jsonl ] && [ -f evals/cli.py ]; then $(PY) -m app eval --dataset evals/datasets/ci.jsonl --out evals/results/ci --thresholds evals/thresholds.toml; fi
+
+eval: ingest  ## full eval on the dev set with all systems
+	$(PY) -m app eval --dataset evals/datasets/dev.jsonl --out evals/results/dev
+
+bench: ingest  ## performance benchmark
+	$(PY) -m app bench
+
+clean:  ## remove the index and caches (not the venv)
+	rm -rf data .pytest_cache

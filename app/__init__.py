@@ -1,0 +1,21 @@
+"""Retrieval, grounded answering and the user interfaces.
+
+``from app import ask`` is the public Python API.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.types import Answer
+
+
+def ask(question: str, **options: object) -> Answer:
+    """Answer ``question`` with the default pipeline built from ``LEGALQA_*`` settings."""
+    from app.pipeline import default_pipeline
+
+    return default_pipeline().ask(question, **options)  # type: ignore[arg-type]
+
+
+__all__ = ["ask"]

