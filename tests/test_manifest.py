@@ -1,0 +1,146 @@
+"""Manifest loading on small temporary corpora: every error names the file and, where it can, the line."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from ingest.errors import CorpusError
+from ingest.manifest import load_documents, load_manifest
+
+BLOG = "标题\r\n小节\r\n正文。\r\n".encode()
+LAW = "# 法\n\n第一条　正文。\n".encode()
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def entry(doc_id: str, kind: str, file: str, digest: str, **extra: object) -> str:
+    lines = [
+        "[[documents]]",
+        f'doc_id = "{doc_id}"',
+        f'title = "{doc_id} title"',
+        f'short_title = "{doc_id}"',
+        f'kind = "{kind}"',
+        f'file = "{file}"',
+        f'sha256 = "{digest}"',
+    ]
+    lines += [f"{key} = {value!r}" if isinstance(value, int) else f'{key} = "{value}"' for key, value in extra.items()]
+    return "\n".join(lines) + "\n\n"
+
+
+def make_corpus(root: Path, files: dict[str, bytes], manifest: str) -> Path:
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    (root / "manifest.toml").write_text(manifest, encoding="utf-8")
+    return root
+
+
+def good_manifest() -> str:
+    return entry("blog", "blog", "sources/blog.txt", sha(BLOG)) + entry(
+        "test-law", "statute", "statutes/test-law.md", sha(LAW), articles=1, effective="2024-01-01"
+    )
+
+
+GOOD_FILES = {"sources/blog.txt": BLOG, "statutes/test-law.md": LAW}
+
+
+def test_loads_documents_without_newline_translation(tmp_path: Path) -> None:
+    root = make_corpus(tmp_path, GOOD_FILES, good_manifest())
+    docs = load_documents(root)
+    assert [d.doc_id for d in docs] == ["blog", "test-law"]
+    assert docs[0].text == BLOG.decode()
+    assert "\r\n" in docs[0].text
+    law = docs[1].meta
+    assert (law.kind, law.articles, law.effective, law.file) == ("statute", 1, "2024-01-01", "statutes/test-law.md")
+    assert docs[0].meta.articles is None
+    assert [m.doc_id for m in load_manifest(root)] == ["blog", "test-law"]
+
+
+def _error(root: Path) -> CorpusError:
+    with pytest.raises(CorpusError) as info:
+        load_documents(root)
+    return info.value
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    root = make_corpus(tmp_path, {"sources/blog.txt": BLOG}, good_manifest())
+    err = _error(root)
+    assert "statutes/test-law.md" in str(err) and "does not exist" in str(err)
+    assert err.file.endswith("manifest.toml")
+    assert err.line == good_manifest().splitlines().index('doc_id = "test-law"') + 1
+
+
+def test_unlisted_file(tmp_path: Path) -> None:
+    root = make_corpus(tmp_path, {**GOOD_FILES, "statutes/extra-law.md": LAW}, good_manifest())
+    err = _error(root)
+    assert err.file.endswith("statutes/extra-law.md")
+    assert "not listed" in str(err)
+
+
+def test_files_outside_content_dirs_are_not_required_in_manifest(tmp_path: Path) -> None:
+    root = make_corpus(tmp_path, {**GOOD_FILES, "raw/paper.pdf.txt": b"raw", "README.md": b"# x"}, good_manifest())
+    assert len(load_documents(root)) == 2
+
+
+def test_duplicate_doc_id(tmp_path: Path) -> None:
+    manifest = good_manifest() + entry("blog", "blog", "sources/blog2.txt", sha(BLOG))
+    root = make_corpus(tmp_path, {**GOOD_FILES, "sources/blog2.txt": BLOG}, manifest)
+    err = _error(root)
+    assert "duplicate doc_id 'blog'" in str(err)
+    lines = manifest.splitlines()
+    assert err.line == len(lines) - lines[::-1].index('doc_id = "blog"')
+
+
+def test_bad_utf8_reports_the_line(tmp_path: Path) -> None:
+    bad = "标题\n小节\n".encode() + b"\xff\xfe broken\n"
+    manifest = entry("blog", "blog", "sources/blog.txt", sha(bad))
+    root = make_corpus(tmp_path, {"sources/blog.txt": bad}, manifest)
+    err = _error(root)
+    assert err.file.endswith("sources/blog.txt")
+    assert err.line == 3
+    assert "UTF-8" in str(err)
+
+
+def test_sha_mismatch_says_expected_actual_and_how_to_fix(tmp_path: Path) -> None:
+    root = make_corpus(tmp_path, {**GOOD_FILES, "sources/blog.txt": BLOG + b"edited"}, good_manifest())
+    err = _error(root)
+    assert sha(BLOG) in str(err) and sha(BLOG + b"edited") in str(err)
+    assert "manifest.toml" in str(err) and err.file.endswith("sources/blog.txt")
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        (entry("blog", "novel", "sources/blog.txt", sha(BLOG)), "unknown kind 'novel'"),
+        (entry("blog", "blog", "sources/blog.txt", sha(BLOG)).replace('title = "blog title"\n', ""), "title"),
+        (entry("law", "statute", "sources/blog.txt", sha(BLOG)), "articles"),
+        (entry("blog", "blog", "sources/blog.txt", "abc"), "64 hex"),
+        (entry("blog", "blog", "../blog.txt", sha(BLOG)), "relative path"),
+        (entry("Blog X", "blog", "sources/blog.txt", sha(BLOG)), "doc_id"),
+        (entry("blog", "blog", "sources/blog.txt", sha(BLOG), sha265="x"), "unknown key"),
+        ("", "no \\[\\[documents\\]\\]"),
+    ],
+)
+def test_invalid_entries(tmp_path: Path, manifest: str, message: str) -> None:
+    root = make_corpus(tmp_path, {"sources/blog.txt": BLOG}, manifest)
+    with pytest.raises(CorpusError, match=message) as info:
+        load_manifest(root)
+    assert info.value.file.endswith("manifest.toml")
+
+
+def test_invalid_toml_reports_line(tmp_path: Path) -> None:
+    root = make_corpus(tmp_path, GOOD_FILES, good_manifest() + "[[documents]]\ndoc_id = \n")
+    with pytest.raises(CorpusError, match="invalid TOML") as info:
+        load_manifest(root)
+    assert info.value.line == len(good_manifest().splitlines()) + 2
+
+
+def test_missing_manifest(tmp_path: Path) -> None:
+    with pytest.raises(CorpusError, match="manifest not found"):
+        load_manifest(tmp_path)
