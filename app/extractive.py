@@ -14,11 +14,13 @@ from dataclasses import replace
 from app.draft import Draft
 from app.sentences import Unit, split_units
 from app.types import Citation, Retrieved, Statement
+from ingest.tokenize import STOPWORDS as TOKENIZER_STOPWORDS
 from ingest.tokenize import tokenize
 
-STOPWORDS = frozenset(
-    "的 了 吗 呢 吧 啊 是 我 你 他 她 它 我们 你们 他们 这 那 这个 那个 什么 怎么 怎么办 如何 哪些 是否 能否 可以 能 会 要 需要 有 没有 和 与 及 或 "
-    "在 对 把 被 让 给 就 都 也 还 又 请 问 一下 情况 问题 规定 条 第 中 上 下 之 其 该 为 以 于 而 如果 但是 因为 所以 请问 一个 时候".split()
+# Beyond the tokenizer's question words: words too common in both questions and law to pick a sentence.
+STOPWORDS = TOKENIZER_STOPWORDS | frozenset(
+    "是 可以 能 会 要 需要 有 没有 在 对 把 被 让 给 又 请 问 一下 情况 问题 规定 条 第 中 上 下 其 该 为 以 于 而 如果 但是 因为 所以 时候 "
+    "我们 你们 他们".split()
 )
 
 
@@ -33,10 +35,12 @@ def question_terms(question: str) -> dict[str, float]:
 
 
 def unit_score(unit: Unit, terms: dict[str, float]) -> float:
+    """Question-term weight found in the unit, damped by length; a question in the source answers nothing."""
     if not terms:
         return 0.0
     hit = sum(w for t, w in terms.items() if t in unit.text)
-    return hit / math.sqrt(max(len(unit.text), 20) / 20)
+    score = hit / math.sqrt(max(len(unit.text), 20) / 20)
+    return 0.0 if unit.text.rstrip("”’」』）)").endswith(("？", "?")) else score
 
 
 class ExtractiveAnswerer:
@@ -64,7 +68,8 @@ class ExtractiveAnswerer:
                 relevance = unit_score(unit, terms)
                 if r.via == "lookup":  # the user named this article: quote it from the top
                     relevance += 2.0 / (1 + pos)
-                scored.append((relevance * prior + 0.05 * prior / (1 + pos), rank, unit, r))
+                if relevance > 0:
+                    scored.append((relevance * prior + 0.05 * prior / (1 + pos), rank, unit, r))
         scored.sort(key=lambda s: (-s[0], s[1], s[2].start))
         if not scored:
             return []

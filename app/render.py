@@ -16,7 +16,7 @@ def display_text(text: str) -> str:
 
 
 def to_text(answer: Answer, *, show_scores: bool = False) -> str:
-    lines = [f"⚠ {answer.warning}", ""]
+    lines = [answer.warning, ""]
     if answer.error:
         lines += [f"出错：{answer.error}", ""]
     lines.append(("【无可靠依据】" if answer.abstained else "【回答】") + "")
@@ -31,7 +31,7 @@ def to_text(answer: Answer, *, show_scores: bool = False) -> str:
             if c.breadcrumb:
                 lines.append(f"    {c.breadcrumb}")
             lines.append("    " + display_text(c.quote).replace("\n", "\n    "))
-    lines += ["", f"⚠ {answer.warning}"]
+    lines += ["", answer.warning]
     return "\n".join(lines)
 
 

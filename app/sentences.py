@@ -19,7 +19,13 @@ class Unit:
 
 
 def split_units(chunk: Chunk, *, paragraph_max: int = 220) -> list[Unit]:
-    """Paragraphs when short (a statute 款 with its items reads as one), else sentences."""
+    """Short paragraphs of provisions (a 款 with its items reads as one), else sentences.
+
+    Prose (paper, blog) is always quoted sentence by sentence: its paragraphs
+    mix claims with rhetorical questions.
+    """
+    if chunk.kind not in ("statute", "agreement"):
+        paragraph_max = 0
     units: list[Unit] = []
     for para in re.finditer(r"[^\n]+", chunk.text):
         text = para.group(0)

