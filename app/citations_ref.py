@@ -34,6 +34,7 @@ STATUTE_ALIASES: dict[str, tuple[str, ...]] = {
     "ai-content-labeling-measures": ("人工智能生成合成内容标识办法", "标识办法"),
 }
 
+_OTHER_DOCUMENT = re.compile(r"协议|论文|博客|文章|条款")
 _NUM = r"[0-9０-９]+|[零〇一二两三四五六七八九十百千]+"
 _ARTICLE = re.compile(rf"第\s*({_NUM})\s*条(?:之([一二三四五六七八九十]+))?|({_NUM})\s*条")
 
@@ -78,6 +79,8 @@ class StatuteNames:
             if number is None or number <= 0:
                 continue
             before = [doc for start, end, doc in mentions if end <= m.start()]
+            if not before and _OTHER_DOCUMENT.search(text[: m.start()]):
+                continue  # "用户协议第八部分第6条" is a clause of the agreement, not a statute article
             if bare_form and not (before and _adjacent(text, mentions, m.start())):
                 continue  # "55条" alone is too ambiguous; "消保法55条" is fine
             doc = before[-1] if before else default_doc
@@ -86,6 +89,22 @@ class StatuteNames:
             suffix = cn_to_int(m.group(2)) if m.group(2) else 0
             refs.append(ArticleRef(doc, number, suffix, m.start()))
         return refs
+
+
+_CN_SECTION = "一二三四五六七八九十"
+_AGREEMENT_CLAUSE = re.compile(
+    rf"协议[^，。？！\n]{{0,6}}?第?([{_CN_SECTION}]{{1,3}}|[0-9]{{1,2}})(?:部分|章|节|、|条款)[^，。？！\n]{{0,8}}?第?([0-9]{{1,2}}|[{_CN_SECTION}]{{1,3}})(?:条|款|项)"
+)
+
+
+def agreement_clause_refs(text: str) -> list[tuple[int, int]]:
+    """(section, clause) pairs for "用户协议第八部分第6条" / "协议八、责任限制第3条"."""
+    out = []
+    for m in _AGREEMENT_CLAUSE.finditer(text):
+        section, clause = _to_int(m.group(1)), _to_int(m.group(2))
+        if section and clause:
+            out.append((section, clause))
+    return out
 
 
 def _adjacent(text: str, mentions: list[tuple[int, int, str]], pos: int) -> bool:

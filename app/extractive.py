@@ -87,6 +87,11 @@ class ExtractiveAnswerer:
         return chosen
 
 
+# The paper's own reference markers ([8]) are shown with full-width brackets in the answer
+# text so they are never mistaken for our citation markers; statements keep the exact quote.
+_SOURCE_MARKER = re.compile(r"\[(\d{1,3})\]")
+
+
 def compose(chosen: list[tuple[Unit, Retrieved]], pool: Sequence[Retrieved]) -> Draft:
     """Lead first, then the rest grouped by document in retrieval order; number citations by first use."""
     if not chosen:
@@ -106,13 +111,14 @@ def compose(chosen: list[tuple[Unit, Retrieved]], pool: Sequence[Retrieved]) -> 
         by_id[cid] = r
         spans.setdefault(cid, []).append((unit.start, unit.end))
         statements.append(Statement(unit.text, (n,)))
+        shown = _SOURCE_MARKER.sub(r"［\1］", unit.text)
         if i == 0:
-            lines += [f"{unit.text}[{n}]", ""]
+            lines += [f"{shown}[{n}]", ""]
             continue
         if r.chunk.doc_id != current_doc:
             current_doc = r.chunk.doc_id
             lines.append(f"**{_source_heading(r)}**")
-        lines.append(f"- {unit.text}[{n}]")
+        lines.append(f"- {shown}[{n}]")
     citations = tuple(
         replace(Citation.from_chunk(n, by_id[cid].chunk, by_id[cid].fused_score), spans=tuple(sorted(spans[cid])))
         for cid, n in sorted(numbers.items(), key=lambda kv: kv[1])

@@ -57,7 +57,7 @@ class Pipeline:
             t0 = time.perf_counter()
             results = self.retrieve(text, k, mode)
             t1 = time.perf_counter()
-            evidence = assess(text, results, self.settings.abstain_threshold)
+            evidence = assess(text, results, self.settings.abstain_threshold, self.index.idf)
             draft = Draft("", (), (), abstained=True) if evidence.abstain else self.answerers[name].answer(text, results)
             t2 = time.perf_counter()
         except LegalQAError as exc:

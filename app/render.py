@@ -37,6 +37,8 @@ def to_text(answer: Answer, *, show_scores: bool = False) -> str:
 
 def to_markdown(answer: Answer) -> str:
     parts = [f"### 问：{answer.question}", "", f"> **{answer.warning}**", ""]
+    if answer.error:
+        parts += [f"**出错：** {answer.error}", ""]
     if answer.abstained:
         parts.append("**【无可靠依据】**")
     parts += [display_text(answer.text), ""]

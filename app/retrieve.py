@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from app.citations_ref import ArticleRef, StatuteNames
+from app.citations_ref import ArticleRef, StatuteNames, agreement_clause_refs
 from app.expand import expand_query
 from app.types import Retrieved
 from ingest.numerals import int_to_cn
@@ -66,7 +66,7 @@ class HybridRetriever:
 
     # -- public -------------------------------------------------------------
     def retrieve(self, question: str, k: int) -> list[Retrieved]:
-        lookups = self._lookup(self.names.article_refs(question)) if self.mode == "hybrid" else []
+        lookups = self._lookup(self.names.article_refs(question)) + self._agreement_lookup(question) if self.mode == "hybrid" else []
         ranked = self._ranked(question, k)
         seen = {r.chunk.chunk_id for r in lookups}
         results = lookups + [r for r in ranked if r.chunk.chunk_id not in seen]
@@ -87,6 +87,14 @@ class HybridRetriever:
                 for chunk in self.lookup_article(doc_id, ref.number, ref.suffix):
                     if all(r.chunk.chunk_id != chunk.chunk_id for r in out):
                         out.append(Retrieved(chunk=chunk, fused_score=1.0, via="lookup"))
+        return out
+
+    def _agreement_lookup(self, question: str) -> list[Retrieved]:
+        out = []
+        for section, clause in agreement_clause_refs(question):
+            chunk = self.index.chunks.get(f"agreement/{section}/{clause}")
+            if chunk is not None:
+                out.append(Retrieved(chunk=chunk, fused_score=1.0, via="lookup"))
         return out
 
     def _docs_with_article(self, ref: ArticleRef) -> list[str]:

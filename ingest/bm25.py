@@ -49,6 +49,20 @@ class BM25Index:
 
         return cls(bm25s.BM25.load(str(directory), show_progress=False), ids)
 
+    def idf(self, tokens: Sequence[str]) -> dict[str, float]:
+        """BM25 idf of each token; a token no chunk contains gets the highest idf (it is the most telling)."""
+        n = len(self.ids)
+        if self._retriever is None:
+            return dict.fromkeys(tokens, 0.0)
+        vocab = self._retriever.vocab_dict  # type: ignore[attr-defined]
+        indptr = self._retriever.scores["indptr"]  # type: ignore[attr-defined]
+        out = {}
+        for tok in tokens:
+            tid = vocab.get(tok)
+            df = 0 if tid is None else int(indptr[tid + 1] - indptr[tid])
+            out[tok] = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+        return out
+
     def search(self, query: str, k: int, only: Collection[str] | None = None) -> list[tuple[str, float]]:
         """Top ``k`` (chunk id, score) with a positive score, best first; ``only`` restricts chunk ids."""
         if self._retriever is None or k <= 0:

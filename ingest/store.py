@@ -30,7 +30,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import weakref
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,6 +178,10 @@ class Index:
             wanted = set(doc_ids)
             only = [cid for cid, c in self.chunks.items() if c.doc_id in wanted]
         return self._bm25.search(query, k, only)
+
+    def idf(self, tokens: Sequence[str]) -> dict[str, float]:
+        """How rare each token is in the indexed chunks (BM25 idf)."""
+        return self._bm25.idf(tokens)
 
     def warm_up(self) -> None:
         """Load the embedding model and Chroma's HNSW segment now (the first query otherwise pays ~1 s)."""

@@ -1,0 +1,34 @@
+"""The browser UI: ``legalqa serve`` or ``streamlit run app/streamlit_app.py``.
+
+Three pages: chat (法律问答), the source viewer (原文查看) that every citation
+links to, and the corpus browser (资料库浏览).  The pages live in ``app/ui``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+# `streamlit run` puts this folder first on sys.path, where app/types.py would shadow the
+# standard library's `types`; import the project as a package from its root instead.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+if str(_HERE.parent) not in sys.path:
+    sys.path.insert(0, str(_HERE.parent))
+
+import streamlit as st  # noqa: E402
+
+from app.ui.html import CSS  # noqa: E402
+from app.ui.nav import pages  # noqa: E402
+
+st.set_page_config(
+    page_title="生成式AI服务民事责任 · 法律问答",
+    page_icon="⚖️",
+    layout="wide",
+    initial_sidebar_state="expanded",
+    menu_items={
+        "About": "法律问答（仅供参考，不构成法律意见）：依据所列法律条文和资料摘引作答，每句注明出处。"
+    },
+)
+st.markdown(CSS, unsafe_allow_html=True)
+st.navigation(pages(), position="sidebar").run()

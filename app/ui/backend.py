@@ -1,0 +1,187 @@
+"""Settings, the cached pipeline and corpus data for the UI pages.
+
+The pipeline (index + embedding model) is loaded once per process with
+``st.cache_resource``; a failure is never cached, so after ``legalqa ingest``
+the next page load succeeds.  Failures come back as a ``Problem`` the pages
+show as a clear message (with the command to run), never as a trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from app.abstain import ABSTAIN_TEXT
+from app.types import Answer
+from ingest.errors import IndexMismatchError, IndexMissingError, LegalQAError
+from ingest.settings import Settings
+from ingest.types import Chunk, DocumentMeta
+
+if TYPE_CHECKING:
+    from app.pipeline import Pipeline
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str  # settings | missing | mismatch | backend
+    message: str
+
+
+def load_settings() -> Settings | Problem:
+    try:
+        return Settings.from_env()
+    except LegalQAError as exc:
+        return Problem("settings", str(exc))
+
+
+def redact(text: str, settings: Settings | None) -> str:
+    """Remove the API key from any text shown in the UI (error messages from a backend, say)."""
+    key = settings.llm_api_key if settings else ""
+    return text.replace(key, "***") if key and len(key) >= 4 else text
+
+
+def _settings_key(settings: Settings) -> str:
+    return hashlib.sha256(repr(settings).encode("utf-8")).hexdigest()
+
+
+@st.cache_resource(show_spinner="正在加载资料索引和模型（仅首次需要几秒钟）…", max_entries=4)
+def _load_pipeline(settings_key: str, _settings: Settings) -> Pipeline:
+    from app.pipeline import build_pipeline
+
+    pipeline = build_pipeline(_settings)
+    # warm up the query embedder, tokenizer and BM25 so the first question is not the slow one;
+    # a failing warm-up shows up, clearly, on the first question instead
+    with contextlib.suppress(Exception):
+        pipeline.retrieve("生成式人工智能服务 民事责任", 1)
+    return pipeline
+
+
+def get_pipeline(settings: Settings) -> Pipeline | Problem:
+    key = _settings_key(settings)
+    try:
+        pipeline = _load_pipeline(key, settings)
+        is_current = getattr(pipeline.index, "is_current", None)
+        if callable(is_current) and not is_current():  # a new ingest finished: reopen
+            _load_pipeline.clear()
+            pipeline = _load_pipeline(key, settings)
+        return pipeline
+    except IndexMissingError as exc:
+        return Problem("missing", redact(str(exc), settings))
+    except IndexMismatchError as exc:
+        return Problem("mismatch", redact(str(exc), settings))
+    except LegalQAError as exc:
+        return Problem("backend", redact(str(exc), settings))
+    except Exception as exc:  # a model or store that fails to load must not crash the page
+        return Problem("backend", redact(f"{type(exc).__name__}: {exc}", settings))
+
+
+def safe_ask(pipeline: Pipeline, settings: Settings, question: str, *, k: int, answerer: str) -> Answer:
+    """``Pipeline.ask`` with a UI-side length guard and a last-resort catch (it should never raise)."""
+    limit = settings.max_question_chars
+    if len(question) > limit:
+        return error_answer(
+            question,
+            answerer,
+            f"问题过长（{len(question)} 字）：请控制在 {limit} 字以内，只保留与法律问题相关的内容。",
+        )
+    try:
+        answer = pipeline.ask(question, k=k, answerer=answerer)
+    except Exception as exc:
+        return error_answer(question, answerer, redact(f"后端出错（{type(exc).__name__}）：{exc}", settings))
+    if answer.error:
+        answer = replace(answer, error=redact(answer.error, settings))
+    return answer
+
+
+def error_answer(question: str, answerer: str, message: str) -> Answer:
+    return Answer(
+        question=question, text=ABSTAIN_TEXT, citations=(), abstained=True, answerer=answerer, error=message
+    )
+
+
+# -- corpus data ---------------------------------------------------------------
+
+
+_GROUPED: dict[tuple[int, str, int], dict[str, tuple[Chunk, ...]]] = {}
+
+
+def doc_chunks(pipeline: Pipeline) -> dict[str, tuple[Chunk, ...]]:
+    """Every indexed chunk grouped by document, in document order (computed once per index)."""
+    index = pipeline.index
+    key = (id(index), getattr(getattr(index, "info", None), "generation", ""), len(index.chunks))
+    if key not in _GROUPED:
+        if len(_GROUPED) > 8:
+            _GROUPED.clear()
+        grouped: dict[str, list[Chunk]] = {}
+        for chunk in index.chunks.values():
+            grouped.setdefault(chunk.doc_id, []).append(chunk)
+        _GROUPED[key] = {
+            d: tuple(sorted(cs, key=lambda c: (c.ordinal, c.start))) for d, cs in grouped.items()
+        }
+    return _GROUPED[key]
+
+
+@st.cache_data(show_spinner=False, ttl=300)
+def _manifest(corpus_dir: str) -> list[DocumentMeta]:
+    from ingest.manifest import load_manifest
+
+    return load_manifest(corpus_dir)
+
+
+def documents(settings: Settings, pipeline: Pipeline | None = None) -> list[DocumentMeta]:
+    """Manifest entries; if the manifest cannot be read, what the index knows about each document."""
+    try:
+        return list(_manifest(str(settings.corpus_dir)))
+    except Exception:  # noqa: BLE001 - fall back to the index below
+        pass
+    if pipeline is None:
+        return []
+    metas = []
+    for doc_id, chunks in doc_chunks(pipeline).items():
+        c = chunks[0]
+        metas.append(
+            DocumentMeta(
+                doc_id=doc_id,
+                title=c.doc_title,
+                short_title=c.doc_title,
+                kind=c.kind,
+                file=c.file,
+                sha256=c.sha256,
+            )
+        )
+    return metas
+
+
+def document_meta(settings: Settings, doc_id: str, pipeline: Pipeline | None = None) -> DocumentMeta | None:
+    return next((m for m in documents(settings, pipeline) if m.doc_id == doc_id), None)
+
+
+def context_window(
+    chunks: Sequence[Chunk], start: int, end: int, around: int
+) -> tuple[list[Chunk], bool, bool]:
+    """The chunks overlapping [start, end) plus ``around`` on each side; flags say if more exist before/after."""
+    hits = [i for i, c in enumerate(chunks) if c.start < end and start < c.end]
+    if not hits:
+        return [], False, False
+    lo, hi = max(0, hits[0] - around), min(len(chunks), hits[-1] + around + 1)
+    return list(chunks[lo:hi]), lo > 0, hi < len(chunks)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def citation_check(
+    file: str, sha256: str, start: int, end: int, quote: str, corpus_dir: str
+) -> tuple[bool, str]:
+    """Re-check one citation against the corpus file (sha256 and exact slice), for the 原文核对 badge."""
+    from pathlib import Path
+
+    from app.types import Citation
+    from app.verify import check_citation
+
+    cit = Citation(0, "", "", "", "", "", quote, start, end, file, sha256, 0.0)
+    result = check_citation(cit, Path(corpus_dir))
+    return result.ok, result.problem

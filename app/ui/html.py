@@ -1,0 +1,286 @@
+"""Pure HTML builders for the UI (no Streamlit import, unit-tested).
+
+Every piece of corpus or user text is HTML-escaped here, and only here.
+Passages keep their exact file offsets until the last step: quoted spans are
+located on the original text, then the ``**``/``__`` emphasis markers that
+``app.render.display_text`` hides are dropped character by character, so a
+highlight never shifts when markers are removed.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Sequence
+from urllib.parse import quote
+
+from ingest.numerals import cn_to_int
+from ingest.types import Chunk
+
+EMPHASIS = re.compile(r"\*\*|__")  # the markers app.render.display_text removes
+MARKER = re.compile(r"\[(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\]")
+
+KIND_LABELS = {"statute": "法律法规", "agreement": "用户协议", "paper": "学术论文", "blog": "博客文章"}
+
+Span = tuple[int, int]
+
+
+def esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def kind_label(kind: str) -> str:
+    return KIND_LABELS.get(kind, kind)
+
+
+def merge_spans(spans: Iterable[Span], lo: int, hi: int) -> list[Span]:
+    """Spans clipped to [lo, hi), sorted, overlapping ones merged."""
+    clipped = sorted((max(s, lo), min(e, hi)) for s, e in spans if min(e, hi) > max(s, lo))
+    merged: list[Span] = []
+    for s, e in clipped:
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def highlight(text: str, base: int, spans: Iterable[Span] = (), *, css_class: str = "hl") -> str:
+    """``text`` (which starts at file offset ``base``) as HTML with ``spans`` (file offsets) marked.
+
+    Emphasis markers are removed after the spans are placed on the original
+    offsets; the result is escaped, and newlines become ``<br>`` so the HTML has
+    no line breaks (Markdown would otherwise end the HTML block at a blank line).
+    """
+    drop = bytearray(len(text))
+    for m in EMPHASIS.finditer(text):
+        drop[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
+
+    def piece(a: int, b: int) -> str:
+        kept = "".join(ch for i, ch in enumerate(text[a:b], start=a) if not drop[i])
+        return esc(kept).replace("\r", "").replace("\n", "<br>")
+
+    out: list[str] = []
+    pos = 0
+    for s, e in merge_spans(spans, base, base + len(text)):
+        rs, re_ = s - base, e - base
+        out.append(piece(pos, rs))
+        marked = piece(rs, re_)
+        if marked:
+            out.append(f'<mark class="{css_class}">{marked}</mark>')
+        pos = re_
+    out.append(piece(pos, len(text)))
+    return "".join(out)
+
+
+def anchor_id(prefix: str, number: int) -> str:
+    return f"{prefix}-c{number}"
+
+
+def answer_body_html(text: str, locators: dict[int, str], anchor_prefix: str) -> str:
+    """The answer as one line of HTML: lead paragraph, ``**heading**`` lines, ``- `` bullets.
+
+    Built by hand rather than by Markdown so a quoted clause that starts with
+    "7." or "- " stays the text it is; each ``[n]`` becomes a superscript link to
+    citation card n.  Meant for ``st.markdown(..., unsafe_allow_html=True)``.
+    """
+    out = ['<div class="answer-body">']
+    in_list = False
+    first = True
+    for raw in text.splitlines():
+        line = raw.strip()
+        item = re.match(r"[-*•]\s+(.*)", line)
+        if in_list and not item:
+            out.append("</ul>")
+            in_list = False
+        if not line:
+            continue
+        heading = re.fullmatch(r"\*\*([^*]+)\*\*[:：]?", line)
+        if item:
+            if not in_list:
+                out.append("<ul>")
+                in_list = True
+            out.append(f"<li>{_inline(item.group(1), locators, anchor_prefix)}</li>")
+        elif heading:
+            out.append(f'<div class="answer-h">{esc(heading.group(1))}</div>')
+        else:
+            css = ' class="answer-lead"' if first else ""
+            out.append(f"<p{css}>{_inline(line, locators, anchor_prefix)}</p>")
+        first = False
+    if in_list:
+        out.append("</ul>")
+    out.append("</div>")
+    return "".join(out)
+
+
+def _inline(text: str, locators: dict[int, str], anchor_prefix: str) -> str:
+    def link(m: re.Match[str]) -> str:
+        numbers = [int(n) for n in re.split(r"\s*[,，、]\s*", m.group(1))]
+        if not all(n in locators for n in numbers):
+            return m.group(0)
+        return "".join(
+            f'<sup class="cite-ref"><a href="#{anchor_id(anchor_prefix, n)}" target="_self" '
+            f'title="{esc(locators[n])}">[{n}]</a></sup>'
+            for n in numbers
+        )
+
+    return MARKER.sub(link, esc(EMPHASIS.sub("", text)))
+
+
+def citation_html(
+    *, number: int, locator: str, title: str, breadcrumb: str, quote_text: str, start: int,
+    spans: Sequence[Span], anchor: str,
+) -> str:  # fmt: skip
+    """A citation card: number, locator, document and breadcrumb, and the passage with quoted spans marked."""
+    crumbs = f'<span class="cite-crumb">{esc(breadcrumb)}</span>' if breadcrumb else ""
+    return (
+        f'<div class="cite-card" id="{esc(anchor)}">'
+        f'<div class="cite-head"><span class="cite-num">[{number}]</span>'
+        f'<span class="cite-loc">{esc(locator)}</span></div>'
+        f'<div class="cite-meta"><span class="cite-doc">{esc(title)}</span>{crumbs}</div>'
+        f'<div class="passage-text">{highlight(quote_text, start, spans)}</div>'
+        "</div>"
+    )
+
+
+def chunks_html(
+    chunks: Sequence[Chunk],
+    *,
+    target: Span | None = None,
+    spans: Sequence[Span] = (),
+    previous_breadcrumb: tuple[str, ...] = (),
+    anchor: str = "target",
+) -> str:
+    """Consecutive passages of one document, with 编/章/节 (or section) headings where they change.
+
+    Passages overlapping ``target`` are highlighted; inside them ``spans`` are
+    marked (the sentences an answer quoted).  The first highlighted passage gets
+    the HTML id ``anchor``.
+    """
+    out: list[str] = ['<div class="doc-view">']
+    crumb = tuple(previous_breadcrumb)
+    anchored = False
+    for chunk in chunks:
+        bc = tuple(chunk.breadcrumb)
+        if bc != crumb:
+            same = 0
+            while same < min(len(bc), len(crumb)) and bc[same] == crumb[same]:
+                same += 1
+            for depth in range(same, len(bc)):
+                out.append(f'<div class="doc-h doc-h{min(depth, 3)}">{esc(bc[depth])}</div>')
+            crumb = bc
+        is_target = target is not None and chunk.start < target[1] and target[0] < chunk.end
+        classes = "passage target" if is_target else "passage"
+        ident = ""
+        if is_target and not anchored:
+            ident, anchored = f' id="{esc(anchor)}"', True
+        # headings already say where a passage is; label only passages outside any heading
+        label = (
+            "" if chunk.kind == "statute" or bc else f'<div class="passage-loc">{esc(chunk.locator)}</div>'
+        )
+        marked = spans if is_target else ()
+        out.append(
+            f'<div class="{classes}"{ident}>{label}'
+            f'<div class="passage-text">{highlight(chunk.text, chunk.start, marked)}</div></div>'
+        )
+    out.append("</div>")
+    return "".join(out)
+
+
+def format_spans(spans: Iterable[Span]) -> str:
+    return ",".join(f"{s}-{e}" for s, e in spans)
+
+
+def parse_spans(raw: str | None) -> tuple[Span, ...]:
+    spans: list[Span] = []
+    for part in (raw or "").split(","):
+        m = re.fullmatch(r"\s*(\d{1,9})-(\d{1,9})\s*", part)
+        if m and int(m.group(1)) < int(m.group(2)):
+            spans.append((int(m.group(1)), int(m.group(2))))
+    return tuple(spans)
+
+
+def parse_int(raw: object) -> int | None:
+    try:
+        value = int(str(raw).strip())
+    except (TypeError, ValueError):
+        return None
+    return value if value >= 0 else None
+
+
+_ARTICLE_QUERY = re.compile(
+    r"第?\s*([0-9０-９]+|[零〇一二两三四五六七八九十百千]+)\s*条?(?:\s*之\s*([一二三四五六七八九十]+|[0-9]+))?"
+)
+
+
+def parse_article_query(text: str) -> tuple[int, int] | None:
+    """'1202', '第1202条', '第一千二百零二条', '一千二百零二', '第十条之一' → (number, sub)."""
+    m = _ARTICLE_QUERY.fullmatch(text.strip()) if text else None
+    if not m:
+        return None
+    try:
+        raw = m.group(1).translate(str.maketrans("０１２３４５６７８９", "0123456789"))
+        number = int(raw) if raw.isdigit() else cn_to_int(raw)
+        sub_raw = m.group(2) or ""
+        sub = (int(sub_raw) if sub_raw.isdigit() else cn_to_int(sub_raw)) if sub_raw else 0
+    except ValueError:
+        return None
+    return (number, sub) if number > 0 else None
+
+
+def page_url(path: str, **params: object) -> str:
+    """A relative URL to a page with query parameters (for links inside HTML)."""
+    query = "&".join(f"{k}={quote(str(v))}" for k, v in params.items() if v not in (None, ""))
+    return f"{path}?{query}" if query else path
+
+
+# Scroll the element with the given id into view once it is rendered (st.html, unsafe_allow_javascript).
+SCROLL_JS = """
+<script>
+(function () {
+  let tries = 0;
+  const go = () => {
+    const el = document.getElementById("%s");
+    if (el) { el.scrollIntoView({block: "center"}); }
+    else if (tries++ < 40) { setTimeout(go, 150); }
+  };
+  setTimeout(go, 100);
+})();
+</script>
+"""
+
+
+CSS = """
+<style>
+:root { --legal-accent: #1f4e79; --legal-mark: #ffe58a; --legal-target: #fff8dc; }
+[data-testid="stMainBlockContainer"] { max-width: 1120px; padding-top: 2.5rem; }
+[data-testid="stAppDeployButton"], .stAppDeployButton { display: none; }
+.answer-body { line-height: 1.85; font-size: 1rem; }
+.answer-body p { margin: 0 0 .55rem 0; }
+.answer-body .answer-lead { font-size: 1.04rem; font-weight: 600; margin-bottom: .8rem; }
+.answer-body .answer-h { font-weight: 700; color: var(--legal-accent); margin: .7rem 0 .25rem 0; }
+.answer-body ul { margin: 0 0 .4rem 1.1rem; padding: 0; }
+.answer-body li { margin: .15rem 0; }
+.stMarkdown p, .stMarkdown li { line-height: 1.75; }
+sup.cite-ref { font-size: 0.72em; margin-left: 1px; }
+sup.cite-ref a { text-decoration: none; color: var(--legal-accent); font-weight: 600; background: #e8eef6;
+  padding: 0 .22em; border-radius: 3px; }
+sup.cite-ref a:hover { text-decoration: underline; }
+.cite-card { scroll-margin-top: 4rem; }
+.cite-head { display: flex; gap: .5rem; align-items: baseline; flex-wrap: wrap; }
+.cite-num { color: var(--legal-accent); font-weight: 700; }
+.cite-loc { font-weight: 700; font-size: 1.02rem; }
+.cite-meta { color: #5f6368; font-size: .86rem; margin: .15rem 0 .45rem 0; }
+.cite-meta .cite-crumb::before { content: " · "; }
+.passage-text { line-height: 1.8; font-size: .95rem; color: #262730; }
+mark.hl { background: var(--legal-mark); padding: 0 1px; border-radius: 2px; color: inherit; }
+.doc-view { font-size: .98rem; }
+.doc-h { font-weight: 700; color: var(--legal-accent); margin: 1.1rem 0 .4rem 0; }
+.doc-h0 { font-size: 1.15rem; } .doc-h1 { font-size: 1.05rem; } .doc-h2, .doc-h3 { font-size: .98rem; }
+.passage { padding: .45rem .75rem; margin: .3rem 0; border-left: 3px solid transparent; border-radius: 4px; }
+.passage.target { background: var(--legal-target); border-left-color: #e0a800; scroll-margin-top: 5rem; }
+.passage-loc { color: #5f6368; font-size: .82rem; margin-bottom: .15rem; }
+.ask-note { color: #5f6368; font-size: .85rem; font-weight: 400; }
+.cite-title { margin-top: .6rem; font-weight: 700; }
+</style>
+"""

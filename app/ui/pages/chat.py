@@ -1,0 +1,3 @@
+from app.ui.chat import render
+
+render()

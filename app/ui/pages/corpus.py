@@ -1,0 +1,3 @@
+from app.ui.corpus import render
+
+render()

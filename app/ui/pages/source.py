@@ -1,0 +1,3 @@
+from app.ui.viewer import render
+
+render()

