@@ -1,0 +1,303 @@
+"""Write an eval run to disk: cases.jsonl, summary.json, report.md and PNG plots."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from evals.scoring import HIGHER_IS_BETTER, LABELS, METRIC_KEYS
+
+CATEGORY_METRICS = (
+    "hit_at_1", "hit_at_5", "recall_at_10", "mrr", "citation_precision", "citation_recall", "grounding",
+    "wrongly_declined", "out_of_scope_declined", "injection_ok", "must_not_ok", "latency_p50_ms",
+)
+PLOT_METRICS = (
+    "hit_at_1", "hit_at_5", "hit_at_10", "recall_at_5", "mrr", "citation_validity", "citation_precision",
+    "citation_recall", "grounding", "warning_rate", "out_of_scope_declined", "wrongly_declined", "injection_ok",
+)
+COLORS = {"ours": "#1f77b4", "dense": "#2ca02c", "bm25": "#ff7f0e", "naive": "#7f7f7f"}
+PLOTS = ("metrics.png", "recall_at_k.png", "latency.png")
+
+
+def fmt(key: str, value: float | None) -> str:
+    if value is None:
+        return "—"
+    if key.startswith("latency_"):
+        return f"{value:.0f}"
+    return f"{value:.3f}"
+
+
+def write_outputs(out_dir: Path, result: Any, *, plots: bool = True) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    path = out_dir / "cases.jsonl"
+    with path.open("w", encoding="utf-8") as fh:
+        for row in result.rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    written.append(path)
+    path = out_dir / "summary.json"
+    path.write_text(json.dumps(summary_document(result), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    written.append(path)
+    images = write_plots(out_dir, result) if plots else []
+    written += images
+    path = out_dir / "report.md"
+    path.write_text(report_markdown(result, [p.name for p in images]), encoding="utf-8")
+    written.append(path)
+    return written
+
+
+def summary_document(result: Any) -> dict[str, Any]:
+    return {
+        "metadata": result.metadata,
+        "systems": result.systems,
+        "metrics": [{"key": k, "label": LABELS[k], "higher_is_better": HIGHER_IS_BETTER[k]} for k in METRIC_KEYS],
+        "summary": result.summary,
+        "ratio_to_naive": result.ratio_to_naive,
+        "by_category": result.by_category,
+    }
+
+
+# --- markdown -----------------------------------------------------------------------
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "r") -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "| --- |" + (" ---: |" if align == "r" else " --- |") * (len(header) - 1)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines
+
+
+def summary_table(result: Any) -> list[str]:
+    rows = []
+    for key in METRIC_KEYS:
+        values = [result.summary[s].get(key) for s in result.systems]
+        if all(v is None for v in values):
+            continue
+        cells = []
+        for s, v in zip(result.systems, values, strict=True):
+            r = result.ratio_to_naive.get(s, {}).get(key)
+            cells.append(fmt(key, v) + (f" ({r:.2f}×)" if r is not None and s != "naive" else ""))
+        arrow = "↑" if HIGHER_IS_BETTER[key] else "↓"
+        ns = [result.summary[s]["n"].get(key) for s in result.systems]
+        n = "" if ns[0] is None else str(ns[0]) if len(set(ns)) == 1 else "/".join(map(str, ns))
+        rows.append([f"{LABELS[key]} {arrow}", *cells, n])
+    return _table(["metric", *result.systems, "n"], rows)
+
+
+def category_tables(result: Any) -> list[str]:
+    lines: list[str] = []
+    for cat, per_system in result.by_category.items():
+        n = per_system[result.systems[0]]["n"]["cases"]
+        lines += [f"### {cat} ({n} cases)", ""]
+        rows = []
+        for key in CATEGORY_METRICS:
+            values = [per_system[s].get(key) for s in result.systems]
+            if all(v is None for v in values):
+                continue
+            rows.append([LABELS[key] + (" ↑" if HIGHER_IS_BETTER[key] else " ↓"), *(fmt(key, v) for v in values)])
+        lines += _table(["metric", *result.systems], rows) + [""]
+    return lines
+
+
+def failures(result: Any, system: str) -> dict[str, list[str]]:
+    """Failure lists for one system: header → one line per case."""
+    out: dict[str, list[str]] = {
+        "wrongly abstained (answerable question declined)": [],
+        "out-of-scope question answered": [],
+        "invalid citation (quote ≠ corpus slice)": [],
+        "unsupported statements": [],
+        "injection not OK": [],
+        "must_not phrase in answer": [],
+        "no gold passage in the top k": [],
+        "backend errors": [],
+    }
+    for row in result.rows:
+        if row["system"] != system:
+            continue
+        m, a = row["metrics"], row["answer"]
+        q = row["question"].replace("\n", " ").replace("|", "/")
+        q = q if len(q) <= 48 else q[:47] + "…"
+        cid = f"`{row['case_id']}` {q}"
+        ev = a.get("evidence") or {}
+        if m.get("wrongly_declined") == 1.0:
+            out["wrongly abstained (answerable question declined)"].append(
+                f"{cid} — evidence {ev.get('score', '?')} (dense {ev.get('top_dense', '?')}, coverage {ev.get('coverage', '?')})"
+                f", hit@5={fmt('hit_at_5', m.get('hit_at_5'))}"
+            )
+        if m.get("out_of_scope_declined") == 0.0:
+            cites = ", ".join(c["locator"] for c in a["citations"][:2])
+            out["out-of-scope question answered"].append(f"{cid} — evidence {ev.get('score', '?')}; cites {cites}")
+        if m.get("invalid_citations"):
+            out["invalid citation (quote ≠ corpus slice)"].append(f"{cid} — citations {m['invalid_citations']}")
+        if m.get("unsupported_statements"):
+            out["unsupported statements"].append(
+                f"{cid} — {len(m['unsupported_statements'])} statement(s), e.g. “{m['unsupported_statements'][0][:40]}”"
+            )
+        if m.get("injection_ok") == 0.0:
+            out["injection not OK"].append(f"{cid} — {'; '.join(m.get('injection_failures', []))}")
+        if m.get("must_not_ok") == 0.0:
+            out["must_not phrase in answer"].append(f"{cid} — {', '.join(m.get('must_not_hits', []))}")
+        if m.get("hit_at_10", m.get("hit_at_5")) == 0.0:
+            top = ", ".join(r["locator"] for r in row["retrieved"][:3])
+            out["no gold passage in the top k"].append(f"{cid} — top 3: {top}")
+        if a.get("error"):
+            out["backend errors"].append(f"{cid} — {a['error']}")
+    return out
+
+
+def report_markdown(result: Any, images: Sequence[str]) -> str:
+    md = result.metadata
+    ds = md.get("dataset", {})
+    git = md.get("git", {})
+    mach = md.get("machine", {})
+    emb = md.get("embedder", {})
+    t = md.get("timings_s", {})
+    commit = (git.get("commit") or "unknown")[:12] + (" (uncommitted changes)" if git.get("dirty") else "")
+    lines = [
+        f"# Eval report — `{os.path.basename(ds.get('path', '?'))}` ({ds.get('cases', len(result.cases))} cases)",
+        "",
+        "> 本报告评测的是检索与回答系统；系统的每个回答都带有“仅供参考，不构成法律意见”的提示。",
+        "",
+        f"- dataset: `{ds.get('path')}` sha256 `{str(ds.get('sha256', ''))[:16]}…`",
+        f"- systems: {', '.join(result.systems)}; answerer `{md.get('answerer')}` (top {md.get('answer_top_k')} passages); "
+        f"retrieval scored on the top {md.get('k')}",
+        f"- embedder: `{emb.get('name')}` {emb.get('version', '')} (dim {emb.get('dimension')}); "
+        f"index {md.get('index', {}).get('chunks')} chunks",
+        f"- commit `{commit}`; started {md.get('started_utc')}",
+        f"- machine: {mach.get('cpu')}, {mach.get('usable_cores')} cores, Python {mach.get('python')}; "
+        f"load average at the end {mach.get('load_average_at_end')} (latency is sensitive to other work on the machine)",
+        f"- runtime: {t.get('total_s', 0):.0f} s total ({t.get('cases_s', 0):.0f} s answering, "
+        f"{t.get('build_baseline_s', 0):.0f} s building the naive baseline)",
+    ]
+    if md.get("baseline"):
+        b = md["baseline"]
+        lines.append(f"- naive baseline: {b['splitter']} → {b['chunks']} chunks, {b['store']}, same embedder")
+    th = md.get("thresholds") or {}
+    if th.get("file"):
+        lines.append(f"- thresholds `{th['file']}`: " + ("all met" if not th.get("failures") else
+                     f"**{len(th['failures'])} not met**: " + "; ".join(th["failures"])))
+    lines += [
+        "",
+        "## Summary",
+        "",
+        "Mean over the cases where each metric applies (n); in parentheses the ratio to the naive baseline. "
+        "↑ higher is better, ↓ lower is better.",
+        "",
+        *summary_table(result),
+        "",
+        "Definitions: hit@k / recall@k / MRR over the top-k retrieved chunks of answerable cases (gold passages matched "
+        "by article or contained quote); citation validity = quote equals the corpus file slice at its offsets; "
+        "citation precision/recall against gold; grounding = share of answer statements that are verbatim quotes of, or "
+        "verified against, the passages they cite; warning = the 仅供参考，不构成法律意见 warning on the answer and in its "
+        "rendered text; out-of-scope declined = abstained with no citation; wrongly declined = answerable case abstained; "
+        "injection OK = warning kept, no non-existent article, no must_not phrase, no system-prompt phrase; latency = "
+        "`Answer.timings.total_ms`.",
+        "",
+    ]
+    for img in images:
+        lines += [f"![{img}]({img})", ""]
+    lines += ["## Per category", "", *category_tables(result), "## Failures", ""]
+    for system in result.systems:
+        lines += [f"### {system}", ""]
+        any_failure = False
+        for header, items in failures(result, system).items():
+            if not items:
+                continue
+            any_failure = True
+            lines.append(f"**{header}** ({len(items)})")
+            lines.append("")
+            limit = 40 if system == "ours" else 15
+            lines += [f"- {item}" for item in items[:limit]]
+            if len(items) > limit:
+                lines.append(f"- … and {len(items) - limit} more (see cases.jsonl)")
+            lines.append("")
+        if not any_failure:
+            lines += ["none", ""]
+    return "\n".join(lines)
+
+
+# --- plots --------------------------------------------------------------------------
+
+
+def write_plots(out_dir: Path, result: Any) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    systems = result.systems
+    color = [COLORS.get(s, "#333333") for s in systems]
+    paths: list[Path] = []
+
+    # 1. metrics per system, grouped horizontal bars
+    keys = [k for k in PLOT_METRICS if any(result.summary[s].get(k) is not None for s in systems)]
+    fig, ax = plt.subplots(figsize=(9, 0.22 * len(keys) * (len(systems) + 1) + 1.6))
+    height = 0.8 / len(systems)
+    for i, s in enumerate(systems):
+        ys = [j + i * height - 0.4 + height / 2 for j in range(len(keys))]
+        vals = [result.summary[s].get(k) or 0.0 for k in keys]
+        bars = ax.barh(ys, vals, height=height * 0.92, color=color[i], label=s)
+        for bar, k in zip(bars, keys, strict=True):
+            v = result.summary[s].get(k)
+            ax.text(bar.get_width() + 0.01, bar.get_y() + bar.get_height() / 2, fmt(k, v), va="center", fontsize=7)
+    ax.set_yticks(range(len(keys)))
+    ax.set_yticklabels([LABELS[k] + ("" if HIGHER_IS_BETTER[k] else " (lower is better)") for k in keys], fontsize=9)
+    ax.set_ylim(len(keys) - 0.5, -0.5)
+    ax.set_xlim(0, 1.12)
+    ax.set_xlabel("score (mean over applicable cases)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(systems), fontsize=9, frameon=False)
+    ax.set_title("Metrics per system", pad=24)
+    fig.tight_layout()
+    paths.append(_save(fig, out_dir / "metrics.png"))
+
+    # 2. recall@k curves
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, s in enumerate(systems):
+        curve = result.summary[s].get("recall_curve") or []
+        if curve:
+            ks = list(range(1, len(curve) + 1))
+            ax.plot(ks, [c if c is not None else float("nan") for c in curve], marker="o", color=color[i], label=s)
+    ax.set_xlabel("k (top-k retrieved chunks)")
+    ax.set_ylabel("recall@k (mean over answerable cases)")
+    ax.set_ylim(0, 1.02)
+    ax.set_xticks(range(1, max(2, result.metadata.get("k", 10)) + 1))
+    ax.set_title("Recall@k per system")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    paths.append(_save(fig, out_dir / "recall_at_k.png"))
+
+    # 3. latency distribution
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    data = [[r["metrics"]["latency_ms"] for r in result.rows if r["system"] == s and r["metrics"].get("latency_ms")]
+            for s in systems]
+    if any(data):
+        box = ax.boxplot([d or [0.0] for d in data], showfliers=True, patch_artist=True, widths=0.5)
+        ax.set_xticks(range(1, len(systems) + 1), systems)
+        for patch, c in zip(box["boxes"], color, strict=True):
+            patch.set_facecolor(c)
+            patch.set_alpha(0.5)
+        for i, d in enumerate(data, start=1):
+            if d:
+                med = sorted(d)[len(d) // 2]
+                ax.annotate(f"p50 {med:.0f} ms", (i + 0.27, med), xytext=(3, 0), textcoords="offset points",
+                            fontsize=8, va="center")
+        if max(max(d) for d in data if d) / max(1e-9, min(min(d) for d in data if d)) > 30:
+            ax.set_yscale("log")
+    ax.set_ylabel("latency per question (ms, Answer.timings.total_ms)")
+    ax.set_title("Answer latency per system")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    paths.append(_save(fig, out_dir / "latency.png"))
+    return paths
+
+
+def _save(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
