@@ -31,7 +31,8 @@ check: setup-dev  ## set up and run everything CI runs: lint, all tests, CI eval
 	$(MAKE) --no-print-directory eval-ci
 
 eval-ci:  ## eval gate on the CI subset (thresholds in evals/thresholds.toml)
-	@if [ -f evals/datasets/ci.jsonl ] && [ -f evals/cli.py ]; then $(PY) -m app eval --dataset evals/datasets/ci.jsonl --out evals/results/ci --thresholds evals/thresholds.toml; fi
+	$(PY) -m app ingest --quiet
+	$(PY) -m app eval --dataset evals/datasets/ci.jsonl --systems ours,dense,bm25 --out evals/results/ci --thresholds evals/thresholds.toml --quiet
 
 eval: ingest  ## full eval on the dev set with all systems
 	$(PY) -m app eval --dataset evals/datasets/dev.jsonl --out evals/results/dev

@@ -66,8 +66,8 @@ class ExtractiveAnswerer:
             prior = 1.0 / (1.0 + 0.35 * rank) * (0.6 if r.via == "xref" else 1.0)
             for pos, unit in enumerate(split_units(r.chunk)):
                 relevance = unit_score(unit, terms)
-                if r.via == "lookup":  # the user named this article: quote it from the top
-                    relevance += 2.0 / (1 + pos)
+                if r.via == "lookup":  # the user named this article: it leads, quoted from its start
+                    relevance += 10.0 / (1 + pos)
                 if relevance > 0:
                     scored.append((relevance * prior + 0.05 * prior / (1 + pos), rank, unit, r))
         scored.sort(key=lambda s: (-s[0], s[1], s[2].start))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from app.abstain import assess
+from app.abstain import assess, is_licence_procedure
 from app.pipeline import build_pipeline
 from evals.dataset import load_dataset
 from ingest.settings import Settings
@@ -32,13 +32,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(off)} out_of_scope, {len(on)} answerable cases (injection cases excluded)")
     print(f"{'threshold':>9} {'oos declined':>13} {'answerable declined':>20}")
     for t in [x / 100 for x in range(40, 76, 2)]:
-        declined_off = sum(not e.named_article and e.score < t for _c, e in off) / len(off)
-        declined_on = sum(not e.named_article and e.score < t for _c, e in on) / len(on)
+        declined_off = sum(_declines(c, e, t) for c, e in off) / len(off)
+        declined_on = sum(_declines(c, e, t) for c, e in on) / len(on)
         print(f"{t:9.2f} {declined_off:13.3f} {declined_on:20.3f}")
     print("\nper case (score, top_dense, coverage):")
     for c, e in sorted(rows, key=lambda r: r[1].score):
         print(f"  {e.score:.3f} {e.top_dense:.3f} {e.coverage:.3f} {'L' if e.named_article else ' '} {c.category:13} {c.id:18} {c.question[:40]}")
     return 0
+
+
+def _declines(case, ev, threshold: float) -> bool:  # noqa: ANN001
+    return not ev.named_article and (ev.score < threshold or is_licence_procedure(case.question))
 
 
 if __name__ == "__main__":
