@@ -25,17 +25,18 @@ lint: setup-dev  ## ruff
 test: setup-dev  ## fast tests only
 	$(PY) -m pytest -q -m "not slow and not browser"
 
-check: setup-dev  ## set up and run everything CI runs: lint, all tests, CI eval gate
+check: setup-dev  ## set up and run everything CI runs: lint, index, all tests, CI eval gate
 	.venv/bin/ruff check ingest app evals tests
+	$(PY) -m app ingest --quiet
 	$(PY) -m pytest -q
 	$(MAKE) --no-print-directory eval-ci
 
 eval-ci:  ## eval gate on the CI subset (thresholds in evals/thresholds.toml)
-	$(PY) -m app ingest --quiet
 	$(PY) -m app eval --dataset evals/datasets/ci.jsonl --systems ours,dense,bm25 --out evals/results/ci --thresholds evals/thresholds.toml --quiet
 
-eval: ingest  ## full eval on the dev set with all systems
+eval: ingest  ## full eval on the dev and held-out sets with all systems
 	$(PY) -m app eval --dataset evals/datasets/dev.jsonl --out evals/results/dev
+	$(PY) -m app eval --dataset evals/datasets/holdout.jsonl --out evals/results/holdout
 
 bench: ingest  ## performance benchmark
 	$(PY) -m app bench
