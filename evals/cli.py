@@ -423,7 +423,7 @@ def print_summary(result: EvalResult, out_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from evals.report import fmt
+    from evals.report import metric_cells
     from evals.scoring import LABELS
 
     console = Console()
@@ -432,13 +432,8 @@ def print_summary(result: EvalResult, out_dir: Path) -> None:
     for s in result.systems:
         table.add_column(s, justify="right")
     for key in METRIC_KEYS:
-        values = [result.summary[s].get(key) for s in result.systems]
-        if all(v is None for v in values):
-            continue
-        cells = []
-        for s, v in zip(result.systems, values, strict=True):
-            r = result.ratio_to_naive.get(s, {}).get(key)
-            cells.append(fmt(key, v) + (f" ({r:.2f}×)" if r is not None and s != "naive" else ""))
-        table.add_row(LABELS[key], *cells)
+        cells = metric_cells(result, key)
+        if cells is not None:
+            table.add_row(LABELS[key], *cells)
     console.print(table)
     console.print(f"report: {out_dir / 'report.md'}  ({result.metadata['timings_s'].get('total_s', 0):.0f} s)")

@@ -69,16 +69,24 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "r
     return lines
 
 
+def metric_cells(result: Any, key: str) -> list[str] | None:
+    """One formatted cell per system (value and its ratio to naive), or None when the metric never applied."""
+    values = [result.summary[s].get(key) for s in result.systems]
+    if all(v is None for v in values):
+        return None
+    cells = []
+    for s, v in zip(result.systems, values, strict=True):
+        r = result.ratio_to_naive.get(s, {}).get(key)
+        cells.append(fmt(key, v) + (f" ({r:.2f}×)" if r is not None and s != "naive" else ""))
+    return cells
+
+
 def summary_table(result: Any) -> list[str]:
     rows = []
     for key in METRIC_KEYS:
-        values = [result.summary[s].get(key) for s in result.systems]
-        if all(v is None for v in values):
+        cells = metric_cells(result, key)
+        if cells is None:
             continue
-        cells = []
-        for s, v in zip(result.systems, values, strict=True):
-            r = result.ratio_to_naive.get(s, {}).get(key)
-            cells.append(fmt(key, v) + (f" ({r:.2f}×)" if r is not None and s != "naive" else ""))
         arrow = "↑" if HIGHER_IS_BETTER[key] else "↓"
         ns = [result.summary[s]["n"].get(key) for s in result.systems]
         n = "" if ns[0] is None else str(ns[0]) if len(set(ns)) == 1 else "/".join(map(str, ns))
