@@ -27,14 +27,24 @@ def ask(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     question = args.question if args.question is not None else sys.stdin.read()
 
-    from app.pipeline import default_pipeline
+    from app.pipeline import _error_answer, default_pipeline, redact
     from app.render import to_text
+    from ingest.errors import LegalQAError
 
-    answer = default_pipeline(Settings.from_env()).ask(question, k=args.k, answerer=args.answerer, mode=args.mode)
+    settings = Settings.from_env()
+    try:
+        pipeline = default_pipeline(settings)
+    except LegalQAError as exc:  # no index, wrong embedder, Chroma server down: still a warned answer
+        pipeline = None
+        answer = _error_answer(question, args.answerer or settings.answerer, redact(str(exc), settings.llm_api_key))
+    if pipeline is not None:
+        answer = pipeline.ask(question, k=args.k, answerer=args.answerer, mode=args.mode)
     payload = json.dumps(answer.to_dict(), ensure_ascii=False, indent=2)
     if args.save:
         args.save.write_text(payload, encoding="utf-8")
     print(payload if args.json else to_text(answer, show_scores=args.scores))
+    if answer.error:
+        print(f"legalqa ask: {' '.join(answer.error.split())}", file=sys.stderr)  # one line, for scripts and logs
     return 2 if answer.error else 0
 
 

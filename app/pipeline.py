@@ -2,28 +2,40 @@
 
 ``Pipeline.ask`` never raises for a user's input or a backend failure: it
 returns an ``Answer`` with ``error`` set, and that answer carries the warning
-like every other.
+like every other.  Error messages never contain the LLM API key.
+
+A pipeline is safe to share between threads (the UI and ``app.ask`` do): the
+index, retrievers and answerers are read-only after construction, the embedder
+serializes calls into its engine, and the few mutable bits here are locked.
+
+``Pipeline.stale_documents()`` tells whether corpus files changed after the
+index was built; every answer lists them in ``Answer.stale`` (a note, nothing
+is removed) until ``legalqa ingest`` runs again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from pathlib import Path
 
 from app.abstain import ABSTAIN_TEXT, Evidence, assess
 from app.draft import Answerer, Draft
 from app.extractive import ExtractiveAnswerer
-from app.question import QuestionError, clean_question
+from app.question import QuestionError, clean_question, retrieval_query
 from app.retrieve import HybridRetriever
 from app.types import Answer, Retrieved
 from ingest.embed import Embedder, make_embedder
-from ingest.errors import LegalQAError
+from ingest.errors import CorpusError, LegalQAError
 from ingest.settings import Settings
 from ingest.store import Index
+from ingest.types import DocumentMeta
 
 
 @dataclass
@@ -33,6 +45,10 @@ class Pipeline:
     answerers: Mapping[str, Answerer]
     retrievers: dict[str, HybridRetriever] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _log_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _shas: dict[Path, tuple[tuple[int, int], str]] = field(default_factory=dict, repr=False)
+    _metas: tuple[tuple[Path, int, int], dict[str, DocumentMeta]] | None = field(default=None, repr=False)
+    _files: tuple[object, dict[str, str]] | None = field(default=None, repr=False)  # (index, doc_id → file)
 
     def retriever(self, mode: str = "hybrid") -> HybridRetriever:
         with self._lock:
@@ -49,30 +65,111 @@ class Pipeline:
         try:
             text = clean_question(question, self.settings.max_question_chars)
         except QuestionError as exc:
-            return _error_answer(question, name, str(exc))
+            return _error_answer(question, name, self._redact(str(exc)))
         if name not in self.answerers:
             return _error_answer(text, name, f"未配置回答器 {name!r}；可用：{', '.join(self.answerers)}")
         self._log(text)
         try:
             t0 = time.perf_counter()
-            results = self.retrieve(text, k, mode)
+            query = retrieval_query(text)
+            results = self.retrieve(query, k, mode)
             t1 = time.perf_counter()
-            evidence = assess(text, results, self.settings.abstain_threshold, self.index.idf)
-            draft = Draft("", (), (), abstained=True) if evidence.abstain else self.answerers[name].answer(text, results)
+            evidence = assess(query, results, self.settings.abstain_threshold, self.index.idf)
+            # the extractive answerer picks sentences by the question's terms: give it what was searched;
+            # a model gets the question as typed (fenced in its prompt)
+            asked = query if name == "extractive" else text
+            draft = Draft("", (), (), abstained=True) if evidence.abstain else self.answerers[name].answer(asked, results)
             t2 = time.perf_counter()
         except LegalQAError as exc:
-            return _error_answer(text, name, str(exc))
+            return _error_answer(text, name, self._redact(str(exc)))
         except Exception as exc:  # a backend failure must still produce a warned answer, not a trace
-            return _error_answer(text, name, f"后端出错（{type(exc).__name__}）：{exc}")
+            return _error_answer(text, name, self._redact(f"后端出错（{type(exc).__name__}）：{exc}"))
         timings = {"retrieve_ms": (t1 - t0) * 1e3, "answer_ms": (t2 - t1) * 1e3, "total_ms": (time.perf_counter() - started) * 1e3}
-        return _finish(text, name, draft, results, evidence, timings)
+        answer = _finish(text, name, draft, results, evidence, timings)
+        stale = self._stale_or_nothing()
+        return replace(answer, stale=tuple(stale)) if stale else answer
+
+    def stale_documents(self) -> list[str]:
+        """Doc ids whose corpus no longer matches the index (sorted): the file's sha256 differs from
+        the indexed one or the file is gone, or the manifest lists a sha256 (or a document) that the
+        index does not have, or the index has a document the manifest dropped.  Empty when the corpus
+        folder is absent (nothing to compare).  File hashes are cached by size and mtime."""
+        info = getattr(self.index, "info", None)
+        corpus = Path(self.settings.corpus_dir)
+        if info is None or not corpus.is_dir():
+            return []
+        indexed: dict[str, str] = dict(info.documents)
+        files = dict(self._index_files())
+        stale: set[str] = set()
+        metas = self._manifest(corpus)
+        if metas is not None:
+            for doc_id, meta in metas.items():
+                files.setdefault(doc_id, meta.file)
+                if indexed.get(doc_id) != meta.sha256:
+                    stale.add(doc_id)
+            stale |= set(indexed) - set(metas)
+        for doc_id, sha in indexed.items():
+            file = files.get(doc_id)
+            if file is not None and self._file_sha(corpus / file) != sha:
+                stale.add(doc_id)
+        return sorted(stale)
+
+    def _index_files(self) -> dict[str, str]:
+        """doc_id → corpus file of the indexed chunks, computed once per index (it was O(chunks) per ask)."""
+        cached = self._files
+        if cached is None or cached[0] is not self.index:
+            cached = (self.index, {c.doc_id: c.file for c in self.index.chunks.values()})
+            self._files = cached
+        return cached[1]
+
+    def _manifest(self, corpus: Path) -> dict[str, DocumentMeta] | None:
+        """The manifest's entries by doc id (cached by size and mtime); None if it cannot be read."""
+        from ingest.manifest import MANIFEST_NAME, load_manifest
+
+        try:
+            st = (corpus / MANIFEST_NAME).stat()
+            key = (corpus, st.st_size, st.st_mtime_ns)
+            if self._metas is None or self._metas[0] != key:
+                self._metas = (key, {m.doc_id: m for m in load_manifest(corpus)})
+            return self._metas[1]
+        except (CorpusError, OSError):
+            return None  # a broken manifest is ingest's error to report; compare the files alone
+
+    def _stale_or_nothing(self) -> list[str]:
+        try:
+            return self.stale_documents()
+        except Exception:  # noqa: BLE001 - a staleness note must never cost the user the answer
+            return []
+
+    def _file_sha(self, path: Path) -> str | None:
+        try:
+            st = path.stat()
+            key = (st.st_size, st.st_mtime_ns)
+            cached = self._shas.get(path)
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            return None
+        self._shas[path] = (key, sha)
+        return sha
+
+    def _redact(self, message: str) -> str:
+        return redact(message, self.settings.llm_api_key)
 
     def _log(self, question: str) -> None:
+        """Question text reaches the disk only with LEGALQA_LOG_QUESTIONS on; a failing log never fails the ask."""
         if not self.settings.log_questions:
             return
         path = self.settings.data_dir / "questions.log"
-        with path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"t": time.time(), "q": question}, ensure_ascii=False) + "\n")
+        line = json.dumps({"t": time.time(), "q": question}, ensure_ascii=False) + "\n"
+        with self._log_lock, contextlib.suppress(OSError), path.open("a", encoding="utf-8") as fh:
+            fh.write(line)
+
+
+def redact(message: str, secret: str) -> str:
+    """``message`` without ``secret`` (an API key a backend error may echo)."""
+    return message.replace(secret, "***") if secret and len(secret) >= 4 else message
 
 
 def _finish(question: str, name: str, draft: Draft, results: list[Retrieved], evidence: Evidence, timings: dict[str, float]) -> Answer:
@@ -142,6 +239,11 @@ def _cached(settings: Settings) -> Pipeline:
     return build_pipeline(settings)
 
 
+_DEFAULT_LOCK = threading.Lock()
+
+
 def default_pipeline(settings: Settings | None = None) -> Pipeline:
-    """One pipeline per settings per process (the model and index load once)."""
-    return _cached(settings or Settings.from_env())
+    """One pipeline per settings per process (the model and index load once, even when threads race)."""
+    settings = settings or Settings.from_env()
+    with _DEFAULT_LOCK:
+        return _cached(settings)

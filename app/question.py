@@ -29,3 +29,37 @@ def clean_question(raw: object, max_chars: int) -> str:
     if not _WORDISH.search(text):
         raise QuestionError("问题只包含标点或符号：请用文字描述您的问题。")
     return text
+
+
+_ROLE_TURN = re.compile(
+    r"^\s*(?:系统|system|助手|assistant|ai|bot|开发者|developer|管理员|admin)\s*[:：>]"
+    r"|^\s*\[/?(?:INST|SYS)\]|^\s*#{2,}\s*(?:system|instruction)",
+    re.IGNORECASE,
+)
+_USER_TURN = re.compile(r"^\s*(?:用户|user|human|问题|question)\s*[:：>]\s*", re.IGNORECASE)
+_CHATML = re.compile(r"<\|im_start\|>\s*(\w+)|<\|im_end\|>", re.IGNORECASE)
+
+
+def retrieval_query(question: str) -> str:
+    """The part of a question worth searching for: fake system/assistant turns are dropped.
+
+    Such turns are an injection pattern, not part of what the user asks; left in,
+    they pull retrieval towards passages about "rules" and "sources".  The
+    question shown to a model is never rewritten, only fenced.
+    """
+    kept: list[str] = []
+    role = "user"
+    for line in re.split(r"[\n\r]+", question):
+        header = _CHATML.search(line)
+        if header:
+            role = (header.group(1) or role).lower()
+            line = _CHATML.sub("", line)
+        if _ROLE_TURN.match(line):
+            role = "other"
+            continue
+        if _USER_TURN.match(line):
+            role = "user"
+            line = _USER_TURN.sub("", line)
+        if role in ("user", "human") and line.strip():
+            kept.append(line.strip())
+    return " ".join(kept) or question

@@ -8,6 +8,9 @@ from collections.abc import Iterable
 from app.types import Answer
 
 _EMPHASIS = re.compile(r"\*\*|__")
+# A user's question is data: in an export it stays on its one heading line, with no Markdown/HTML of its own.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]+")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&])")
 
 
 def display_text(text: str) -> str:
@@ -15,10 +18,28 @@ def display_text(text: str) -> str:
     return _EMPHASIS.sub("", text)
 
 
+def quoted_question(question: str) -> str:
+    """The question as one line of literal text in Markdown: control/bidi characters and newlines
+    become spaces and Markdown/HTML syntax is escaped, so a question cannot add headings, quotes,
+    rules, links or HTML to an export."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(_CONTROL.sub(" ", question).split()))
+
+
+def stale_note(answer: Answer) -> str:
+    if not answer.stale:
+        return ""
+    return (
+        f"注意：资料 {', '.join(answer.stale)} 在建立索引后已被修改，引文可能已过时；"
+        "请运行 `legalqa ingest` 更新索引，并用 `legalqa verify` 核对。"
+    )
+
+
 def to_text(answer: Answer, *, show_scores: bool = False) -> str:
     lines = [answer.warning, ""]
     if answer.error:
         lines += [f"出错：{answer.error}", ""]
+    if answer.stale:
+        lines += [stale_note(answer), ""]
     lines.append(("【无可靠依据】" if answer.abstained else "【回答】") + "")
     lines.append(display_text(answer.text))
     if answer.unsupported_removed:
@@ -36,7 +57,9 @@ def to_text(answer: Answer, *, show_scores: bool = False) -> str:
 
 
 def to_markdown(answer: Answer) -> str:
-    parts = [f"### 问：{answer.question}", "", f"> **{answer.warning}**", ""]
+    parts = [f"### 问：{quoted_question(answer.question)}", "", f"> **{answer.warning}**", ""]
+    if answer.stale:
+        parts += [f"> {stale_note(answer)}", ""]
     if answer.error:
         parts += [f"**出错：** {answer.error}", ""]
     if answer.abstained:

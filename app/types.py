@@ -89,6 +89,8 @@ class Answer:
     retrieved: tuple[dict[str, Any], ...] = ()
     evidence: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    # doc ids whose corpus file changed (or vanished) since the index was built: citations may be out of date
+    stale: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if WARNING_CORE not in self.warning:
@@ -109,5 +111,6 @@ class Answer:
             Statement(s["text"], tuple(s["citations"]), s.get("support", "quote")) for s in data.get("statements", ())
         )
         data["retrieved"] = tuple(data.get("retrieved", ()))
-        data.setdefault("warning", WARNING)
+        data["stale"] = tuple(data.get("stale", ()))
+        data["warning"] = WARNING  # the warning is code's, never the file's: a saved answer cannot change it
         return cls(**data)

@@ -21,7 +21,7 @@ from ingest.settings import Settings
 from ingest.types import Chunk, DocumentMeta
 
 EMBED_BATCH = 32  # texts per embedder call; each batch is committed to the cache at once
-DISK_WORDS = ("disk", "full", "read-only", "readonly", "permission", "no space")
+DISK_WORDS = ("disk", "full", "read-only", "readonly", "permission", "no space", "compaction", "i/o")
 
 
 def chunker_version() -> str:
@@ -163,6 +163,8 @@ def build_index(
             layout.set_current(index_dir, generation)  # the commit point
         except BaseException as exc:
             chroma_io.drop_generations(settings, index_dir, keep)
+            if settings.chroma_url and chroma_io.is_connection_error(exc):
+                raise chroma_io.server_unreachable(settings.chroma_url, exc) from exc
             if _is_disk_error(exc):
                 raise layout.write_error(index_dir, exc) from exc
             raise
@@ -182,9 +184,14 @@ def build_index(
 
 
 def _is_disk_error(exc: BaseException) -> bool:
+    """OSError/SQLite errors, and Chroma's errors while writing our own well-formed data: a full disk
+    (or file-size limit) surfaces from Chroma as "disk I/O error" or as "Error in compaction: Failed
+    to apply logs to the metadata segment", depending on where the write fails."""
     if isinstance(exc, OSError | sqlite3.Error):
         return True
-    return exc.__class__.__module__.startswith("chromadb") and any(w in str(exc).lower() for w in DISK_WORDS)
+    if not exc.__class__.__module__.startswith("chromadb"):
+        return False
+    return any(w in str(exc).lower() for w in DISK_WORDS) or exc.__class__.__name__ == "InternalError"
 
 
 def _prepare(

@@ -37,7 +37,7 @@ from typing import Any
 
 from ingest import index_layout as layout
 from ingest.bm25 import BM25Index
-from ingest.chroma_io import chroma_client, close_client
+from ingest.chroma_io import chroma_client, close_client, is_connection_error, server_unreachable
 from ingest.embed import Embedder
 from ingest.errors import IndexMismatchError, IndexMissingError, LegalQAError
 from ingest.index_build import (
@@ -157,12 +157,16 @@ class Index:
         if doc_ids is not None:
             ids = sorted(set(doc_ids))
             where = {"doc_id": ids[0]} if len(ids) == 1 else {"doc_id": {"$in": ids}}
-        result = self._collection.query(
-            query_embeddings=[self.embedder.embed_query(query)],
-            n_results=min(k, len(self.chunks)),
-            where=where,
-            include=["distances"],
-        )
+        vector = self.embedder.embed_query(query)
+        try:
+            result = self._collection.query(
+                query_embeddings=[vector], n_results=min(k, len(self.chunks)), where=where, include=["distances"]
+            )
+        except Exception as exc:
+            if self.settings.chroma_url and is_connection_error(exc):
+                # a clear error now; the HTTP client reconnects on the next query once the server is back
+                raise server_unreachable(self.settings.chroma_url, exc) from exc
+            raise
         # Chroma's cosine space returns distance = 1 - cosine similarity; convert once, here.
         return [
             (cid, 1.0 - float(dist))
@@ -210,9 +214,11 @@ def _open_client(settings: Settings, gen_dir: Path) -> tuple[Any, Path | None]:
     """
     try:
         return chroma_client(settings, gen_dir), None
+    except LegalQAError:
+        raise
     except Exception as exc:
         if settings.chroma_url:
-            raise LegalQAError(f"cannot reach the Chroma server {settings.chroma_url}: {exc}") from exc
+            raise server_unreachable(settings.chroma_url, exc) from exc
         first = exc
     scratch = Path(tempfile.mkdtemp(prefix="legalqa-chroma-"))
     try:

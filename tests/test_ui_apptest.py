@@ -396,3 +396,16 @@ def test_bad_setting_message(ui_env: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert not at.exception
     assert any("配置有误" in e.value for e in at.error)
     assert any("LEGALQA_TOP_K" in c.value for c in at.caption)
+
+
+def test_stale_index_is_shown_on_the_answer(ui_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace as _replace
+
+    from app.pipeline import Pipeline
+
+    original = Pipeline.ask
+    monkeypatch.setattr(Pipeline, "ask", lambda self, *a, **kw: _replace(original(self, *a, **kw), stale=("civil-code",)))
+    at = ask(new_app().run(), ANSWERED)
+    (msg,) = assistant_messages(at)
+    assert is_warning(msg.warning[0].value)
+    assert any("civil-code" in e.value and "legalqa ingest" in e.value for e in msg.error)

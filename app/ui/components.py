@@ -6,6 +6,7 @@ import re
 
 import streamlit as st
 
+from app.render import stale_note
 from app.types import Answer, Citation
 from app.ui import backend, nav
 from app.ui.backend import Problem
@@ -86,6 +87,8 @@ def escape_markdown(text: str, limit: int = 600) -> str:
 def render_answer(answer: Answer, *, msg_id: str, show_scores: bool, settings: Settings) -> None:
     """Warning first (always), then the error, abstention or answer with its citation cards."""
     st.warning(answer.warning)
+    if answer.stale:
+        st.error(stale_note(answer), icon="⏳")
     if answer.error:
         st.error(f"**出错了：** {answer.error}", icon="🚫")
         return
