@@ -9,8 +9,10 @@ py="${PYTHON:-python3}"
 stamp=".venv/.installed-${extra:-app}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   # torch is pinned to 2.13.0 (CPU wheel); installing it first keeps pip from resolving a CUDA build.
-  .venv/bin/pip install -q torch==2.13.0
-  if [ "$extra" = dev ]; then .venv/bin/pip install -q -e ".[dev]"; else .venv/bin/pip install -q -e .; fi
+  echo "Installing into .venv (first time: a few minutes)…"
+  quiet() { "$@" 2>&1 | { grep -v "is neither a file nor a directory" || true; }; }  # local index noise
+  quiet .venv/bin/pip install -q torch==2.13.0
+  if [ "$extra" = dev ]; then quiet .venv/bin/pip install -q -e ".[dev]"; else quiet .venv/bin/pip install -q -e .; fi
   touch "$stamp"
 fi
 if [ "$extra" = dev ] && { [ ! -x /usr/bin/chromium ] || ! ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1; }; then
