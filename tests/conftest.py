@@ -7,8 +7,10 @@ writable copy in a second or so.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -114,7 +116,16 @@ class ChromaServer:
         assert self.proc is None, "already running"
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [str(self.executable), "run", "--host", "127.0.0.1", "--port", str(self.port), "--path", str(self.path)],
+                [
+                    str(self.executable),
+                    "run",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--path",
+                    str(self.path),
+                ],
                 env=clean_env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -182,3 +193,42 @@ def run_legalqa(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str
         )
 
     return run
+
+
+@contextlib.contextmanager
+def serve_app(env: dict[str, str], cwd: Path, log_path: Path, timeout: float = 90) -> Iterator[str]:
+    """``legalqa serve`` on a free 127.0.0.1 port; yields its URL once healthy, stops its process group after."""
+    port = free_port()
+    with log_path.open("w+", encoding="utf-8") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--port", str(port), "--address", "127.0.0.1"],
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # streamlit runs as a child of `legalqa serve`: stop the whole group
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                with (
+                    contextlib.suppress(OSError),
+                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r,
+                ):
+                    if r.status == 200:
+                        break
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    pytest.fail(f"server did not start (exit {proc.poll()}):\n{log.read()}")
+                time.sleep(0.3)
+            yield url
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=15)
+            except ProcessLookupError:
+                pass
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)

