@@ -13,8 +13,9 @@ APP_FILE = Path(__file__).with_name("streamlit_app.py")
 
 
 def streamlit_command(port: int, address: str) -> list[str]:
+    # app.serve_main is `python -m streamlit` plus a background preload of the first page's imports
     return [
-        sys.executable, "-m", "streamlit", "run", str(APP_FILE),
+        sys.executable, "-m", "app.serve_main", "run", str(APP_FILE),
         "--server.port", str(port),
         "--server.address", address,
         "--server.headless", "true",
