@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import lru_cache
 
 from app.draft import Draft
 from app.sentences import Unit, split_units
@@ -26,12 +27,18 @@ STOPWORDS = TOKENIZER_STOPWORDS | frozenset(
 
 def question_terms(question: str) -> dict[str, float]:
     """Content terms of the question with a length-based weight (longer terms are more specific)."""
+    return dict(_question_terms(question))
+
+
+@lru_cache(maxsize=1024)
+def _question_terms(question: str) -> tuple[tuple[str, float], ...]:
+    """Cached: retrieval, abstention and the answerer all ask for the same question's terms."""
     terms: dict[str, float] = {}
     for tok in tokenize(question):
         if tok in STOPWORDS or len(tok) < 2 and not tok.isalnum():
             continue
         terms[tok] = max(terms.get(tok, 0.0), 1.0 + math.log(len(tok)))
-    return terms
+    return tuple(terms.items())
 
 
 def unit_score(unit: Unit, terms: dict[str, float]) -> float:

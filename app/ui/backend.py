@@ -61,6 +61,15 @@ def _load_pipeline(settings_key: str, _settings: Settings) -> Pipeline:
     return pipeline
 
 
+def settings_and_pipeline() -> tuple[Settings, Pipeline] | Problem:
+    """Both, or the first problem met (pages that can do nothing without the index)."""
+    settings = load_settings()
+    if isinstance(settings, Problem):
+        return settings
+    pipeline = get_pipeline(settings)
+    return pipeline if isinstance(pipeline, Problem) else (settings, pipeline)
+
+
 def get_pipeline(settings: Settings) -> Pipeline | Problem:
     key = _settings_key(settings)
     try:

@@ -21,15 +21,11 @@ _LEVEL = re.compile(r"^第[零〇一二两三四五六七八九十百千0-9]+(�
 
 def render() -> None:
     st.markdown("## 📚 资料库")
-    loaded = backend.load_settings()
+    loaded = backend.settings_and_pipeline()
     if isinstance(loaded, Problem):
         show_problem(loaded)
         return
-    settings = loaded
-    pipeline = backend.get_pipeline(settings)
-    if isinstance(pipeline, Problem):
-        show_problem(pipeline)
-        return
+    settings, pipeline = loaded
     grouped = backend.doc_chunks(pipeline)
     docs = [m for m in backend.documents(settings, pipeline) if m.doc_id in grouped]
     st.caption("本工具只依据下列文件作答。每个文件都记录了来源，法律法规注明了生效日期。")

@@ -17,16 +17,12 @@ from ingest.types import Chunk
 
 
 def render() -> None:
-    loaded = backend.load_settings()
+    loaded = backend.settings_and_pipeline()
     if isinstance(loaded, Problem):
+        st.markdown("## 📄 原文查看")
         show_problem(loaded)
         return
-    settings = loaded
-    pipeline = backend.get_pipeline(settings)
-    if isinstance(pipeline, Problem):
-        st.markdown("## 📄 原文查看")
-        show_problem(pipeline)
-        return
+    settings, pipeline = loaded
     grouped = backend.doc_chunks(pipeline)
     qp = st.query_params
     doc_id = qp.get("doc", "")
