@@ -11,6 +11,7 @@ model and any failure in it is ignored (the page then imports as before).
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 
@@ -30,6 +31,11 @@ def preload() -> None:
 
 
 def main(argv: list[str]) -> None:
+    # the server's log (a terminal, or a file when run by tests) says which index each pipeline opened
+    # and why a page could not get one
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "chromadb", "bm25s", "jieba"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     threading.Thread(target=preload, name="legalqa-preload", daemon=True).start()
     from streamlit.web import cli
 

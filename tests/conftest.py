@@ -211,6 +211,7 @@ def run_legalqa(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str
 def serve_app(env: dict[str, str], cwd: Path, log_path: Path, timeout: float = 90) -> Iterator[str]:
     """``legalqa serve`` on a free 127.0.0.1 port; yields its URL once healthy, stops its process group after."""
     port = free_port()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w+", encoding="utf-8") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "app", "serve", "--port", str(port), "--address", "127.0.0.1"],

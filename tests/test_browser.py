@@ -69,7 +69,7 @@ def server(browser_index: dict[str, str], tmp_path_factory: pytest.TempPathFacto
     with serve_app(
         clean_env(**browser_index),
         tmp_path_factory.mktemp("cwd"),
-        tmp_path_factory.mktemp("server") / "serve.log",
+        ARTIFACTS / "browser-serve.log",  # kept after the run for a failing test
     ) as url:
         yield url
 

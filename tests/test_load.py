@@ -123,7 +123,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixture
     with serve_app(
         clean_env(**settings_env(settings)),
         tmp_path_factory.mktemp("load-cwd"),
-        tmp_path_factory.mktemp("load-server") / "serve.log",
+        ARTIFACTS / "load-serve.log",  # kept after the run: which index the server opened, and any problem
     ) as url:
         yield url
 
@@ -172,6 +172,10 @@ async def _session(browser, url: str, questions: list[str], results: list[dict])
                 row["ok"] = row["warning"] and not row["error"]
             except Exception as exc:  # noqa: BLE001 - a timeout or a crash counts as an error
                 row["exception"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+                row["page"] = (await page.locator("body").inner_text())[-600:]  # what the user saw
+                shot = ARTIFACTS / f"load-failed-{len(results)}.png"
+                await page.screenshot(path=str(shot))
+                row["screenshot"] = str(shot)
             results.append(row)
     finally:
         await page.close()
@@ -261,4 +265,5 @@ def test_four_browser_sessions_ask_at_the_same_time(app_server: str) -> None:
     _record("load_browser.json", {**figures, "results": results})
     print(f"\nbrowser load ({PAGES} concurrent sessions): {figures}")
     assert len(results) == PAGES * PER_PAGE
-    assert not errors, errors
+    log = (ARTIFACTS / "load-serve.log").read_text(encoding="utf-8", errors="replace")
+    assert not errors, f"{errors}\n--- server log (tests/artifacts/load-serve.log) ---\n{log[-3000:]}"

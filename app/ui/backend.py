@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -24,6 +25,8 @@ from ingest.types import Chunk, DocumentMeta
 
 if TYPE_CHECKING:
     from app.pipeline import Pipeline
+
+log = logging.getLogger("legalqa.ui")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ def _load_pipeline(settings_key: str, _settings: Settings) -> Pipeline:
     from app.pipeline import build_pipeline
 
     pipeline = build_pipeline(_settings)
+    log.info("pipeline opened index generation %s (%s)", pipeline.index.info.generation, pipeline.index.info.path)
     # warm up the query embedder, tokenizer and BM25 so the first question is not the slow one;
     # a failing warm-up shows up, clearly, on the first question instead
     with contextlib.suppress(Exception):
@@ -80,13 +84,15 @@ def get_pipeline(settings: Settings) -> Pipeline | Problem:
             pipeline = _load_pipeline(key, settings)
         return pipeline
     except IndexMissingError as exc:
-        return Problem("missing", redact(str(exc), settings))
+        problem = Problem("missing", redact(str(exc), settings))
     except IndexMismatchError as exc:
-        return Problem("mismatch", redact(str(exc), settings))
+        problem = Problem("mismatch", redact(str(exc), settings))
     except LegalQAError as exc:
-        return Problem("backend", redact(str(exc), settings))
+        problem = Problem("backend", redact(str(exc), settings))
     except Exception as exc:  # a model or store that fails to load must not crash the page
-        return Problem("backend", redact(f"{type(exc).__name__}: {exc}", settings))
+        problem = Problem("backend", redact(f"{type(exc).__name__}: {exc}", settings))
+    log.warning("pipeline unavailable (%s): %s", problem.kind, problem.message)
+    return problem
 
 
 def safe_ask(pipeline: Pipeline, settings: Settings, question: str, *, k: int, answerer: str) -> Answer:
