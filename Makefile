@@ -28,7 +28,7 @@ test: setup-dev  ## fast tests only
 check: setup-dev  ## set up and run everything CI runs: lint, index, all tests, CI eval gate
 	.venv/bin/ruff check ingest app evals tests
 	$(PY) -m app ingest --quiet
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=20
 	$(MAKE) --no-print-directory eval-ci
 
 eval-ci:  ## eval gate on the CI subset (thresholds in evals/thresholds.toml)

@@ -23,6 +23,15 @@ Design (files: ``index_layout``; writer: ``index_build``):
 * With ``LEGALQA_CHROMA_URL`` the vectors go to a Chroma server, one
   collection per generation (``legalqa-<generation>``); BM25, chunks and the
   manifest stay in the local index folder.
+* Dense search over the embedded store is exact: ``Index.open`` reads the
+  generation's vectors out of Chroma once (a few MB) and closes the store, and
+  queries are one matrix product.  Chroma's HNSW graph is approximate and is
+  rebuilt from its log when a process loads it, so the same query could rank its
+  tail differently after a restart or when the first queries of a fresh process
+  ran concurrently (tests/test_load.py caught it: a cited passage changed between
+  two loads of the same index).  A legal answer must cite the same passages every
+  time, and at a few thousand passages exact search costs ~1 ms.  With a Chroma
+  server the server's own index answers (it stays loaded there).
 """
 
 from __future__ import annotations
@@ -34,6 +43,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ingest import index_layout as layout
 from ingest.bm25 import BM25Index
@@ -86,6 +97,7 @@ class Index:
         bm25: BM25Index,
         client: Any,
         collection: Any,
+        vectors: np.ndarray | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
@@ -94,6 +106,12 @@ class Index:
         self._bm25 = bm25
         self._client = client
         self._collection = collection
+        self._vectors = vectors  # rows in ``chunks`` order: exact search without Chroma (embedded store)
+        self._ids = list(chunks)
+        rows_by_doc: dict[str, list[int]] = {}
+        for row, chunk in enumerate(chunks.values()):
+            rows_by_doc.setdefault(chunk.doc_id, []).append(row)
+        self._doc_rows = {doc: np.asarray(rows) for doc, rows in rows_by_doc.items()}
         self._finalizer: Any = lambda: None
 
     @classmethod
@@ -134,6 +152,17 @@ class Index:
                 f"index {gen_dir} is inconsistent (vectors {describe(stored)}, {count} of "
                 f"{len(chunks)} chunks); run `legalqa ingest --rebuild`"
             )
+        vectors = None
+        if not settings.chroma_url:
+            try:
+                vectors = _read_all_vectors(collection, list(chunks))
+            except Exception as exc:
+                _release(settings, client, scratch)
+                raise IndexMissingError(
+                    f"the vectors of index {gen_dir} cannot be read ({exc}); run `legalqa ingest --rebuild`"
+                ) from exc
+            _release(settings, client, scratch)  # nothing of Chroma stays open in a serving process
+            client = collection = scratch = None
         info = IndexInfo(
             path=gen_dir,
             generation=generation,
@@ -143,8 +172,9 @@ class Index:
             chunks=len(chunks),
             text=manifest.get("text", {}),
         )
-        index = cls(settings, embedder, info, chunks, bm25, client, collection)
-        index._finalizer = weakref.finalize(index, _release, settings, client, scratch)
+        index = cls(settings, embedder, info, chunks, bm25, client, collection, vectors)
+        if client is not None:
+            index._finalizer = weakref.finalize(index, _release, settings, client, scratch)
         return index
 
     def dense_search(
@@ -158,6 +188,8 @@ class Index:
             ids = sorted(set(doc_ids))
             where = {"doc_id": ids[0]} if len(ids) == 1 else {"doc_id": {"$in": ids}}
         vector = self.embedder.embed_query(query)
+        if self._vectors is not None:
+            return self._exact_search(vector, k, doc_ids)
         try:
             result = self._collection.query(
                 query_embeddings=[vector], n_results=min(k, len(self.chunks)), where=where, include=["distances"]
@@ -172,6 +204,26 @@ class Index:
             (cid, 1.0 - float(dist))
             for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True)
         ]
+
+    def _exact_search(
+        self, vector: list[float], k: int, doc_ids: Collection[str] | None
+    ) -> list[tuple[str, float]]:
+        """Cosine similarity against every stored vector; ties go to corpus order (deterministic)."""
+        assert self._vectors is not None
+        query = np.asarray(vector, dtype=np.float32)
+        query /= np.linalg.norm(query) or 1.0
+        if doc_ids is None:
+            rows = np.arange(len(self._ids))
+        else:
+            parts = [self._doc_rows[d] for d in sorted(set(doc_ids)) if d in self._doc_rows]
+            if not parts:
+                return []
+            rows = np.sort(np.concatenate(parts))
+        scores = self._vectors[rows] @ query
+        k = min(k, len(rows))
+        top = np.argpartition(-scores, k - 1)[:k] if k < len(rows) else np.arange(len(rows))
+        order = top[np.lexsort((rows[top], -scores[top]))]
+        return [(self._ids[rows[i]], float(scores[i])) for i in order]
 
     def bm25_search(
         self, query: str, k: int, doc_ids: Collection[str] | None = None
@@ -204,6 +256,26 @@ class Index:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _read_all_vectors(collection: Any, ids: list[str]) -> np.ndarray:
+    """Every stored vector, L2-normalized float32, one row per id in ``ids`` order."""
+    matrix = np.zeros((len(ids), 0), dtype=np.float32)
+    step = 2000
+    parts = []
+    for i in range(0, len(ids), step):
+        part = ids[i : i + step]
+        got = collection.get(ids=part, include=["embeddings"])
+        by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
+        missing = [cid for cid in part if cid not in by_id]
+        if missing:
+            raise LegalQAError(f"{len(missing)} vectors missing, e.g. {missing[0]}")
+        parts.append(np.asarray([by_id[cid] for cid in part], dtype=np.float32))
+    if parts:
+        matrix = np.vstack(parts)
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        matrix /= np.where(norms == 0, 1.0, norms)
+    return matrix
 
 
 def _open_client(settings: Settings, gen_dir: Path) -> tuple[Any, Path | None]:

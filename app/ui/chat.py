@@ -27,6 +27,7 @@ EXAMPLES = (
 )
 PLACEHOLDER = "请输入您的问题，例如：AI服务故障造成损失，服务商要赔偿吗？"
 SPINNER = "正在检索法律条文和资料，整理有出处的回答…"
+RETRY_SECONDS = 3
 
 
 def _queue(question: str) -> None:
@@ -55,6 +56,7 @@ def render() -> None:
         _notice(settings, None, expanded=True)
         show_problem(pipeline)
         st.chat_input("资料索引就绪后才能提问", disabled=True)
+        _retry_until_ready(settings)
         return
 
     answerer, k, show_scores = _sidebar_settings(settings, list(pipeline.answerers))
@@ -82,6 +84,19 @@ def render() -> None:
             render_answer(answer, msg_id=f"a{len(history) - 1}", show_scores=show_scores, settings=settings)
 
     _sidebar_export(history, pipeline)
+
+
+@st.fragment(run_every=RETRY_SECONDS)
+def _retry_until_ready(settings: Settings) -> None:
+    """Try again every few seconds; once the index opens, rerun the page so the input is enabled.
+
+    A page whose first run could not open the index (no index yet, an ingest switching generations,
+    a store that failed to load) would otherwise keep a disabled input until the user reloads: a
+    disabled box gives Streamlit nothing to rerun on.
+    """
+    if not isinstance(backend.get_pipeline(settings), Problem):
+        st.rerun()
+    st.caption(f"本页每 {RETRY_SECONDS} 秒自动重试；问题解决后输入框会自动启用，无需刷新。")
 
 
 def _turn(question: str, answer: Answer, *, msg_id: str, show_scores: bool, settings: Settings) -> None:
