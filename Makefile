@@ -34,9 +34,10 @@ check: setup-dev  ## set up and run everything CI runs: lint, index, all tests, 
 eval-ci:  ## eval gate on the CI subset (thresholds in evals/thresholds.toml)
 	$(PY) -m app eval --dataset evals/datasets/ci.jsonl --systems ours,dense,bm25 --out evals/results/ci --thresholds evals/thresholds.toml --quiet
 
-eval: ingest  ## full eval on the dev and held-out sets with all systems
+eval: ingest  ## full eval on the dev, held-out and external LawBench 3-8 sets with all systems
 	$(PY) -m app eval --dataset evals/datasets/dev.jsonl --out evals/results/dev
 	$(PY) -m app eval --dataset evals/datasets/holdout.jsonl --out evals/results/holdout
+	$(PY) -m app eval --dataset ../shared/evals/lawbench-3-8.jsonl --out evals/results/lawbench
 
 bench: ingest  ## performance benchmark
 	$(PY) -m app bench

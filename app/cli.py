@@ -17,12 +17,17 @@ from ingest.errors import LegalQAError
 
 SUBCOMMANDS = {
     "ingest": ("ingest.cli", "build or update the index from corpus/"),
+    "add": ("ingest.cli_docs", "add your own document (agreement, statute, paper, blog) and index it"),
+    "remove": ("ingest.cli_docs", "remove a user-added document and update the index"),
+    "docs": ("ingest.cli_docs", "list the corpus documents (bundled or user-added, chunks, effective date)"),
     "ask": ("app.cli_ask", "answer a question with numbered citations"),
     "verify": ("app.cli_ask", "re-check the citations of a saved answer (JSON)"),
     "serve": ("app.cli_serve", "start the browser app"),
+    "api": ("app.api.cli", "start the HTTP API (OpenAI-compatible chat completions)"),
     "config": ("app.cli_config", "print the effective settings"),
     "eval": ("evals.cli", "score answers on an eval dataset and write a report"),
     "bench": ("evals.bench", "benchmark ingest, latency, memory and scaling"),
+    "train": ("evals.train.cli", "fine-tune the bundled embedder on the training questions"),
 }
 
 

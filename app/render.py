@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from app.types import Answer
+from ingest.types import USER_ADDED_MARK
 
 _EMPHASIS = re.compile(r"\*\*|__")
 # A user's question is data: in an export it stays on its one heading line, with no Markdown/HTML of its own.
@@ -34,7 +35,9 @@ def stale_note(answer: Answer) -> str:
     )
 
 
-def to_text(answer: Answer, *, show_scores: bool = False) -> str:
+def to_text(answer: Answer, *, show_scores: bool = False, user_added: Collection[str] = ()) -> str:
+    """``user_added``: doc ids of documents added by users (manifest ``added_by = "user"``); their
+    citations are marked, since nobody vetted those documents as the bundled ones were."""
     lines = [answer.warning, ""]
     if answer.error:
         lines += [f"出错：{answer.error}", ""]
@@ -48,7 +51,8 @@ def to_text(answer: Answer, *, show_scores: bool = False) -> str:
         lines += ["", "【引用】"]
         for c in answer.citations:
             score = f"  score={c.score:.3f}" if show_scores else ""
-            lines.append(f"[{c.number}] {c.locator}  ({c.doc_id}:{c.start}-{c.end}){score}")
+            mark = USER_ADDED_MARK if c.doc_id in user_added else ""
+            lines.append(f"[{c.number}] {c.locator}{mark}  ({c.doc_id}:{c.start}-{c.end}){score}")
             if c.breadcrumb:
                 lines.append(f"    {c.breadcrumb}")
             lines.append("    " + display_text(c.quote).replace("\n", "\n    "))

@@ -1,31 +1,76 @@
 """Evaluation cases and the one rule for "this chunk is a gold passage".
 
-Cases live in JSON Lines (``evals/datasets/*.jsonl``), one object per line, written by
-hand.  ``load_dataset`` checks every line strictly, so a typo in a field name or a gold
-item that can never match fails loudly with file, line and field instead of silently
-scoring zero.
+Our own cases live in JSON Lines (``evals/datasets/*.jsonl``), written by hand; external
+sets (``../shared/evals/lawbench-3-8.jsonl``, a spreadsheet someone exported) come as JSON
+Lines or CSV.  ``load_dataset`` checks every line, so a gold item that can never match or a
+missing question fails loudly with file, line and field instead of silently scoring zero;
+what it can safely tolerate (extra columns, missing labels in someone else's file) it keeps
+and reports in one warning line per field name.
+
+JSON Lines (any file not ending in ``.csv``): one object per line, blank lines allowed.
+
+* ``id``, ``question``: required non-empty strings; ids are unique.
+* ``category`` (one of ``CATEGORIES``) and ``persona`` (one of ``PERSONAS``): required in
+  our own datasets (files under ``evals/datasets/``).  In any other file a missing one
+  defaults to ``in_scope`` / ``business`` with a single warning, so external sets load.
+* ``gold``: required list of gold items (``[]`` when nothing in the corpus answers).
+* ``expected_points``, ``must_not``: optional lists of non-empty strings.
+* any other field (``notes``, ``source``, ``reference_answer`` …): kept in
+  ``EvalCase.extra`` and written to the run's ``cases.jsonl``; never scored.
+
+A gold item is an object with ``doc`` (a corpus document id) and at least one of
+
+* ``article``: a statute article exactly as its heading writes it (``第一千二百零二条``);
+* ``quote``: a verbatim passage of the document (whitespace and Markdown emphasis ignored);
+* ``locator``: the chunk's citation label as the index shows it
+  (``《民法典》第一千二百零二条``, compared without whitespace).  It is a matching key only
+  when the item has neither article nor quote; next to them it is a label for humans, so
+  datasets that annotate their quotes with a locator score exactly as before.
+
+Other keys of a gold item are ignored with a warning.
+
+CSV (``.csv``, UTF-8 with or without BOM, first row a header): columns ``id``, ``question``,
+``category``, ``persona``, ``gold`` and optionally ``expected_points``, ``must_not``; any
+other column is kept like an unknown JSON field.  An empty ``category`` or ``persona`` cell
+counts as missing.  ``gold`` is either a JSON list as above or ``doc:article`` pairs
+separated by ``;``::
+
+    id,question,category,persona,gold
+    q1,产品缺陷致人损害谁负责？,in_scope,business,civil-code:第一千二百零二条; consumer-protection-law:第五十五条
+    q2,平台能否一概免责？,in_scope,legal,"[{""doc"": ""agreement"", ""quote"": ""在法律允许的范围内""}]"
+    q3,今天天气如何？,out_of_scope,business,
+
+``expected_points`` and ``must_not`` cells are a JSON list or ``;``-separated phrases.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ingest.errors import LegalQAError
+from ingest.settings import PROJECT_ROOT
 
 CATEGORIES = ("in_scope", "multi_hop", "out_of_scope", "false_premise", "injection")
 PERSONAS = ("business", "legal")
 # Categories whose questions the corpus can answer: they must name the passage(s) that do.
 NEEDS_GOLD = ("in_scope", "multi_hop", "false_premise")
+# What a missing label means in an external dataset (ours must state both).
+DEFAULT_LABELS = {"category": "in_scope", "persona": "business"}
+OWN_DATASETS = PROJECT_ROOT / "evals" / "datasets"
 
 ARTICLE_RE = re.compile(r"第[零〇一二两三四五六七八九十百千]+条(?:之[一二三四五六七八九十]+)?")
 
 _CASE_FIELDS = {"id", "question", "category", "persona", "gold", "expected_points", "must_not"}
 _GOLD_FIELDS = {"doc", "article", "quote", "locator"}
+_LIST_FIELDS = ("expected_points", "must_not")
 
 
 class DatasetError(LegalQAError):
@@ -40,16 +85,21 @@ class DatasetError(LegalQAError):
 
 
 _Fail = Callable[[str, str], DatasetError]  # (field, message) -> error to raise
+Warn = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
 class GoldItem:
-    """A passage that answers (part of) a case: a statute article and/or an exact quote."""
+    """A passage that answers (part of) a case: a statute article, an exact quote and/or a locator.
+
+    ``locator`` matches a chunk's locator only when ``article`` and ``quote`` are both empty;
+    otherwise it is a label for humans reading reports.
+    """
 
     doc: str
     article: str = ""
     quote: str = ""
-    locator: str = ""  # for humans reading reports; never used for matching
+    locator: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +111,8 @@ class EvalCase:
     gold: tuple[GoldItem, ...] = ()
     expected_points: tuple[str, ...] = ()
     must_not: tuple[str, ...] = ()
+    # fields the format does not define (notes, source, …): carried to the report, never scored
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 # --- matching -----------------------------------------------------------------------
@@ -77,54 +129,164 @@ def normalize_for_match(text: str) -> str:
     return _UNDERSCORE_RE.sub("", text)
 
 
-def chunk_matches(chunk_doc_id: str, chunk_article: str, chunk_text: str, gold_item: GoldItem) -> bool:
-    """Same document, and the same article or the chunk contains the (normalized) quote."""
+def normalize_locator(text: str) -> str:
+    """A locator without any whitespace: ``《用户协议》八、责任限制 第3条`` == ``《用户协议》八、责任限制第3条``."""
+    return _SPACE_RE.sub("", text)
+
+
+def chunk_matches(
+    chunk_doc_id: str, chunk_article: str, chunk_text: str, gold_item: GoldItem, chunk_locator: str = ""
+) -> bool:
+    """Same document, and the same article, or the chunk contains the (normalized) quote, or —
+    for a gold item given by locator alone — the same locator up to whitespace."""
     if chunk_doc_id != gold_item.doc:
         return False
-    if gold_item.article and chunk_article == gold_item.article:
-        return True
-    quote = normalize_for_match(gold_item.quote)
-    return bool(quote) and quote in normalize_for_match(chunk_text)
+    if gold_item.article or gold_item.quote:
+        if gold_item.article and chunk_article == gold_item.article:
+            return True
+        quote = normalize_for_match(gold_item.quote)
+        return bool(quote) and quote in normalize_for_match(chunk_text)
+    locator = normalize_locator(gold_item.locator)
+    return bool(locator) and locator == normalize_locator(chunk_locator)
 
 
 # --- loading ------------------------------------------------------------------------
 
 
-def load_dataset(path: str | Path) -> list[EvalCase]:
-    """Read and validate a JSONL dataset; blank lines are allowed, everything else is checked."""
+def is_own_dataset(path: str | Path) -> bool:
+    """Files under ``evals/datasets/`` are ours: their category and persona are required."""
+    return Path(path).resolve().is_relative_to(OWN_DATASETS.resolve())
+
+
+def warn_stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+class _Notes:
+    """Things tolerated while loading, reported once per kind and name with a count and the first line."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[str, str], list[int]] = {}
+
+    def add(self, kind: str, name: str, line: int) -> None:
+        self.seen.setdefault((kind, name), []).append(line)
+
+    def messages(self, file: str) -> list[str]:
+        out = []
+        for (kind, name), lines in self.seen.items():
+            where = f"on {len(lines)} line(s), first line {lines[0]}"
+            if kind == "unknown":
+                out.append(f"{file}: unknown field '{name}' {where}: kept with the case (cases.jsonl), not scored")
+            elif kind == "unknown-gold":
+                out.append(f"{file}: unknown gold field '{name}' {where}: ignored")
+            else:
+                out.append(f"{file}: no '{name}' {where}: treated as {DEFAULT_LABELS[name]}")
+        return out
+
+
+def load_dataset(
+    path: str | Path, *, warn: Warn | None = None, require_labels: bool | None = None
+) -> list[EvalCase]:
+    """Read and validate a JSON Lines or CSV dataset (format in the module docstring).
+
+    ``warn`` gets one line per tolerated field name (default: stderr), also when a later line
+    fails.  ``require_labels`` makes a missing category or persona an error; by default it
+    is required exactly in our own datasets (``is_own_dataset``).
+    """
     path = Path(path)
     file = str(path)
+    warn = warn or warn_stderr
+    if require_labels is None:
+        require_labels = is_own_dataset(path)
+    notes = _Notes()
     cases: list[EvalCase] = []
     seen: dict[str, int] = {}
-    for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DatasetError(f"not UTF-8 (byte {exc.start}); save the file as UTF-8", file=file, line=line) from None
+    records = _csv_records(text, file) if path.suffix.lower() == ".csv" else _jsonl_records(text, file)
+    try:
+        for lineno, data, from_csv in records:
+            case = _parse_case(data, file, lineno, notes, require_labels, from_csv)
+            if case.id in seen:
+                raise DatasetError(
+                    f"duplicate id {case.id!r} (first on line {seen[case.id]})",
+                    file=file,
+                    line=lineno,
+                    field="id",
+                )
+            seen[case.id] = lineno
+            cases.append(case)
+    finally:
+        for message in notes.messages(file):
+            warn(message)
+    return cases
+
+
+_Record = tuple[int, Any, bool]  # (line, parsed object, came from CSV)
+
+
+def _jsonl_records(text: str, file: str) -> Iterator[_Record]:
+    for lineno, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
         try:
             data = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise DatasetError(f"bad JSON: {exc.msg} (column {exc.colno})", file=file, line=lineno) from None
-        case = _parse_case(data, file, lineno)
-        if case.id in seen:
-            raise DatasetError(
-                f"duplicate id {case.id!r} (first on line {seen[case.id]})",
-                file=file,
-                line=lineno,
-                field="id",
-            )
-        seen[case.id] = lineno
-        cases.append(case)
-    return cases
+        yield lineno, data, False
 
 
-def _parse_case(data: Any, file: str, line: int) -> EvalCase:
+def _csv_records(text: str, file: str) -> Iterator[_Record]:
+    """Rows as dicts of non-empty cells, each with the line it starts on."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        raise DatasetError(f"bad CSV: {exc}", file=file, line=1) from None
+    for column in ("id", "question", "gold"):
+        if column not in header:
+            raise DatasetError(f"CSV header has no '{column}' column (columns: {', '.join(header)})",
+                               file=file, line=1, field=column)
+    end = reader.line_num
+    while True:
+        start = end + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise DatasetError(f"bad CSV: {exc}", file=file, line=start) from None
+        end = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) > len(header):
+            raise DatasetError(f"row has {len(cells)} cells, the header has {len(header)}", file=file, line=start)
+        yield start, {name: cell for name, cell in zip(header, cells, strict=False) if name and cell.strip()}, True
+
+
+def _parse_case(data: Any, file: str, line: int, notes: _Notes, require_labels: bool, from_csv: bool) -> EvalCase:
     def fail(field: str, message: str) -> DatasetError:
         return DatasetError(message, file=file, line=line, field=field)
 
     if not isinstance(data, dict):
         raise DatasetError("each line must be a JSON object", file=file, line=line)
-    for key in data:
-        if key not in _CASE_FIELDS:
-            raise fail(key, "unknown field")
+    if from_csv:
+        data = _from_csv_cells(data, fail)
+        data.setdefault("gold", [])  # an empty gold cell is an empty list
+    extra = {key: value for key, value in data.items() if key not in _CASE_FIELDS}
+    for key in extra:
+        notes.add("unknown", key, line)
+    data = {key: value for key, value in data.items() if key in _CASE_FIELDS}
+    for key in ("category", "persona"):
+        if key not in data and not require_labels:
+            notes.add("default", key, line)
+            data[key] = DEFAULT_LABELS[key]
     for key in ("id", "question", "category", "persona"):
         if key not in data:
             raise fail(key, "missing required field")
@@ -141,7 +303,7 @@ def _parse_case(data: Any, file: str, line: int) -> EvalCase:
     if not isinstance(data["gold"], list):
         raise fail("gold", "must be a list")
 
-    gold = tuple(_parse_gold(item, f"gold[{i}]", fail) for i, item in enumerate(data["gold"]))
+    gold = tuple(_parse_gold(item, f"gold[{i}]", fail, notes, line) for i, item in enumerate(data["gold"]))
     category = data["category"]
     if category == "out_of_scope" and gold:
         raise fail("gold", "out_of_scope cases must have an empty gold list")
@@ -158,28 +320,70 @@ def _parse_case(data: Any, file: str, line: int) -> EvalCase:
         gold=gold,
         expected_points=_string_list(data, "expected_points", fail),
         must_not=_string_list(data, "must_not", fail),
+        extra=extra,
     )
 
 
-def _parse_gold(item: Any, where: str, fail: _Fail) -> GoldItem:
+def _from_csv_cells(row: dict[str, str], fail: _Fail) -> dict[str, Any]:
+    """CSV cells → the JSON shape: gold and the list columns parsed, everything else as text."""
+    data: dict[str, Any] = {k: v.strip() if k in _CASE_FIELDS else v for k, v in row.items()}
+    if "gold" in data:
+        data["gold"] = _csv_gold(data["gold"], fail)
+    for key in _LIST_FIELDS:
+        if key in data:
+            data[key] = _csv_list(data[key], key, fail)
+    return data
+
+
+def _csv_gold(cell: str, fail: _Fail) -> list[Any]:
+    if cell.startswith("["):
+        return _csv_json_list(cell, "gold", fail)
+    items = []
+    for pair in (p.strip() for p in cell.split(";")):
+        if not pair:
+            continue
+        doc, sep, article = pair.replace("：", ":").partition(":")
+        if not sep or not doc.strip() or not article.strip():
+            raise fail("gold", f"{pair!r}: expected doc:article pairs separated by ';' or a JSON list")
+        items.append({"doc": doc.strip(), "article": article.strip()})
+    return items
+
+
+def _csv_list(cell: str, key: str, fail: _Fail) -> list[Any]:
+    if cell.startswith("["):
+        return _csv_json_list(cell, key, fail)
+    return [p.strip() for p in cell.split(";") if p.strip()]
+
+
+def _csv_json_list(cell: str, key: str, fail: _Fail) -> list[Any]:
+    try:
+        value = json.loads(cell)
+    except json.JSONDecodeError as exc:
+        raise fail(key, f"bad JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(value, list):
+        raise fail(key, "must be a list")
+    return value
+
+
+def _parse_gold(item: Any, where: str, fail: _Fail, notes: _Notes, line: int) -> GoldItem:
     if not isinstance(item, Mapping):
         raise fail(where, "gold items must be objects")
     for key in item:
         if key not in _GOLD_FIELDS:
-            raise fail(f"{where}.{key}", "unknown field")
+            notes.add("unknown-gold", str(key), line)
     for key in _GOLD_FIELDS:
         if key in item and not isinstance(item[key], str):
             raise fail(f"{where}.{key}", "must be a string")
     if not item.get("doc", "").strip():
         raise fail(f"{where}.doc", "missing document id")
-    article, quote = item.get("article", ""), item.get("quote", "")
-    if not article and not quote:
-        raise fail(where, "a gold item needs an article or a quote (or both)")
+    article, quote, locator = item.get("article", ""), item.get("quote", ""), item.get("locator", "")
+    if not article and not quote and not normalize_locator(locator):
+        raise fail(where, "a gold item needs an article or a quote (or a locator)")
     if article and not ARTICLE_RE.fullmatch(article):
         raise fail(f"{where}.article", f"{article!r} is not an article as written (e.g. 第一千二百零二条)")
     if quote and not normalize_for_match(quote):
         raise fail(f"{where}.quote", "quote is empty after normalization")
-    return GoldItem(doc=item["doc"], article=article, quote=quote, locator=item.get("locator", ""))
+    return GoldItem(doc=item["doc"], article=article, quote=quote, locator=locator)
 
 
 def _string_list(data: Mapping[str, Any], key: str, fail: _Fail) -> tuple[str, ...]:

@@ -25,17 +25,17 @@ from ingest.numerals import cn_to_int
 # --- retrieval ----------------------------------------------------------------------
 
 
-def _chunk_fields(item: Any) -> tuple[str, str, str]:
-    """(doc_id, article, text) of a Chunk, a Retrieved (through ``.chunk``) or a dict."""
+def _chunk_fields(item: Any) -> tuple[str, str, str, str]:
+    """(doc_id, article, text, locator) of a Chunk, a Retrieved (through ``.chunk``) or a dict."""
     item = getattr(item, "chunk", item)
     if isinstance(item, Mapping):
-        return item.get("doc_id", ""), item.get("article", ""), item.get("text", "")
-    return item.doc_id, getattr(item, "article", ""), item.text
+        return item.get("doc_id", ""), item.get("article", ""), item.get("text", ""), item.get("locator", "")
+    return item.doc_id, getattr(item, "article", ""), item.text, getattr(item, "locator", "")
 
 
 def _matched_gold(item: Any, gold: Sequence[GoldItem]) -> set[int]:
-    doc_id, article, text = _chunk_fields(item)
-    return {i for i, g in enumerate(gold) if chunk_matches(doc_id, article, text, g)}
+    doc_id, article, text, locator = _chunk_fields(item)
+    return {i for i, g in enumerate(gold) if chunk_matches(doc_id, article, text, g, locator)}
 
 
 def _top(retrieved: Sequence[Any], k: int) -> Sequence[Any]:
@@ -98,7 +98,7 @@ def citation_validity(citations: Sequence[Any], corpus_texts: Mapping[str, str])
 
 def _citation_gold(c: Any, gold: Sequence[GoldItem], chunk_article: Mapping[str, str]) -> set[int]:
     article = chunk_article.get(c.chunk_id, "")
-    return {i for i, g in enumerate(gold) if chunk_matches(c.doc_id, article, c.quote, g)}
+    return {i for i, g in enumerate(gold) if chunk_matches(c.doc_id, article, c.quote, g, getattr(c, "locator", ""))}
 
 
 def citation_precision(

@@ -8,17 +8,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evals.scoring import HIGHER_IS_BETTER, LABELS, METRIC_KEYS
+from evals.scoring import BREAKDOWN_METRICS, HIGHER_IS_BETTER, LABELS, METRIC_KEYS
 
 CATEGORY_METRICS = (
-    "hit_at_1", "hit_at_5", "recall_at_10", "mrr", "citation_precision", "citation_recall", "grounding",
-    "wrongly_declined", "out_of_scope_declined", "injection_ok", "must_not_ok", "latency_p50_ms",
+    "hit_at_1", "hit_at_5", "recall_at_5", "recall_at_10", "mrr", "citation_precision", "citation_recall",
+    "grounding", "wrongly_declined", "in_scope_declined", "out_of_scope_declined", "injection_ok", "must_not_ok",
+    "latency_p50_ms",
 )
 PLOT_METRICS = (
-    "hit_at_1", "hit_at_5", "hit_at_10", "recall_at_5", "mrr", "citation_validity", "citation_precision",
-    "citation_recall", "grounding", "warning_rate", "out_of_scope_declined", "wrongly_declined", "injection_ok",
+    "hit_at_1", "hit_at_5", "hit_at_10", "recall_at_5", "recall_at_10", "mrr", "citation_validity",
+    "citation_precision", "citation_recall", "grounding", "warning_rate", "out_of_scope_declined",
+    "wrongly_declined", "in_scope_declined", "injection_ok",
 )
 COLORS = {"ours": "#1f77b4", "dense": "#2ca02c", "bm25": "#ff7f0e", "naive": "#7f7f7f"}
+# embedder systems (named by their spec) take these in order
+EXTRA_COLORS = ("#9467bd", "#d62728", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 PLOTS = ("metrics.png", "recall_at_k.png", "latency.png")
 
 
@@ -57,6 +61,8 @@ def summary_document(result: Any) -> dict[str, Any]:
         "summary": result.summary,
         "ratio_to_naive": result.ratio_to_naive,
         "by_category": result.by_category,
+        "by_persona": getattr(result, "by_persona", {}),
+        "by_document": getattr(result, "by_document", {}),
     }
 
 
@@ -107,6 +113,37 @@ def category_tables(result: Any) -> list[str]:
             rows.append([LABELS[key] + (" ↑" if HIGHER_IS_BETTER[key] else " ↓"), *(fmt(key, v) for v in values)])
         lines += _table(["metric", *result.systems], rows) + [""]
     return lines
+
+
+def breakdown_cells(per_system: dict[str, dict[str, Any]], systems: Sequence[str]) -> tuple[str, list[str]]:
+    """(n, one "hit@5 / recall@5" cell per system) for one persona or document."""
+    ns = [per_system[s]["n"] for s in systems]
+    n = str(ns[0]) if len(set(ns)) == 1 else "/".join(map(str, ns))
+    cells = [" / ".join(fmt(k, per_system[s].get(k)) for k in BREAKDOWN_METRICS) for s in systems]
+    return n, cells
+
+
+def breakdown_tables(result: Any) -> list[str]:
+    """Per persona and per document (first gold item's): hit@5 / recall@5 of each system."""
+    lines: list[str] = []
+    labels = " / ".join(LABELS[k] for k in BREAKDOWN_METRICS)
+    for title, column, groups in (
+        ("By persona", "persona", getattr(result, "by_persona", {})),
+        ("By document (first gold item)", "document", getattr(result, "by_document", {})),
+    ):
+        if not groups:
+            continue
+        rows = []
+        for group, per_system in groups.items():
+            n, cells = breakdown_cells(per_system, result.systems)
+            rows.append([group, n, *cells])
+        lines += [f"### {title}: {labels}", "", *_table([column, "n", *result.systems], rows), ""]
+    return lines
+
+
+def system_colors(systems: Sequence[str]) -> list[str]:
+    extra = iter(EXTRA_COLORS * (1 + len(systems) // len(EXTRA_COLORS)))
+    return [COLORS[s] if s in COLORS else next(extra) for s in systems]
 
 
 def failures(result: Any, system: str) -> dict[str, list[str]]:
@@ -177,11 +214,24 @@ def report_markdown(result: Any, images: Sequence[str]) -> str:
         f"- machine: {mach.get('cpu')}, {mach.get('usable_cores')} cores, Python {mach.get('python')}; "
         f"load average at the end {mach.get('load_average_at_end')} (latency is sensitive to other work on the machine)",
         f"- runtime: {t.get('total_s', 0):.0f} s total ({t.get('cases_s', 0):.0f} s answering, "
-        f"{t.get('build_baseline_s', 0):.0f} s building the naive baseline)",
+        f"{t.get('build_baseline_s', 0):.0f} s building the naive baseline"
+        + "".join(f", {v:.0f} s indexing for {k[len('index_'):-2]}" for k, v in t.items()
+                  if k.startswith("index_") and k.endswith("_s"))
+        + ")",
     ]
+    for name, info in (md.get("systems") or {}).items():
+        if info.get("spec"):
+            e, ix = info.get("embedder", {}), info.get("index", {})
+            lines.append(f"- `{name}`: the ours pipeline ({info.get('mode')}) over an index built with `{e.get('name')}` "
+                         f"{e.get('version', '')} (dim {e.get('dimension')}), {ix.get('chunks')} chunks, "
+                         f"`{info.get('data_dir')}`")
     if md.get("baseline"):
         b = md["baseline"]
         lines.append(f"- naive baseline: {b['splitter']} → {b['chunks']} chunks, {b['store']}, same embedder")
+    unmatched = md.get("unmatched_gold") or []
+    if unmatched:
+        lines.append(f"- **{len(unmatched)} gold item(s) match no indexed passage** (they can only score 0): "
+                     + "; ".join(unmatched[:10]) + (" …" if len(unmatched) > 10 else ""))
     th = md.get("thresholds") or {}
     if th.get("file"):
         lines.append(f"- thresholds `{th['file']}`: " + ("all met" if not th.get("failures") else
@@ -200,13 +250,18 @@ def report_markdown(result: Any, images: Sequence[str]) -> str:
         "citation precision/recall against gold; grounding = share of answer statements that are verbatim quotes of, or "
         "verified against, the passages they cite; warning = the 仅供参考，不构成法律意见 warning on the answer and in its "
         "rendered text; out-of-scope declined = abstained with no citation; wrongly declined = answerable case abstained; "
+        "in-scope declined = in_scope case abstained (the share of in-scope questions declined); "
         "injection OK = warning kept, no non-existent article, no must_not phrase, no system-prompt phrase; latency = "
         "`Answer.timings.total_ms`.",
         "",
     ]
     for img in images:
         lines += [f"![{img}]({img})", ""]
-    lines += ["## Per category", "", *category_tables(result), "## Failures", ""]
+    lines += ["## Per category", "", *category_tables(result)]
+    breakdowns = breakdown_tables(result)
+    if breakdowns:
+        lines += ["## Per persona and per document", "", *breakdowns]
+    lines += ["## Failures", ""]
     for system in result.systems:
         lines += [f"### {system}", ""]
         any_failure = False
@@ -236,7 +291,7 @@ def write_plots(out_dir: Path, result: Any) -> list[Path]:
     import matplotlib.pyplot as plt
 
     systems = result.systems
-    color = [COLORS.get(s, "#333333") for s in systems]
+    color = system_colors(systems)
     paths: list[Path] = []
 
     # 1. metrics per system, grouped horizontal bars

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from evals import metrics as m
-from evals.dataset import EvalCase, normalize_for_match
+from evals.dataset import EvalCase, chunk_matches, normalize_for_match
 from ingest.errors import LegalQAError
 
 K_VALUES = (1, 5, 10)
+BREAKDOWN_METRICS = ("hit_at_5", "recall_at_5")  # per persona and per document
 ANSWERABLE = ("in_scope", "multi_hop", "false_premise", "injection")  # injection only when it has gold
 
 # Summary metrics in report order: (key, label, higher_is_better).
@@ -39,6 +40,7 @@ METRICS: tuple[tuple[str, str, bool], ...] = (
     ("warning_rate", "warning present", True),
     ("out_of_scope_declined", "out-of-scope declined", True),
     ("wrongly_declined", "answerable wrongly declined", False),
+    ("in_scope_declined", "in-scope declined", False),
     ("injection_ok", "injection OK", True),
     ("must_not_ok", "no must_not phrase", True),
     ("judge_points", "LLM judge: expected points", True),
@@ -172,6 +174,8 @@ def score_case(
     row["warning_rate"] = float(m.warning_present(answer, rendered))
     row["out_of_scope_declined"] = float(m.declined_correctly(answer)) if case.category == "out_of_scope" else None
     row["wrongly_declined"] = float(m.wrongly_declined(answer)) if answerable(case) else None
+    # the plain share of in_scope questions declined: on an all-in-scope external set it is the headline
+    row["in_scope_declined"] = float(bool(answer.abstained)) if case.category == "in_scope" else None
     if case.category == "injection":
         failures = m.injection_failures(
             answer, case, known_articles=known_articles, system_markers=markers, rendered=rendered
@@ -209,6 +213,53 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     out["n"] = {k: sum(1 for r in rows if r.get(k) is not None) for k in METRIC_KEYS if not k.startswith("latency_")}
     out["n"]["cases"] = len(rows)
     out["recall_curve"] = mean_curve([r.get("recall_curve") for r in rows])
+    return out
+
+
+def first_gold_doc(case: EvalCase) -> str | None:
+    """The document a case is mainly about: its first gold item's (None without gold)."""
+    return case.gold[0].doc if case.gold else None
+
+
+def breakdown(
+    rows: Iterable[Mapping[str, Any]], systems: Sequence[str], group_of: Callable[[Mapping[str, Any]], str | None],
+    keys: Sequence[str] = BREAKDOWN_METRICS,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """group → system → {"n": cases where the metrics apply, key: mean}, largest groups first.
+
+    Rows are the runner's (``system``, ``persona``, ``gold_doc``, ``metrics``); a row counts
+    where ``keys[0]`` applies (answerable cases), and groups where it never does are left out.
+    """
+    cells: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
+    for row in rows:
+        group = group_of(row)
+        if group is None or row["system"] not in systems or row["metrics"].get(keys[0]) is None:
+            continue
+        cells.setdefault(group, {}).setdefault(row["system"], []).append(row["metrics"])
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for group in sorted(cells, key=lambda g: (-max(len(v) for v in cells[g].values()), g)):
+        out[group] = {}
+        for system in systems:
+            metrics = cells[group].get(system, [])
+            means = m.aggregate([{k: r.get(k) for k in keys} for r in metrics])
+            out[group][system] = {"n": len(metrics), **{k: means.get(k) for k in keys}}
+    return out
+
+
+def unmatched_gold(cases: Iterable[EvalCase], chunks: Iterable[Any]) -> list[str]:
+    """``case id gold[i] (doc key)`` for every gold item no indexed chunk matches: it can only score 0.
+
+    Our own datasets are checked against the corpus by tests; this catches an external set's
+    article, quote or locator that the index does not have.
+    """
+    by_doc: dict[str, list[Any]] = {}
+    for chunk in chunks:
+        by_doc.setdefault(chunk.doc_id, []).append(chunk)
+    out = []
+    for case in cases:
+        for i, g in enumerate(case.gold):
+            if not any(chunk_matches(c.doc_id, c.article, c.text, g, c.locator) for c in by_doc.get(g.doc, ())):
+                out.append(f"{case.id} gold[{i}] ({g.doc} {g.article or g.quote or g.locator})")
     return out
 
 

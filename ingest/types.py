@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 DOC_KINDS = ("blog", "paper", "agreement", "statute")
+USER = "user"  # DocumentMeta.added_by of a user-added document
+USER_ADDED_MARK = "（用户添加）"  # shown after the title/locator of a user-added document
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,14 @@ class DocumentMeta:
     effective: str = ""
     provenance: str = ""
     articles: int | None = None  # expected article count, statutes only
+    # "user" for a document legal staff added with `legalqa add` (or the corpus page); "" for a
+    # bundled one.  Answers mark citations of user-added documents, which nobody here vetted.
+    added_by: str = ""
+    added_on: str = ""  # ISO date of that addition
+
+    @property
+    def user_added(self) -> bool:
+        return self.added_by == USER
 
 
 @dataclass(frozen=True, slots=True)

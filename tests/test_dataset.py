@@ -314,12 +314,24 @@ def test_unknown_persona(tmp_path):
     expect_error(tmp_path, [GOOD.replace('"legal"', '"student"')], 1, "persona", "student")
 
 
-def test_unknown_field_is_a_typo(tmp_path):
-    expect_error(tmp_path, [GOOD[:-1] + ', "must_nt": []}'], 1, "must_nt", "unknown field")
+def test_unknown_field_is_kept_and_warned_once(tmp_path):
+    # Intended change: an unknown field used to be refused; it is now kept and warned about once per name.
+    path = tmp_path / "cases.jsonl"
+    path.write_text(GOOD[:-1] + ', "must_nt": []}\n', encoding="utf-8")
+    warnings: list[str] = []
+    [case] = load_dataset(path, warn=warnings.append)
+    assert case.extra == {"must_nt": []} and case.must_not == ()
+    assert len(warnings) == 1 and "unknown field 'must_nt'" in warnings[0] and str(path) in warnings[0]
+
+
+def test_a_typo_in_a_required_field_still_fails(tmp_path):
+    line = GOOD.replace('"question"', '"questoin"')
+    expect_error(tmp_path, [line], 1, "question", "missing")
 
 
 def test_gold_item_needs_article_or_quote(tmp_path):
-    line = GOOD.replace('"article": "第一千二百零二条"', '"locator": "第1202条"')
+    # A locator alone is now a valid gold item (tests/test_dataset_formats.py); a blank one is not.
+    line = GOOD.replace('"article": "第一千二百零二条"', '"locator": " "')
     expect_error(tmp_path, [line], 1, "gold[0]", "article or a quote")
 
 

@@ -195,3 +195,89 @@ def test_judge_parses_json_and_reports_garbage():
     bad = judge.judge(case, "answer")
     assert bad["judge_points"] is None and "unparsable" in bad["judge_error"]
     assert parse_verdict('{"points": [true], "violations": []}', 2, 0)["judge_error"].startswith("wrong list lengths")
+
+
+# --- embedder systems, external datasets, breakdowns ---------------------------------
+
+
+def test_embedder_system_beside_ours_with_breakdowns(env: Path, smoke_dataset: Path, capsys: pytest.CaptureFixture[str]):
+    external = [
+        # an external-style case: locator gold (whitespace differs from the index), no persona, an extra field
+        {"id": "ext-1", "question": "民法典第1202条", "category": "in_scope", "notes": "locator gold",
+         "gold": [{"doc": "civil-code", "locator": "《民法典》 第一千二百零二条"}]},
+        {"id": "ext-2", "question": "民法典第九千条", "category": "in_scope", "persona": "legal",
+         "gold": [{"doc": "civil-code", "locator": "《民法典》第九千条"}]},  # no such passage
+    ]
+    path = env / "mixed.jsonl"
+    path.write_text(smoke_dataset.read_text(encoding="utf-8")
+                    + "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in external), encoding="utf-8")
+    out = env / "emb"
+    argv = ["eval", "--dataset", str(path), "--out", str(out), "--systems", "ours,embedder:hash:128", "--quiet",
+            "--no-plots"]
+    assert legalqa(argv) == 0
+    captured = capsys.readouterr()
+    assert "unknown field 'notes'" in captured.err and "no 'persona'" in captured.err
+    assert "1 gold item(s) match no indexed passage" in captured.err and "ext-2 gold[0]" in captured.err
+    assert "hit@5 / recall@5 by persona" in captured.out and "hit@5 / recall@5 by document" in captured.out
+
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    meta = summary["metadata"]
+    assert summary["systems"] == ["ours", "hash:128"]
+    assert meta["embedder"]["name"] == "hash:256"
+    emb = meta["systems"]["hash:128"]
+    assert emb["embedder"]["name"] == "hash:128" and emb["spec"] == "hash:128" and emb["mode"] == "hybrid"
+    assert emb["index"]["chunks"] == meta["index"]["chunks"]
+    assert Path(emb["data_dir"]) == Path(os.environ["LEGALQA_DATA_DIR"]) / "train" / "hash:128-index"
+    assert meta["systems"]["ours"]["embedder"]["name"] == "hash:256"
+    for system in ("ours", "hash:128"):
+        s = summary["summary"][system]
+        assert s["in_scope_declined"] is not None and s["n"]["in_scope_declined"] == 3  # inscope-001, ext-1, ext-2
+        assert s["recall_at_5"] is not None and s["recall_at_10"] is not None
+    assert set(summary["by_persona"]) == {"business", "legal"}
+    assert "civil-code" in summary["by_document"]
+    for groups in (summary["by_persona"], summary["by_document"]):
+        for per_system in groups.values():
+            assert set(per_system) == {"ours", "hash:128"}
+            assert set(per_system["ours"]) == {"n", "hit_at_5", "recall_at_5"}
+
+    rows = [json.loads(ln) for ln in (out / "cases.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {r["system"] for r in rows} == {"ours", "hash:128"} and len(rows) == 2 * 6
+    for r in (r for r in rows if r["case_id"] == "ext-1"):
+        assert r["extra"] == {"notes": "locator gold"} and r["persona"] == "business" and r["gold_doc"] == "civil-code"
+        assert r["metrics"]["hit_at_5"] == 1.0  # the locator gold matched the looked-up article
+    assert all(r["metrics"]["hit_at_10"] == 0.0 for r in rows if r["case_id"] == "ext-2")
+
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "| metric | ours | hash:128 | n |" in report
+    for label in ("in-scope declined ↓", "recall@5 ↑", "recall@10 ↑"):
+        assert f"| {label} |" in report, label
+    assert "## Per persona and per document" in report
+    assert "| persona | n | ours | hash:128 |" in report and "| document | n | ours | hash:128 |" in report
+    assert "`hash:128`: the ours pipeline (hybrid) over an index built with `hash:128`" in report
+    assert "gold item(s) match no indexed passage" in report
+    assert "s indexing for hash:128)" in report
+
+
+@pytest.mark.parametrize(
+    ("systems", "message"),
+    [("ours,embedder:bogus", "unknown embedder 'bogus'"), ("embedder:", "name the embedder"),
+     ("ours,dense,", "")],
+)
+def test_system_specs_are_checked_before_running(env: Path, capsys: pytest.CaptureFixture[str], systems: str,
+                                                 message: str):
+    from evals.cli import parse_systems
+
+    if not message:  # a trailing comma is fine
+        assert [s.name for s in parse_systems(systems)] == ["ours", "dense"]
+        return
+    assert legalqa(["eval", "--dataset", str(DEV), "--systems", systems, "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.endswith("\n") and err.count("\n") == 1
+
+
+def test_embedder_systems_parse_to_their_spec():
+    from evals.cli import parse_systems
+
+    systems = parse_systems("ours, embedder:hash:128 ,naive,embedder:hash:128")
+    assert [(s.name, s.mode, s.embedder) for s in systems] == [
+        ("ours", "hybrid", ""), ("hash:128", "hybrid", "hash:128"), ("naive", "naive", "")]

@@ -1,4 +1,5 @@
-"""Corpus browser page: the document list with provenance, reading by 编/章/节, jump to an article."""
+"""Corpus browser page: the document list with provenance, reading by 编/章/节, jump to an article,
+and the upload section where legal staff add their own documents (``app.ui.upload``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from app.ui import backend, nav
+from app.ui import backend, nav, upload
 from app.ui.backend import Problem
 from app.ui.components import show_problem
 from app.ui.html import SCROLL_JS, chunks_html, kind_label, parse_article_query
@@ -30,7 +31,12 @@ def render() -> None:
     docs = [m for m in backend.documents(settings, pipeline) if m.doc_id in grouped]
     st.caption("本工具只依据下列文件作答。每个文件都记录了来源，法律法规注明了生效日期。")
     _table(docs, grouped)
+    _read(docs, grouped)
+    st.subheader("添加文件", divider="gray")
+    upload.render(settings)
 
+
+def _read(docs: Sequence[DocumentMeta], grouped: dict[str, tuple[Chunk, ...]]) -> None:
     st.subheader("阅读文件", divider="gray")
     ids = [m.doc_id for m in docs]
     wanted = st.query_params.get("doc", "")
@@ -39,14 +45,14 @@ def render() -> None:
         "选择文件",
         ids,
         index=ids.index(wanted) if wanted in ids else 0,
-        format_func=lambda d: f"{by_id[d].title}（{kind_label(by_id[d].kind)}）",
+        format_func=lambda d: f"{by_id[d].title}（{kind_label(by_id[d].kind, by_id[d].user_added)}）",
         key="corpus_doc",
     )
     if not doc_id:
         return
     meta, chunks = by_id[doc_id], grouped[doc_id]
     facts = [
-        kind_label(meta.kind),
+        kind_label(meta.kind, meta.user_added),
         f"生效日期 {meta.effective}" if meta.effective else "",
         f"文件 `{meta.file}`",
         f"{len(chunks)} 个段落",
@@ -66,6 +72,7 @@ def _table(docs: Sequence[DocumentMeta], grouped: dict[str, tuple[Chunk, ...]]) 
             "简称": m.short_title,
             "名称": m.title,
             "类型": kind_label(m.kind),
+            "添加方式": f"用户添加 {m.added_on}".strip() if m.user_added else "内置",
             "生效日期": m.effective or "—",
             "段落数": len(grouped.get(m.doc_id, ())),
             "来源": m.provenance,

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from urllib.parse import quote
 
 from ingest.numerals import cn_to_int
-from ingest.types import Chunk
+from ingest.types import USER_ADDED_MARK, Chunk
 
 EMPHASIS = re.compile(r"\*\*|__")  # the markers app.render.display_text removes
 MARKER = re.compile(r"\[(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\]")
@@ -29,8 +29,9 @@ def esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def kind_label(kind: str) -> str:
-    return KIND_LABELS.get(kind, kind)
+def kind_label(kind: str, user_added: bool = False) -> str:
+    """法律法规 / 用户协议 …; a document legal staff added themselves says so (用户协议（用户添加）)."""
+    return KIND_LABELS.get(kind, kind) + (USER_ADDED_MARK if user_added else "")
 
 
 def merge_spans(spans: Iterable[Span], lo: int, hi: int) -> list[Span]:

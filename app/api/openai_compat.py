@@ -1,0 +1,99 @@
+"""The OpenAI chat-completions shapes, so existing OpenAI clients can ask legalqa.
+
+The assistant message is ``app.render.to_text``: the answer with its [n]
+markers, the numbered citation list and the warning (first and last line), so
+a client that shows only ``content`` still shows the sources and the warning.
+The structured citations (locator, quote, file offsets, sha256) are in an extra
+``citations`` field, on the response or on the final stream chunk.  A stream
+sends the finished extractive answer as a few chunks, paragraph by paragraph.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from app.api.encoding import dumps, utf8
+from app.api.errors import ApiError
+from app.api.schemas import ChatMessage
+from app.render import to_text
+from app.types import Answer
+
+_PARAGRAPH_END = re.compile(r"(?<=\n\n)")
+
+
+def message_text(message: ChatMessage, where: str) -> str:
+    """A message's text: its string content, or its text parts joined."""
+    content = message.content
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    texts = []
+    for i, part in enumerate(content):
+        if part.get("type") != "text" or not isinstance(part.get("text"), str):
+            raise ApiError(422, f"{where}.content.{i}: only text parts are supported (got type {part.get('type')!r})",
+                           param=f"{where}.content")  # fmt: skip
+        texts.append(part["text"])
+    return "\n".join(texts)
+
+
+def split_conversation(messages: Sequence[ChatMessage]) -> tuple[str, list[dict[str, str]]]:
+    """(the last user message, the messages before it as history turns)."""
+    last = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
+    if last is None:
+        raise ApiError(422, "messages: no message with role 'user' (its content is the question)", param="messages")
+    question = message_text(messages[last], f"messages.{last}")
+    history = [{"role": m.role, "content": message_text(m, f"messages.{i}")} for i, m in enumerate(messages[:last])]
+    return question, history
+
+
+def _citations(answer: Answer) -> list[dict[str, Any]]:
+    return answer.to_dict()["citations"]
+
+
+def _envelope(kind: str, model: str, completion_id: str, created: int) -> dict[str, Any]:
+    return {"id": completion_id, "object": kind, "created": created, "model": model}
+
+
+def new_completion_id() -> tuple[str, int]:
+    return f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+
+
+def completion(answer: Answer, model: str) -> dict[str, Any]:
+    completion_id, created = new_completion_id()
+    return {
+        **_envelope("chat.completion", model, completion_id, created),
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": to_text(answer)}, "finish_reason": "stop", "logprobs": None}
+        ],
+        "citations": _citations(answer),
+        "abstained": answer.abstained,
+        "warning": answer.warning,
+    }
+
+
+def completion_chunks(answer: Answer, model: str) -> Iterator[dict[str, Any]]:
+    """Role first, then the content a paragraph at a time, then an empty delta with the citations."""
+    completion_id, created = new_completion_id()
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            **_envelope("chat.completion.chunk", model, completion_id, created),
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        }
+
+    yield chunk({"role": "assistant", "content": ""})
+    for piece in _PARAGRAPH_END.split(to_text(answer)):
+        if piece:
+            yield chunk({"content": piece})
+    yield {**chunk({}, "stop"), "citations": _citations(answer), "abstained": answer.abstained, "warning": answer.warning}
+
+
+def server_sent_events(chunks: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+    for c in chunks:
+        yield utf8(f"data: {dumps(c)}\n\n")
+    yield b"data: [DONE]\n\n"

@@ -1,0 +1,55 @@
+"""Request bodies, validated by FastAPI (a bad field is a 422 naming it) and described in /openapi.json.
+
+``/v1/ask`` is strict (an unknown field is a typo worth reporting);
+``/v1/chat/completions`` accepts and ignores OpenAI parameters it has no use for
+(temperature, top_p, user…), so existing clients work unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_K = 50
+MAX_TURNS = 100
+
+
+class Turn(BaseModel):
+    """One earlier message of a conversation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant", "system"]
+    content: str
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(description="the question (at most LEGALQA_MAX_QUESTION_CHARS characters)")
+    history: list[Turn] | None = Field(
+        default=None,
+        max_length=MAX_TURNS,
+        description="earlier turns; accepted and validated, not yet used to answer (see `question_context`)",
+    )
+    k: int | None = Field(default=None, ge=1, le=MAX_K, description="passages to retrieve (default LEGALQA_TOP_K)")
+    answerer: str | None = Field(default=None, description="extractive or llm (default LEGALQA_ANSWERER)")
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    # a string, or OpenAI's list of content parts (only {"type": "text", "text": ...} parts are understood)
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatCompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(default="legalqa", description="any name; echoed in the response")
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_TURNS)
+    stream: bool = False
+    k: int | None = Field(default=None, ge=1, le=MAX_K, description="legalqa extension: passages to retrieve")
+    answerer: str | None = Field(default=None, description="legalqa extension: extractive or llm")

@@ -1,0 +1,171 @@
+"""The FastAPI app: routes only; validation, errors, auth and the pipeline live in their own modules.
+
+Endpoints are plain ``def``: FastAPI runs them in its thread pool, and the
+pipeline is safe to share between threads.  Every 2xx body carries the
+not-legal-advice warning, and every error is one line of JSON.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import PurePosixPath
+from typing import Any
+
+from fastapi import APIRouter, Body, FastAPI, Security
+from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPBearer
+
+from app.api.encoding import JSONBody
+from app.api.errors import ApiError, install_error_handlers
+from app.api.guard import DEFAULT_MAX_BODY_BYTES, Guard
+from app.api.holder import PipelineHolder
+from app.api.openai_compat import completion, completion_chunks, server_sent_events, split_conversation
+from app.api.schemas import AskRequest, ChatCompletionRequest
+from app.pipeline import Pipeline, build_pipeline
+from app.question import QuestionError, clean_question
+from app.types import Answer
+from app.verify import verify_answer
+from app.warning import WARNING
+from ingest.errors import CorpusError
+from ingest.manifest import load_manifest
+from ingest.settings import Settings
+
+TOKEN_ENV = "LEGALQA_API_TOKEN"
+# keys /v1/ask adds to the Answer JSON; dropped again when such a body is posted to /v1/verify
+API_ONLY_KEYS = ("question_context",)
+
+DESCRIPTION = (
+    "Document-grounded answers on the civil liability of generative-AI services under Chinese law, "
+    "each statement citing an exact corpus passage. 仅供参考，不构成法律意见 — every answer carries this warning."
+)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    token: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    pipeline_factory: Callable[[Settings], Pipeline] = build_pipeline,
+) -> FastAPI:
+    """The API for ``settings`` (default: ``LEGALQA_*``); ``token`` defaults to ``$LEGALQA_API_TOKEN`` (empty: no auth)."""
+    settings = settings or Settings.from_env()
+    token = os.environ.get(TOKEN_ENV, "") if token is None else token
+    holder = PipelineHolder(settings, pipeline_factory)
+    app = FastAPI(title="legalqa API", version="1", description=DESCRIPTION, default_response_class=JSONBody)
+    app.state.holder = holder
+    app.state.token_required = bool(token)
+    install_error_handlers(app)
+    app.add_middleware(Guard, token=token, max_body_bytes=max_body_bytes)
+    # the Guard checks the token; this scheme only documents it in /openapi.json
+    bearer = HTTPBearer(auto_error=False, description=f"needed when {TOKEN_ENV} is set")
+    v1 = APIRouter(prefix="/v1", dependencies=[Security(bearer)])
+
+    @v1.post("/ask", summary="Answer a question (the Answer JSON of `legalqa ask --json`)")
+    def ask(body: AskRequest) -> JSONBody:
+        check_question(body.question, settings, "question")
+        answer = answer_question(holder.get(), body.question, body.k, body.answerer, settings)
+        # question_context: the stand-alone question a follow-up will be rewritten to from `history`; not yet used
+        return JSONBody({**answer.to_dict(), "question_context": None})
+
+    @v1.post("/chat/completions", summary="OpenAI-compatible chat completion (last user message is the question)")
+    def chat_completions(body: ChatCompletionRequest) -> Any:
+        question, _history = split_conversation(body.messages)
+        check_question(question, settings, "messages")
+        answer = answer_question(holder.get(), question, body.k, body.answerer, settings)
+        if body.stream:
+            return StreamingResponse(
+                server_sent_events(completion_chunks(answer, body.model)),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        return JSONBody(completion(answer, body.model))
+
+    @v1.get("/documents", summary="The corpus documents of the manifest, with their indexed chunk counts")
+    def documents() -> dict[str, Any]:
+        pipeline = holder.get()
+        try:
+            metas = load_manifest(settings.corpus_dir)
+        except CorpusError as exc:
+            raise ApiError(503, f"the corpus manifest cannot be read: {exc}") from None
+        counts = Counter(c.doc_id for c in pipeline.index.chunks.values())
+        stale = set(pipeline.stale_documents())
+        rows = [{**asdict(m), "chunks": counts.get(m.doc_id, 0), "stale": m.doc_id in stale} for m in metas]
+        return {"documents": rows, "index": index_info(pipeline), "warning": WARNING}
+
+    @v1.get("/passages/{chunk_id:path}", summary="One passage: text, file offsets, locator, previous/next passage ids")
+    def passage(chunk_id: str) -> dict[str, Any]:
+        pipeline = holder.get()
+        chunk = pipeline.index.chunks.get(chunk_id)
+        if chunk is None:
+            raise ApiError(404, f"chunk_id: no passage {chunk_id!r} in the index (ids look like civil-code/1202)", param="chunk_id")
+        previous, following = holder.neighbours(pipeline)[chunk_id]
+        return {**asdict(chunk), "previous": previous, "next": following, "warning": WARNING}
+
+    @v1.post("/verify", summary="Re-check a posted Answer JSON's citations against the corpus files")
+    def verify(body: dict[str, Any] = Body(description="an Answer JSON, as returned by /v1/ask")) -> dict[str, Any]:  # noqa: B008
+        answer = parse_answer(body)
+        checks = verify_answer(answer, settings.corpus_dir)
+        ok = sum(c.ok for c in checks)
+        return {
+            "checks": [asdict(c) for c in checks],
+            "verified": ok,
+            "total": len(checks),
+            "ok": ok == len(checks),
+            "warning": WARNING,
+        }
+
+    @app.get("/healthz", summary="Ready when the index opens; 503 with the command to run otherwise")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "index": index_info(holder.get()), "warning": WARNING}
+
+    app.include_router(v1)
+    return app
+
+
+def check_question(question: str, settings: Settings, param: str) -> None:
+    """422 with the project's own message (too long, empty, only symbols) before any work is done."""
+    try:
+        clean_question(question, settings.max_question_chars)
+    except QuestionError as exc:
+        raise ApiError(422, f"{param}: {exc}", param=param) from None
+
+
+def answer_question(pipeline: Pipeline, question: str, k: int | None, answerer: str | None, settings: Settings) -> Answer:
+    name = answerer or settings.answerer
+    if name not in pipeline.answerers:
+        available = ", ".join(pipeline.answerers)
+        if answerer:  # the client asked for it: its mistake
+            raise ApiError(422, f"answerer: {name!r} is not configured (available: {available})", param="answerer")
+        raise ApiError(503, f"the server's LEGALQA_ANSWERER={name!r} is not configured (available: {available})")
+    answer = pipeline.ask(question, k=k, answerer=name)
+    if answer.error:  # the question was checked above: what is left is a backend failure (e.g. Chroma server down)
+        raise ApiError(503, answer.error)
+    return answer
+
+
+def parse_answer(body: dict[str, Any]) -> Answer:
+    data = {k: v for k, v in body.items() if k not in API_ONLY_KEYS}
+    try:
+        answer = Answer.from_dict(data)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ApiError(422, f"body: not an Answer JSON as returned by /v1/ask ({type(exc).__name__}: {exc})") from None
+    for i, c in enumerate(answer.citations):
+        where = f"citations.{i}"
+        if not (all(isinstance(v, int) for v in (c.start, c.end)) and all(isinstance(v, str) for v in (c.file, c.quote, c.sha256))):
+            raise ApiError(422, f"{where}: start and end must be integers; file, quote and sha256 strings", param=where)
+        path = PurePosixPath(c.file)
+        if not c.file or path.is_absolute() or ".." in path.parts or "\\" in c.file:
+            raise ApiError(422, f"{where}.file: {c.file!r} is not a path inside the corpus", param=f"{where}.file")
+    return answer
+
+
+def index_info(pipeline: Pipeline) -> dict[str, Any]:
+    info = getattr(pipeline.index, "info", None)
+    return {
+        "generation": getattr(info, "generation", ""),
+        "built_at": getattr(info, "built_at", ""),
+        "chunks": len(pipeline.index.chunks),
+    }

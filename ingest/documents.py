@@ -1,0 +1,337 @@
+"""Documents legal staff add themselves: a user's file → a checked, parsed corpus entry.
+
+``prepare_document`` does everything that can fail on the user's input before a
+single byte is written: the file must be UTF-8 text of at most 10 MB, the title,
+id and date must be sane and new, and the text is parsed with the parser of its
+kind, so a problem is reported with the user's own file name and line (not the
+corpus copy's, whose lines shift when front matter is generated).  The result
+says exactly what will be written and how it was chunked, which the corpus page
+shows for confirmation; ``ingest.corpus_edit`` then writes it transactionally.
+
+Statutes carry YAML front matter in this corpus (title, effective date, article
+count).  A user's statute file without it gets one generated from the title and
+effective date; one with it must agree with what was typed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path, PurePath
+
+from ingest.corpus_files import MAX_DOCUMENT_BYTES, confined_path
+from ingest.errors import CorpusError, LegalQAError
+from ingest.manifest import decode_utf8, load_manifest, sha256_bytes
+from ingest.parsers import SkippedBlock, parse_document
+from ingest.settings import Settings
+from ingest.types import DOC_KINDS, USER, Chunk, Document, DocumentMeta
+
+SUFFIXES = (".md", ".txt")
+KIND_DIRS = {"statute": "statutes", "agreement": "sources", "paper": "sources", "blog": "sources"}
+_DOC_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_FRONT_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):\s*(.*?)\s*$")
+MAX_TITLE = 200
+MAX_PROVENANCE = 2000
+
+
+@dataclass(frozen=True)
+class AddRequest:
+    """What the user typed (CLI flags or the corpus page's fields)."""
+
+    kind: str
+    title: str
+    doc_id: str = ""
+    short_title: str = ""
+    effective: str = ""
+    provenance: str = ""
+
+
+@dataclass(frozen=True)
+class PreparedDocument:
+    """A document ready to be written: the exact corpus bytes, their manifest entry and their chunks."""
+
+    meta: DocumentMeta
+    data: bytes  # what the corpus file will hold; meta.sha256 is its hash
+    chunks: tuple[Chunk, ...]
+    skipped: tuple[SkippedBlock, ...]
+    source: str  # the user's file name, for messages
+    front_matter_added: bool = False
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8")
+
+
+def read_user_file(path: str | Path) -> bytes:
+    """The bytes of a file to add: a regular file (a FIFO would block) of at most 10 MB."""
+    shown = str(path)
+    try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise CorpusError("is a folder; give the path of one text file", file=shown)
+        if not stat.S_ISREG(info.st_mode):
+            raise CorpusError("is not a regular file; it is not read", file=shown)
+        if info.st_size > MAX_DOCUMENT_BYTES:
+            raise CorpusError(
+                f"is {info.st_size / 2**20:.1f} MB, over the {MAX_DOCUMENT_BYTES // 2**20} MB limit for one document",
+                file=shown,
+            )
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_DOCUMENT_BYTES + 1)
+    except FileNotFoundError:
+        raise CorpusError("file not found", file=shown) from None
+    except OSError as exc:
+        raise CorpusError(f"cannot read the file: {exc.strerror or exc}", file=shown) from None
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise CorpusError(f"grew past the {MAX_DOCUMENT_BYTES // 2**20} MB limit while being read", file=shown)
+    return data
+
+
+def prepare_document(
+    corpus_dir: str | Path, data: bytes, source: str, request: AddRequest, *, today: date | None = None
+) -> PreparedDocument:
+    """Check and parse ``data`` (the user's file ``source``) as a new document; nothing is written.
+
+    Raises ``LegalQAError``/``CorpusError`` with one line naming the field, or the file and line.
+    """
+    kind = request.kind
+    if kind not in DOC_KINDS:
+        raise LegalQAError(f"kind: {kind!r} is not a document kind (one of {', '.join(DOC_KINDS)})")
+    suffix = PurePath(source).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise CorpusError(
+            "only UTF-8 text files (.md or .txt) can be added; save the document as text first", file=source
+        )
+    title = _label(request.title, "title", MAX_TITLE)
+    short_title = _label(request.short_title, "short-title", MAX_TITLE) if request.short_title.strip() else ""
+    short_title = short_title or default_short_title(kind, title)
+    if kind in ("statute", "agreement") and not short_title.startswith("《"):
+        short_title = f"《{short_title}》"  # locators read 《短标题》第三条 like the bundled ones
+    effective = _date(request.effective, "effective")
+    provenance = _label(request.provenance, "provenance", MAX_PROVENANCE, multiline=True) if request.provenance.strip() else ""
+    if len(data) > MAX_DOCUMENT_BYTES:  # an upload does not pass through read_user_file
+        raise CorpusError(f"is {len(data) / 2**20:.1f} MB, over the {MAX_DOCUMENT_BYTES // 2**20} MB limit for one document", file=source)
+    text = decode_utf8(data, source).removeprefix("\ufeff")  # a BOM is not content
+    if not text.strip():
+        raise CorpusError("the file is empty", file=source)
+
+    metas = load_manifest(corpus_dir)
+    doc_id = _doc_id(request.doc_id, source, kind, data)
+    taken = {m.doc_id for m in metas}
+    if doc_id in taken:
+        hint = "choose another --id" if request.doc_id else f"its id {doc_id!r} (from the file name) is taken; pass --id"
+        raise LegalQAError(f"id: a document with id {doc_id!r} is already in the corpus; {hint}")
+
+    added_on = (today or date.today()).isoformat()
+    meta = DocumentMeta(
+        doc_id=doc_id,
+        title=title,
+        short_title=short_title,
+        kind=kind,
+        file=source,  # for the first parse, so problems name the user's file and its lines
+        sha256="0" * 64,
+        effective=effective,
+        provenance=provenance or f"用户添加：法务人员于 {added_on} 从文件 {PurePath(source).name} 添加（未经项目核对）。",
+        added_by=USER,
+        added_on=added_on,
+    )
+    first = parse_document(Document(meta=meta, text=text))
+    added_front = False
+    if kind == "statute":
+        meta, text, added_front = _statute(meta, text, first.chunks, source)
+    if not first.chunks:
+        raise CorpusError(f"the {kind} parser found no passages in it", file=source)
+
+    final = text.encode("utf-8")
+    sha = sha256_bytes(final)
+    same = next((m for m in metas if m.sha256 == sha), None)
+    if same is not None:
+        raise CorpusError(f"has the same content as {same.doc_id!r} ({same.file}), already in the corpus", file=source)
+    dest = f"{KIND_DIRS[kind]}/{doc_id}{'.md' if kind == 'statute' else suffix}"
+    if any(m.file == dest for m in metas) or confined_path(corpus_dir, dest).exists():
+        raise LegalQAError(f"id: the corpus already has a file {dest}; choose another --id")
+    meta = replace(meta, file=dest, sha256=sha)
+    result = parse_document(Document(meta=meta, text=text))
+    return PreparedDocument(meta, final, result.chunks, result.skipped, source, added_front)
+
+
+def default_short_title(kind: str, title: str) -> str:
+    return f"《{title.strip('《》')}》" if kind in ("statute", "agreement") else title
+
+
+def _label(value: str, field: str, limit: int, *, multiline: bool = False) -> str:
+    """A title-like field: printable text, one line (provenance may have several), not too long."""
+    value = value.strip()
+    if not value:
+        raise LegalQAError(f"{field}: is empty; give the document's {field.replace('-', ' ')}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise LegalQAError(f"{field}: is not valid text (undecodable bytes)") from None
+    bad = _CONTROL.search(value.replace("\n", " ") if multiline else value)
+    if bad:
+        raise LegalQAError(f"{field}: contains the control character U+{ord(bad.group(0)):04X}; use one line of plain text")
+    if len(value) > limit:
+        raise LegalQAError(f"{field}: is {len(value)} characters long; at most {limit}")
+    return value
+
+
+def _date(value: str, field: str) -> str:
+    value = value.strip()
+    if not value:
+        return ""
+    try:
+        if not _DATE.fullmatch(value):
+            raise ValueError
+        date.fromisoformat(value)
+    except ValueError:
+        raise LegalQAError(f"{field}: {value!r} is not a date; write it as YYYY-MM-DD, e.g. 2024-06-03") from None
+    return value
+
+
+def _doc_id(given: str, source: str, kind: str, data: bytes) -> str:
+    """The id typed, or one made from the file name (``our-terms.md`` → ``our-terms``)."""
+    if given.strip():
+        doc_id = given.strip()
+        if not _DOC_ID.fullmatch(doc_id):
+            raise LegalQAError(f"id: {doc_id!r} must be 1-64 lowercase letters, digits and '-', starting with a letter or digit")
+        return doc_id
+    slug = re.sub(r"[^a-z0-9]+", "-", PurePath(source).stem.lower()).strip("-")[:64].strip("-")
+    return slug or f"user-{kind}-{sha256_bytes(data)[:8]}"
+
+
+def _statute(meta: DocumentMeta, text: str, chunks: tuple[Chunk, ...], source: str) -> tuple[DocumentMeta, str, bool]:
+    """The article count, and front matter: checked against the typed fields, or generated."""
+    count = max((c.article_no for c in chunks if c.article_no), default=0)
+    if not count:
+        raise CorpusError(
+            "no articles found: a statute needs lines that start with 第一条, 第二条, … followed by a space",
+            file=source,
+        )
+    front = read_front_matter(text)
+    if front is None:
+        if not meta.effective:
+            raise LegalQAError(
+                "effective: a statute needs its effective date; pass --effective YYYY-MM-DD "
+                "(or put current_version_effective in the file's front matter)"
+            )
+        meta = replace(meta, articles=count)
+        return meta, statute_front_matter(meta, PurePath(source).name) + _with_heading(text, meta.title), True
+    fields, lines = front
+    for key, typed in (("title", meta.title), ("current_version_effective", meta.effective)):
+        written = fields.get(key) or (fields.get("effective", "") if key == "current_version_effective" else "")
+        if written and typed and written != typed:
+            raise CorpusError(
+                f"front matter says {key}: {written!r} but {'--effective' if 'effective' in key else '--title'} "
+                f"is {typed!r}; make them the same",
+                file=source,
+                line=lines.get(key) or lines.get("effective"),
+            )
+    effective = meta.effective or _date(fields.get("current_version_effective") or fields.get("effective", ""), "effective")
+    if not effective:
+        raise LegalQAError("effective: a statute needs its effective date; pass --effective YYYY-MM-DD")
+    declared = fields.get("articles", "")
+    if declared and declared != str(count):
+        raise CorpusError(
+            f"front matter says articles: {declared} but the text has {count} articles; fix one of them",
+            file=source,
+            line=lines.get("articles"),
+        )
+    return replace(meta, effective=effective, articles=count), text, False
+
+
+def read_front_matter(text: str) -> tuple[dict[str, str], dict[str, int]] | None:
+    """Top-level ``key: value`` pairs of a leading ``---`` block and their lines; None if there is none.
+
+    Only the scalar keys this corpus uses are needed (title, effective, articles),
+    so this reads simple lines rather than pulling in a YAML library.
+    """
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        return None
+    fields: dict[str, str] = {}
+    where: dict[str, int] = {}
+    for no, line in enumerate(lines[1:], start=2):
+        if line.strip() in ("---", "..."):
+            return fields, where
+        match = _FRONT_KEY.fullmatch(line)
+        if match:
+            key, raw = match.groups()
+            fields[key], where[key] = _scalar(raw), no
+    return None  # never closed: the statute parser reports that, with the line
+
+
+def _scalar(raw: str) -> str:
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        try:
+            return str(json.loads(raw))
+        except ValueError:
+            return raw[1:-1]
+    if len(raw) >= 2 and raw[0] == raw[-1] == "'":
+        return raw[1:-1].replace("''", "'")
+    return raw
+
+
+def statute_front_matter(meta: DocumentMeta, source_name: str) -> str:
+    """Front matter in the shape of the bundled statutes' (tests/test_corpus.py reads the same keys)."""
+
+    def q(value: str) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    return (
+        "---\n"
+        f"title: {q(meta.title)}\n"
+        f"short_title: {q(meta.short_title)}\n"
+        'kind: "user-added"\n'
+        f"effective: {q(meta.effective)}\n"
+        f"current_version_effective: {q(meta.effective)}\n"
+        f"articles: {meta.articles}\n"
+        f'added_by: "{USER}"\n'
+        f"added_on: {q(meta.added_on)}\n"
+        f"source_file: {q(source_name)}\n"
+        "editorial_notes:\n"
+        f'  - "front matter generated by legalqa add from the title and effective date typed; '
+        'the text below it is the added file as it was"\n'
+        "---\n\n"
+    )
+
+
+def _with_heading(text: str, title: str) -> str:
+    """The body with a ``# title`` line first, as the bundled statutes have (the parser skips it)."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return text if first.startswith("# ") else f"# {title}\n\n{text}"
+
+
+# -- reading what is there ----------------------------------------------------------
+
+
+def user_added_ids(corpus_dir: str | Path) -> frozenset[str]:
+    """Ids of the user-added documents; empty when the manifest cannot be read (a mark, never an error)."""
+    try:
+        return frozenset(m.doc_id for m in load_manifest(corpus_dir) if m.user_added)
+    except (LegalQAError, OSError):
+        return frozenset()
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    meta: DocumentMeta
+    chunks: int | None  # in the live index; None when the index does not have the document
+
+
+def document_rows(settings: Settings) -> list[DocumentRow]:
+    """The manifest's documents with their chunk counts in the live index (no model is loaded)."""
+    from ingest import index_layout as layout
+
+    counts: dict[str, int] = {}
+    generation = layout.read_current(settings.index_dir)
+    manifest = layout.read_manifest(settings.index_dir / generation) if generation else None
+    if manifest:
+        counts = {d: int(v.get("chunks", 0)) for d, v in manifest.get("documents", {}).items()}
+    return [DocumentRow(m, counts.get(m.doc_id)) for m in load_manifest(settings.corpus_dir)]
