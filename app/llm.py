@@ -2,7 +2,8 @@
 
 The model sees numbered passages and the list of valid numbers.  Whatever it
 writes goes through ``grounding.ground``: sentences citing numbers it was not
-given, or claims its passages do not support, are removed (or marked), and
+given, or claims its passages do not support (including a changed number, party,
+modality, negation, article or law), are removed (or marked), and
 the count is reported on the answer.  The warning is never the model's job.
 """
 
@@ -69,7 +70,7 @@ class LLMAnswerer:
         text = reply.content if isinstance(reply.content, str) else str(reply.content)
         if not text.strip() or NO_BASIS in text:
             return Draft("", (), (), abstained=True)
-        checked = ground(text, [r.chunk.text for r in passages])
+        checked = ground(text, passages)  # the Retrieved themselves: the fact check needs each one's law
         kept = [s for s in checked.statements if s.support != "unsupported" or self.mark_unsupported]
         if not any(s.support != "unsupported" for s in kept):
             return Draft("", (), (), abstained=True, unsupported_removed=checked.unsupported)

@@ -62,6 +62,10 @@ class Pipeline:
     def ask(self, question: str, *, k: int | None = None, answerer: str | None = None, mode: str = "hybrid") -> Answer:
         started = time.perf_counter()
         name = answerer or self.settings.answerer
+        if isinstance(name, str):
+            name = valid_text(name)
+        if isinstance(question, str):  # lone surrogates would fail the question log, every save and print
+            question = valid_text(question)
         try:
             text = clean_question(question, self.settings.max_question_chars)
         except QuestionError as exc:
@@ -93,7 +97,8 @@ class Pipeline:
         """Doc ids whose corpus no longer matches the index (sorted): the file's sha256 differs from
         the indexed one or the file is gone, or the manifest lists a sha256 (or a document) that the
         index does not have, or the index has a document the manifest dropped.  Empty when the corpus
-        folder is absent (nothing to compare).  File hashes are cached by size and mtime."""
+        folder is absent (nothing to compare).  File hashes are cached by size and mtime; a file that
+        ingest would refuse (symlink out of the corpus, FIFO, over the size limit) counts as stale."""
         info = getattr(self.index, "info", None)
         corpus = Path(self.settings.corpus_dir)
         if info is None or not corpus.is_dir():
@@ -110,7 +115,7 @@ class Pipeline:
             stale |= set(indexed) - set(metas)
         for doc_id, sha in indexed.items():
             file = files.get(doc_id)
-            if file is not None and self._file_sha(corpus / file) != sha:
+            if file is not None and self._file_sha(corpus, file) != sha:
                 stale.add(doc_id)
         return sorted(stale)
 
@@ -141,17 +146,23 @@ class Pipeline:
         except Exception:  # noqa: BLE001 - a staleness note must never cost the user the answer
             return []
 
-    def _file_sha(self, path: Path) -> str | None:
+    def _file_sha(self, corpus: Path, file: str) -> str | None:
+        """sha256 of a corpus file (cached by size and mtime), or None, i.e. stale, when it is gone or
+        ingest would refuse it: outside the corpus folder after symlinks, not a regular file, too big.
+        Only a checked regular file is opened: a FIFO in the corpus used to block every ``ask`` here."""
+        from ingest.corpus_files import confined_path, corpus_file_stat, read_corpus_file
+
         try:
-            st = path.stat()
+            real = confined_path(corpus, file)
+            st = corpus_file_stat(corpus, file)
             key = (st.st_size, st.st_mtime_ns)
-            cached = self._shas.get(path)
+            cached = self._shas.get(real)
             if cached is not None and cached[0] == key:
                 return cached[1]
-            sha = hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError:
+            sha = hashlib.sha256(read_corpus_file(corpus, file)).hexdigest()
+        except (CorpusError, OSError):
             return None
-        self._shas[path] = (key, sha)
+        self._shas[real] = (key, sha)
         return sha
 
     def _redact(self, message: str) -> str:
@@ -167,9 +178,53 @@ class Pipeline:
             fh.write(line)
 
 
+_REDACT_RUN = 8  # an echoed piece of the key this long (or the whole key, if shorter) is masked
+
+
 def redact(message: str, secret: str) -> str:
-    """``message`` without ``secret`` (an API key a backend error may echo)."""
-    return message.replace(secret, "***") if secret and len(secret) >= 4 else message
+    """``message`` without ``secret`` (an API key a backend error may echo).
+
+    Services echo keys in other forms than the one sent: upper-cased, or shortened to a prefix
+    or suffix ("sk-proj-abcd…wxyz").  So matching ignores case, and every run of the message
+    that equals any 8+ consecutive characters of the key (the whole key when it is shorter) is
+    masked.  Keys under 4 characters are not real keys; masking them would garble messages.
+    """
+    if not secret or len(secret) < 4:
+        return message
+    text, key = _fold(message), _fold(secret)
+    run = min(_REDACT_RUN, len(key))
+    hidden = bytearray(len(text))
+    for i in range(len(key) - run + 1):
+        piece = key[i : i + run]
+        at = text.find(piece)
+        while at >= 0:
+            hidden[at : at + run] = b"\x01" * run
+            at = text.find(piece, at + 1)
+    if not any(hidden):
+        return message
+    out: list[str] = []
+    for i, ch in enumerate(message):
+        if not hidden[i]:
+            out.append(ch)
+        elif i == 0 or not hidden[i - 1]:
+            out.append("***")
+    return "".join(out)
+
+
+def _fold(text: str) -> str:
+    """Case-folded per character, keeping the length (so positions map back to ``text``)."""
+    return "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
+
+
+def valid_text(text: str) -> str:
+    """``text`` with lone surrogates (undecodable bytes of a command line, broken JSON escapes)
+    replaced by U+FFFD: such a string cannot be written as UTF-8, so logging, saving or
+    printing it would raise far from where it came in."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 def _finish(question: str, name: str, draft: Draft, results: list[Retrieved], evidence: Evidence, timings: dict[str, float]) -> Answer:
@@ -204,7 +259,7 @@ def _retrieved_row(r: Retrieved) -> dict[str, object]:
 
 def _error_answer(question: object, name: str, message: str) -> Answer:
     return Answer(
-        question=question if isinstance(question, str) else repr(question),
+        question=valid_text(question) if isinstance(question, str) else repr(question),
         text=ABSTAIN_TEXT,
         citations=(),
         abstained=True,

@@ -128,10 +128,11 @@ def build_index(
         gen_dir = index_dir / generation
         cache: EmbeddingCache | None = None
         try:
-            gen_dir.mkdir()
+            chroma_io.make_generation_dir(settings, gen_dir)  # shows its backend even if killed early
             cache = EmbeddingCache(settings.data_dir / "cache" / "embeddings.sqlite3")
             if prev and prev_gen and prev["fingerprint"] == fp and not rebuild:
                 _seed_cache(cache, embedder, settings, index_dir / prev_gen, prev, records)
+            _seed_shipped(cache, embedder, records)
             cached = CachedEmbedder(embedder, cache, batch_size=EMBED_BATCH, progress=progress)
             vectors = cached.embed_documents(texts)
             chroma_io.write_collection(settings, gen_dir, generation, fp, records, vectors, progress)
@@ -144,7 +145,7 @@ def build_index(
                 "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "fingerprint": fp,
                 "text": text_opts,
-                "chroma_url": settings.chroma_url,
+                **chroma_io.manifest_fields(settings),  # "backend" and "chroma_url": where the vectors are
                 "collection": layout.collection_name(generation),
                 "chunks": len(records),
                 "documents": {
@@ -216,6 +217,21 @@ def _prepare(
             bm25_texts.append(bm25_text(chunk, with_structure=bm25_structure, short_title=meta.short_title))
             records.append(layout.chunk_record(chunk, text_sha(text)))
     return records, texts, bm25_texts, metas
+
+
+def _seed_shipped(cache: EmbeddingCache, embedder: Embedder, records: list[dict[str, Any]]) -> None:
+    """Vectors shipped with the repository for this model (``ingest.legal_model``) fill cache misses."""
+    from ingest.legal_model import shipped_vectors
+
+    key = model_key(embedder)
+    wanted = {r["embed_sha"] for r in records}
+    known = cache.get_many(key, wanted, embedder.dimension)
+    if len(known) == len(wanted):
+        return
+    shipped = shipped_vectors(key)
+    fill = [(sha, shipped[sha]) for sha in wanted - set(known) if sha in shipped]
+    if fill:
+        cache.put_many(key, fill)
 
 
 def _seed_cache(

@@ -3,23 +3,27 @@
 Every citation is checked against exact character offsets, so files are decoded
 strictly as UTF-8 from bytes with no newline translation, their sha256 must
 match the manifest, and no corpus file may exist that the manifest forgets.
+Files are read through ``ingest.corpus_files``: inside the corpus folder
+(symlinks resolved), regular files only, at most 10 MB each.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tomllib
 from pathlib import Path, PurePosixPath
 
+from ingest.corpus_files import MAX_MANIFEST_BYTES, read_corpus_file
 from ingest.errors import CorpusError
-from ingest.types import DOC_KINDS, Document, DocumentMeta
+from ingest.types import DOC_KINDS, USER, Document, DocumentMeta
 
 MANIFEST_NAME = "manifest.toml"
 CONTENT_DIRS = ("sources", "statutes")  # every .md/.txt below these must be listed
 CONTENT_SUFFIXES = (".md", ".txt")
 REQUIRED_KEYS = ("doc_id", "title", "short_title", "kind", "file", "sha256")
-OPTIONAL_KEYS = ("effective", "provenance", "articles", "raw_file", "raw_sha256")
+OPTIONAL_KEYS = ("effective", "provenance", "articles", "raw_file", "raw_sha256", "added_by", "added_on")
 _DOC_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -84,6 +88,9 @@ def _meta_from_table(table: dict, index: int, text: str, where: str) -> Document
     articles = table.get("articles")
     if kind == "statute" and (not isinstance(articles, int) or isinstance(articles, bool) or articles < 1):
         raise CorpusError(f"{doc_id}: a statute needs articles = <positive integer>", file=where, line=line)
+    added_by = str(table.get("added_by", ""))
+    if added_by not in ("", USER):
+        raise CorpusError(f'{doc_id}: added_by must be "{USER}" or absent (bundled)', file=where, line=line)
     return DocumentMeta(
         doc_id=doc_id,
         title=str(table["title"]),
@@ -94,15 +101,21 @@ def _meta_from_table(table: dict, index: int, text: str, where: str) -> Document
         effective=str(table.get("effective", "")),
         provenance=str(table.get("provenance", "")),
         articles=articles if kind == "statute" else None,
+        added_by=added_by,
+        added_on=str(table.get("added_on", "")),
     )
 
 
 def _read_manifest(corpus_dir: Path) -> tuple[str, dict, str]:
     path = corpus_dir / MANIFEST_NAME
     where = str(path)
-    if not path.is_file():
-        raise CorpusError("manifest not found (the corpus directory needs a manifest.toml)", file=where)
-    text = decode_utf8(path.read_bytes(), where)
+    try:
+        data = read_corpus_file(corpus_dir, MANIFEST_NAME, MAX_MANIFEST_BYTES)
+    except FileNotFoundError:
+        raise CorpusError("manifest not found (the corpus directory needs a manifest.toml)", file=where) from None
+    except OSError as exc:
+        raise CorpusError(f"cannot read the manifest: {exc.strerror or exc}", file=where) from None
+    text = decode_utf8(data, where)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -140,6 +153,27 @@ def _load_manifest(corpus_dir: Path) -> tuple[list[DocumentMeta], str, str]:
     return metas, text, where
 
 
+def _toml_string(value: str) -> str:
+    """A TOML basic string: JSON's escapes are TOML's, plus DEL, which TOML also forbids raw."""
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def entry_toml(meta: DocumentMeta) -> str:
+    """``meta`` as one ``[[documents]]`` table, in the key order of the hand-written entries.
+
+    Written by ``legalqa add``; ``load_manifest`` reads it back to the same ``DocumentMeta``.
+    """
+    lines = ["[[documents]]"]
+    for key in ("doc_id", "title", "short_title", "kind", "file", "sha256", "effective", "provenance"):
+        lines.append(f"{key} = {_toml_string(str(getattr(meta, key)))}")
+    if meta.articles is not None:
+        lines.append(f"articles = {int(meta.articles)}")
+    for key in ("added_by", "added_on"):
+        if getattr(meta, key):
+            lines.append(f"{key} = {_toml_string(getattr(meta, key))}")
+    return "\n".join(lines) + "\n"
+
+
 def unlisted_files(corpus_dir: str | Path, metas: list[DocumentMeta]) -> list[str]:
     """Content files (.md/.txt under sources/ and statutes/) that no manifest entry names."""
     root = Path(corpus_dir)
@@ -168,10 +202,15 @@ def load_documents(corpus_dir: str | Path) -> list[Document]:
     documents = []
     for meta in metas:
         path = root / meta.file
-        if not path.is_file():
+        try:
+            data = read_corpus_file(root, meta.file)
+        except FileNotFoundError:
             line = _line_of(manifest_text, meta.doc_id)
-            raise CorpusError(f"{meta.doc_id}: listed file {meta.file} does not exist", file=manifest_path, line=line)
-        data = path.read_bytes()
+            raise CorpusError(
+                f"{meta.doc_id}: listed file {meta.file} does not exist", file=manifest_path, line=line
+            ) from None
+        except OSError as exc:
+            raise CorpusError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
         text = decode_utf8(data, str(path))
         actual = sha256_bytes(data)
         if actual != meta.sha256:

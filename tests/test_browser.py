@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, clean_env, serve_app
+from tests.conftest import clean_env, serve_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -72,21 +72,6 @@ def server(browser_index: dict[str, str], tmp_path_factory: pytest.TempPathFacto
         ARTIFACTS / "browser-serve.log",  # kept after the run for a failing test
     ) as url:
         yield url
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is missing (apt-get install chromium); never downloading a browser")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (pip install -e .[dev])"
-    )
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _full_height_screenshot(page, path: Path) -> None:  # noqa: ANN001

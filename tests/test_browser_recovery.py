@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ingest.settings import Settings
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, clean_env, serve_app
+from tests.conftest import ROOT, clean_env, serve_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -27,17 +27,12 @@ QUESTION = "经营者有欺诈行为，消费者能要求几倍赔偿？"
 
 
 @pytest.fixture
-def page(tmp_path: Path) -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is missing (apt-get install chromium); never downloading a browser")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    # a thread of its own would be needed if another test's sync Playwright ran here; this test owns its browser
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-        finally:
-            browser.close()
+def page(browser) -> Iterator[object]:  # noqa: ANN001 - the session's Chromium (tests/conftest.py)
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    try:
+        yield page
+    finally:
+        page.close()
 
 
 def _install_index(source: Settings, data_dir: Path) -> None:

@@ -139,3 +139,34 @@ def test_no_server_at_the_url_is_a_clear_error(corpus_hash_index: Settings, run_
     proc = run_legalqa(["ask", "民法典第1202条"], settings_env(settings))
     assert proc.returncode == 2 and WARNING in proc.stdout
     assert len(proc.stderr.strip().splitlines()) == 1 and "LEGALQA_CHROMA_URL" in proc.stderr
+
+
+def test_switching_modes_on_one_data_folder_names_the_setting(
+    server_settings: Settings, chroma_server, run_legalqa
+) -> None:
+    """One data folder, ingested with LEGALQA_CHROMA_URL, then asked without it (and the other way
+    round): one stderr line naming the setting and the fix, the warning on stdout, nothing written."""
+    gen = server_settings.index_dir / ingest(server_settings, show_progress=False).generation
+    url = chroma_server.url
+    embedded_env = settings_env(replace(server_settings, chroma_url=""))
+    server_env = settings_env(server_settings)
+
+    cli = run_legalqa(["ask", QUESTIONS[0]], embedded_env)
+    assert cli.returncode == 2 and WARNING in cli.stdout
+    lines = [line for line in cli.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, cli.stderr
+    assert f"on the Chroma server at {url}; set LEGALQA_CHROMA_URL={url}" in lines[0]
+    assert "`legalqa ingest --rebuild` to move them into the embedded store" in lines[0]
+    assert not (gen / "chroma").exists()  # the failed read created no store inside the generation
+
+    # the fix the message names; then the server mode is the one told what to do
+    moved = run_legalqa(["ingest", "--rebuild", "--quiet"], embedded_env)
+    assert moved.returncode == 0, moved.stderr
+    answer = run_legalqa(["ask", "--json", QUESTIONS[0]], embedded_env)
+    assert answer.returncode == 0, answer.stderr
+    assert json.loads(answer.stdout)["citations"]
+    back = run_legalqa(["ask", QUESTIONS[0]], server_env)
+    assert back.returncode == 2 and WARNING in back.stdout
+    lines = [line for line in back.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, back.stderr
+    assert "keeps its vectors in the embedded store" in lines[0] and "unset LEGALQA_CHROMA_URL" in lines[0]

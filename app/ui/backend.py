@@ -43,9 +43,12 @@ def load_settings() -> Settings | Problem:
 
 
 def redact(text: str, settings: Settings | None) -> str:
-    """Remove the API key from any text shown in the UI (error messages from a backend, say)."""
-    key = settings.llm_api_key if settings else ""
-    return text.replace(key, "***") if key and len(key) >= 4 else text
+    """Remove the API key from any text shown in the UI (error messages from a backend, say).
+
+    The pipeline's one redaction rule (any case, shortened forms of the key) does the work."""
+    from app.pipeline import redact as redact_secret
+
+    return redact_secret(text, settings.llm_api_key if settings else "")
 
 
 def _settings_key(settings: Settings) -> str:
@@ -146,6 +149,11 @@ def _manifest(corpus_dir: str) -> list[DocumentMeta]:
     from ingest.manifest import load_manifest
 
     return load_manifest(corpus_dir)
+
+
+def forget_manifest() -> None:
+    """Drop the cached manifest (after a document was added): the next page shows the new list."""
+    _manifest.clear()
 
 
 def documents(settings: Settings, pipeline: Pipeline | None = None) -> list[DocumentMeta]:

@@ -13,7 +13,7 @@ from app.ui.backend import Problem
 from app.ui.html import anchor_id, answer_body_html, citation_html, format_spans, kind_label
 from app.warning import WARNING_CORE
 from ingest.settings import Settings
-from ingest.types import DocumentMeta
+from ingest.types import USER_ADDED_MARK, DocumentMeta
 
 ANSWERER_LABELS = {"extractive": "摘录式（离线，逐句摘引原文）", "llm": "大模型生成（经引文核验）"}
 ABSTAIN_TITLE = "资料库中没有可靠依据"
@@ -79,9 +79,38 @@ def show_problem(problem: Problem) -> None:
     st.caption(f"详细信息：{problem.message}")
 
 
+# every ASCII punctuation character: CommonMark shows a backslash-escaped one as itself
+_MD_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
 def escape_markdown(text: str, limit: int = 600) -> str:
+    """``text`` (a question, a title, a locator) as Markdown that shows exactly that text.
+
+    Every ASCII punctuation character is escaped, not only the usual emphasis
+    and link characters: otherwise a bare ``http://…`` or ``www.…`` still becomes
+    a link (GFM autolinks), ``$…$`` formula and ``:red[…]`` colour markup still
+    apply.  Line breaks stay line breaks.
+    """
     shown = text if len(text) <= limit else text[:limit] + f"…（共 {len(text)} 字，已截断显示）"
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|>~<])", r"\\\1", shown).replace("\n", "  \n")
+    return _MD_PUNCTUATION.sub(r"\\\1", shown).replace("\r", "").replace("\n", "  \n")
+
+
+def markdown_literal(text: str, limit: int = 200) -> str:
+    """``text`` from outside (a URL parameter, a file name) as one inline code span inside Markdown.
+
+    Inside a code span nothing is Markdown (no link, image, emphasis, autolink
+    or HTML), and the text stays searchable as typed.  Line breaks and other
+    control characters are flattened first, since a blank line would end the
+    span and let the rest be parsed; the fence is longer than any run of
+    backticks in the text.
+    """
+    flat = "".join(" " if ch.isspace() else ch if ch.isprintable() else "\ufffd" for ch in text)
+    shown, cut = (flat, "") if len(flat) <= limit else (flat[:limit], f"…（共 {len(flat)} 字）")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", shown)), default=0) + 1)
+    # CommonMark drops one space at each end when both ends have one: pad so the text stays exact
+    edge = shown[:1] + shown[-1:]
+    pad = " " if "`" in edge or (edge == "  " and shown.strip(" ")) else ""
+    return f"{fence}{pad}{shown}{pad}{fence}{cut}" if shown else ""
 
 
 def render_answer(answer: Answer, *, msg_id: str, show_scores: bool, settings: Settings) -> None:
@@ -116,10 +145,12 @@ def render_answer(answer: Answer, *, msg_id: str, show_scores: bool, settings: S
 
 
 def citation_card(c: Citation, *, msg_id: str, show_scores: bool, settings: Settings) -> None:
+    meta = backend.document_meta(settings, c.doc_id)
+    title = c.doc_title + (USER_ADDED_MARK if meta is not None and meta.user_added else "")
     with st.container(border=True):
         st.markdown(
             citation_html(
-                number=c.number, locator=c.locator, title=c.doc_title, breadcrumb=c.breadcrumb,
+                number=c.number, locator=c.locator, title=title, breadcrumb=c.breadcrumb,
                 quote_text=c.quote, start=c.start, spans=c.spans, anchor=anchor_id(msg_id, c.number),
             ),
             unsafe_allow_html=True,

@@ -2,6 +2,11 @@
 
 Query parameters: ``doc`` (doc_id), ``start``/``end`` (file offsets of the
 passage), ``hl`` (quoted spans ``s-e,s-e``), ``full=1`` (whole document).
+
+Anyone can craft such a link, and titles and file names come from files, so
+none of that text reaches Markdown unescaped: a ``?doc=`` of Markdown must not
+put a link, an image (a request to another site) or a bold claim next to this
+tool's warning.  Passages themselves are HTML-escaped in ``app.ui.html``.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ import streamlit as st
 
 from app.ui import backend, nav
 from app.ui.backend import Problem
-from app.ui.components import escape_markdown, show_problem
+from app.ui.components import escape_markdown, markdown_literal, show_problem
 from app.ui.html import SCROLL_JS, chunks_html, kind_label, parse_int, parse_spans
 from app.warning import WARNING
 from ingest.types import Chunk
@@ -32,11 +37,11 @@ def render() -> None:
     chunks = grouped[doc_id]
     meta = backend.document_meta(settings, doc_id, pipeline)
     title = meta.title if meta else chunks[0].doc_title
-    st.markdown(f"### 📄 {title}")
-    facts = [kind_label(chunks[0].kind)]
+    st.markdown(f"### 📄 {escape_markdown(title)}")
+    facts = [escape_markdown(kind_label(chunks[0].kind, bool(meta and meta.user_added)))]
     if meta and meta.effective:
-        facts.append(f"生效日期 {meta.effective}")
-    facts.append(f"文件 `{chunks[0].file}`")
+        facts.append(f"生效日期 {escape_markdown(meta.effective)}")
+    facts.append(f"文件 {markdown_literal(chunks[0].file)}")
     st.caption(" · ".join(facts))
 
     start, end = parse_int(qp.get("start")), parse_int(qp.get("end"))
@@ -96,13 +101,13 @@ def _choose_document(
 ) -> None:
     st.markdown("## 📄 原文查看")
     if asked:
-        st.warning(f"资料库中没有编号为 “{asked}” 的文件。")
+        st.warning(f"资料库中没有编号为 “{markdown_literal(asked)}” 的文件。")
     st.info("从问答页的引文卡片点击“在原文中查看”即可打开对应位置；也可以直接选择一份文件阅读全文：")
     for meta in backend.documents(settings, pipeline):  # type: ignore[arg-type]
         if meta.doc_id in grouped:
             st.page_link(
                 nav.SOURCE,
-                label=f"{meta.title}（{kind_label(meta.kind)}）",
+                label=escape_markdown(f"{meta.title}（{kind_label(meta.kind)}）"),
                 icon="📄",
                 query_params={"doc": meta.doc_id},
             )

@@ -3,6 +3,13 @@
 Parsers work on lines of the exact file text (``\\n`` or ``\\r\\n``) and only
 ever cut chunks as slices of it, so ``doc.text[chunk.start:chunk.end] ==
 chunk.text`` holds by construction.
+
+A chunk longer than ``MAX_CHUNK_CHARS`` is an error naming the file and line,
+not split: such a passage means the parser found none of the structure it cuts
+at (articles, numbered clauses, headings, sentence ends), e.g. a file without
+line breaks.  Splitting it blindly would index and cite arbitrary windows as if
+they were provisions; refusing says what to fix.  Real passages are far below
+the bound (the longest in the corpus is under 1,000 characters).
 """
 
 from __future__ import annotations
@@ -10,7 +17,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ingest.errors import CorpusError
 from ingest.types import Chunk, Document
+
+MAX_CHUNK_CHARS = 20_000
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,14 @@ class ChunkBuilder:
         start, end = trim(self.doc.text, start, end)
         if start >= end:
             return None
+        if end - start > MAX_CHUNK_CHARS:
+            raise CorpusError(
+                f"{locator or key}: one passage of {end - start:,} characters (limit {MAX_CHUNK_CHARS:,}); "
+                f"the {self.doc.meta.kind} parser found nothing to split it at: add line breaks, "
+                "headings or numbered articles/clauses",
+                file=self.doc.meta.file,
+                line=self.doc.text.count("\n", 0, start) + 1,
+            )
         chunk_id = f"{self.doc.doc_id}/{key}"
         if chunk_id in self._ids:
             n = 2
