@@ -94,6 +94,7 @@ def run(_command: str, argv: Sequence[str]) -> int:
         _warn(f"{dataset}: {len(unmatched)} gold item(s) match no indexed passage and can only score 0: "
               + "; ".join(unmatched[:3]) + (" …" if len(unmatched) > 3 else ""))
     result.metadata.update(dataset_metadata(dataset, len(cases), args, argv))
+    result.metadata["grounding_perturbation"] = grounding_perturbation(settings)
     failures = check_thresholds(result.summary, thresholds) if thresholds is not None else []
     result.metadata["thresholds"] = {"file": args.thresholds, "failures": failures}
 
@@ -109,6 +110,24 @@ def run(_command: str, argv: Sequence[str]) -> int:
     if thresholds is not None:
         print(f"all thresholds in {args.thresholds} met")
     return 0
+
+
+def grounding_perturbation(settings: Settings) -> dict[str, Any]:
+    """Catch and false-removal rates of the grounding check on the perturbation suite (seconds to run)."""
+    from evals.perturb import perturbation_report
+
+    report = perturbation_report(corpus_dir=settings.corpus_dir)
+    print(f"grounding check on the perturbation suite: catch rate {report.catch_rate:.3f} of {report.unfaithful} "
+          f"unfaithful, false removals {report.false_removal_rate:.3f} of {report.faithful} faithful")  # fmt: skip
+    return {
+        "seed": report.seed,
+        "unfaithful": report.unfaithful,
+        "faithful": report.faithful,
+        "catch_rate": round(report.catch_rate, 4),
+        "false_removal_rate": round(report.false_removal_rate, 4),
+        "kinds": [{"kind": k.kind, "faithful": k.faithful, "total": k.total, "flagged": k.flagged, "rate": round(k.rate, 4)}
+                  for k in report.kinds],  # fmt: skip
+    }
 
 
 def dataset_metadata(path: Path, n: int, args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Any
 
 from app.facts import Passage, changed_facts
 from app.grounding import ground
-from evals.perturb_edits import FAITHFUL, UNFAITHFUL, Edit, Source
+from evals.perturb_edits import FAITHFUL, UNFAITHFUL, Edit, Source, synonyms
 from ingest.manifest import load_documents
 from ingest.parsers import parse_document
 from ingest.settings import Settings
@@ -181,13 +181,22 @@ def generate_suite(seed: int = 0, corpus_dir: str | Path | None = None) -> Suite
 def _candidates(
     articles: Sequence[_Article], edits: Sequence[Callable[[str, Source], list[Edit]]], *, faithful: bool
 ) -> dict[str, dict[str, list[Case]]]:
-    """kind -> article -> cases, every edit of every sentence that is not a verbatim slice."""
+    """kind -> article -> cases, every edit of every sentence that is not a verbatim slice.
+
+    An unfaithful edit also comes reworded (a synonym elsewhere in the sentence), so the check is
+    tested on paraphrases that change a fact, not only on near-quotes that do.
+    """
     pool: dict[str, dict[str, list[Case]]] = defaultdict(lambda: defaultdict(list))
     for art in articles:
         flat = re.sub(r"\s+", "", art.source.text)
         seen: set[str] = set()
         for sentence in art.sentences:
-            for edit in (e for fn in edits for e in fn(sentence, art.source)):
+            found = [e for fn in edits for e in fn(sentence, art.source)]
+            if not faithful:
+                found += [
+                    Edit(e.kind, s.text, f"{e.change}；{s.change}") for e in found for s in synonyms(e.text, art.source)[:1]
+                ]
+            for edit in found:
                 text = edit.text.strip("，")
                 if text == sentence or text in seen or re.sub(r"\s+", "", text) in flat:
                     continue

@@ -278,7 +278,28 @@ def report_markdown(result: Any, images: Sequence[str]) -> str:
             lines.append("")
         if not any_failure:
             lines += ["none", ""]
+    lines += grounding_lines(md.get("grounding_perturbation"))
     return "\n".join(lines)
+
+
+def grounding_lines(perturbation: dict[str, Any] | None) -> list[str]:
+    """The grounding check on the perturbation suite (evals/perturb.py), a table per kind."""
+    if not perturbation:
+        return []
+    lines = [
+        "## Grounding check on the perturbation suite",
+        "",
+        f"Generated from real passages (seed {perturbation['seed']}): {perturbation['unfaithful']} unfaithful statements "
+        f"(one fact changed) and {perturbation['faithful']} faithful paraphrases. Catch rate "
+        f"**{perturbation['catch_rate']:.3f}** (target 1.0), false removals **{perturbation['false_removal_rate']:.3f}** "
+        "(target ≤ 0.10).",
+        "",
+        "| kind | faithful | statements | removed | rate |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    lines += [f"| {k['kind']} | {'yes' if k['faithful'] else 'no'} | {k['total']} | {k['flagged']} | {k['rate']:.3f} |"
+              for k in perturbation["kinds"]]  # fmt: skip
+    return [*lines, ""]
 
 
 # --- plots --------------------------------------------------------------------------

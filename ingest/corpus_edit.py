@@ -68,8 +68,8 @@ def add_document(
                 dest.parent.mkdir(parents=True)
                 undo.created_dirs.append(dest.parent)
             undo.created_files.append(dest)
-            write_bytes_atomic(dest, prepared.data)
-            write_bytes_atomic(corpus / MANIFEST_NAME, new_manifest.encode("utf-8"))
+            layout.write_bytes_atomic(dest, prepared.data)
+            layout.write_bytes_atomic(corpus / MANIFEST_NAME, new_manifest.encode("utf-8"))
             return _ingest(ingest)(settings, show_progress=show_progress)
 
 
@@ -95,7 +95,7 @@ def remove_document(
                 aside = path.with_name(f".{path.name}.{secrets.token_hex(4)}.removing")
                 os.replace(path, aside)
                 undo.moved.append((aside, path))
-            write_bytes_atomic(corpus / MANIFEST_NAME, new_manifest.encode("utf-8"))
+            layout.write_bytes_atomic(corpus / MANIFEST_NAME, new_manifest.encode("utf-8"))
             report = _ingest(ingest)(settings, show_progress=show_progress)
         for aside, _path in undo.moved:
             aside.unlink(missing_ok=True)
@@ -133,19 +133,6 @@ def without_entry(text: str, doc_id: str) -> str:
     return result
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Readers see the old file or the new one, never a torn one (temporary name, fsync, rename)."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _ingest(ingest: Ingest | None) -> Ingest:
     if ingest is not None:
         return ingest
@@ -177,7 +164,7 @@ def _restoring(settings: Settings, manifest: bytes, what: str) -> Iterator[_Undo
         for directory in reversed(undo.created_dirs):
             with contextlib.suppress(OSError):
                 directory.rmdir()
-        write_bytes_atomic(Path(settings.corpus_dir) / MANIFEST_NAME, manifest)
+        layout.write_bytes_atomic(Path(settings.corpus_dir) / MANIFEST_NAME, manifest)
         if current and layout.read_current(index_dir) != current and (index_dir / current).is_dir():
             layout.set_current(index_dir, current)
         if not isinstance(exc, Exception):

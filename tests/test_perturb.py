@@ -18,7 +18,7 @@ from evals.perturb import (
 )
 
 UNFAITHFUL_KINDS = {"multiplier", "amount", "percentage", "time limit", "limit", "role", "modality", "negation", "article", "clause", "law"}
-FAITHFUL_KINDS = {"reordered", "synonyms", "shortened", "combined"}
+FAITHFUL_KINDS = {"reordered", "synonyms", "shortened", "combined", "named source", "paraphrased"}
 
 
 @pytest.fixture(scope="module")
