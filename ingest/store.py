@@ -229,7 +229,7 @@ class Index:
     ) -> list[tuple[str, float]]:
         """Cosine similarity against every stored vector; ties go to corpus order (deterministic)."""
         assert self._vectors is not None
-        query = np.asarray(vector, dtype=np.float32)
+        query = np.array(vector, dtype=np.float32)  # a copy: the caller's vector is never normalized in place
         query /= np.linalg.norm(query) or 1.0
         if doc_ids is None:
             rows = np.arange(len(self._ids))
