@@ -13,7 +13,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-from app.extractive import question_terms
+from app.decline import DeclineModel, features
+from app.terms import question_terms
 from app.types import Retrieved
 
 ABSTAIN_TEXT = (
@@ -21,6 +22,42 @@ ABSTAIN_TEXT = (
     "（民法典、消费者权益保护法、产品质量法、生成式人工智能服务管理暂行办法等），"
     "不回答许可证办理、资质申请等其他事项。请换个问法，或咨询专业律师。"
 )
+
+# Why an answer was declined, one line each, with what the tool can do instead.  The verifier
+# accepts exactly these texts for an answer without citations.
+OFF_TOPIC_TEXT = (
+    "这个问题不在本工具的范围内：本工具只依据资料库回答法律问题，重点是生成式人工智能服务的民事责任"
+    "（合同与格式条款、侵权与产品责任、消费者保护、AI 服务规则）。可以问例如“AI 服务宕机造成损失，平台要赔吗？”"
+)
+MISSING_ARTICLE_TEXT = (
+    "问题所指的条文在资料库中不存在，本工具不会用其他条文代替作答；请核对法律名称和条号后再问。"
+)
+TASK_TEXT = (
+    "本工具不预测法院的裁判结果，也不就具体案件或具体公司出具意见；可以改问某种情形下法律怎么规定，"
+    "具体案件请咨询专业律师。"
+)
+DRAFTING_TEXT = (
+    "本工具不代拟文书（合同、协议书、起诉状等），资料库中也没有找到与该事项直接相关的规定；请咨询专业律师。"
+)
+DECLINE_TEXTS = (ABSTAIN_TEXT, OFF_TOPIC_TEXT, MISSING_ARTICLE_TEXT, TASK_TEXT, DRAFTING_TEXT)
+
+_DRAFTING = re.compile(
+    r"(?:帮我|给我|替我|请|麻烦)?(?:写|起草|拟|草拟|拟定|代写|出)(?:一份|一个|一封|个|份|封)?[^，。？?]{0,12}"
+    r"(?:合同|协议|协议书|起诉状|诉状|答辩状|律师函|声明|隐私政策|用户协议|文书|申请书|委托书|章程|模板|范本)"
+)
+_PREDICTION = re.compile(
+    r"法院会(?:怎么|如何)判|能判(?:多少|几年|赢)|(?:我|我们)能(?:赢|胜诉)吗|胜诉(?:率|的可能|概率)|会不会判|判决结果会"
+)
+
+
+def task_kind(question: str) -> str:
+    """ "draft" for a request to draft a document, "predict" for a request to foresee a ruling, else ""."""
+    if _DRAFTING.search(question):
+        return "draft"
+    if _PREDICTION.search(question):
+        return "predict"
+    return ""
+
 
 # Calibrated with `python -m evals.calibrate` on the dev set (with the licence rule above):
 # 0.54 declines 10/14 out-of-scope and 1/74 answerable questions; 0.56 declines 12/14 and
@@ -37,6 +74,7 @@ class Evidence:
     named_article: bool
     threshold: float
     abstain: bool
+    p_answerable: float | None = None  # the trained model's probability, when it decided
 
     def as_dict(self) -> dict[str, float | bool]:
         return asdict(self)
@@ -84,12 +122,35 @@ def evidence_score(top_dense: float | None, cover: float) -> float:
     return 0.5 * (TYPICAL_TOP_DENSE if top_dense is None else top_dense) + 0.5 * cover
 
 
-def assess(question: str, results: Sequence[Retrieved], threshold: float = 0.0, idf: IdfFn | None = None) -> Evidence:
-    threshold = threshold or DEFAULT_THRESHOLD
+def assess(
+    question: str,
+    results: Sequence[Retrieved],
+    threshold: float = 0.0,
+    idf: IdfFn | None = None,
+    *,
+    model: DeclineModel | None = None,
+    issue_score: float = 0.0,
+) -> Evidence:
+    """Answer or decline.  An explicit ``threshold`` (LEGALQA_ABSTAIN_THRESHOLD) applies the two-signal
+    rule; otherwise the trained ``model`` decides, and without one the rule's calibrated default."""
     named = any(r.via == "lookup" for r in results)
     dense = [r.dense_score for r in results if r.dense_score is not None]
     top_dense = max(dense) if dense else None
     cover = coverage(question, results, idf)
     score = evidence_score(top_dense, cover)
-    abstain = not results or (not named and (score < threshold or is_licence_procedure(question)))
+    licence = is_licence_procedure(question)
+    if model is not None and not threshold:
+        p = model.probability(features(question, results, cover, issue_score))
+        abstain = not results or (not named and (p < model.threshold or licence))
+        return Evidence(
+            round(score, 4),
+            round(top_dense or 0.0, 4),
+            round(cover, 4),
+            named,
+            model.threshold,
+            abstain,
+            round(p, 4),
+        )
+    threshold = threshold or DEFAULT_THRESHOLD
+    abstain = not results or (not named and (score < threshold or licence))
     return Evidence(round(score, 4), round(top_dense or 0.0, 4), round(cover, 4), named, threshold, abstain)

@@ -30,7 +30,11 @@ STATUTE_ALIASES: dict[str, tuple[str, ...]] = {
         "AIGC办法",
     ),
     "deep-synthesis-provisions": ("互联网信息服务深度合成管理规定", "深度合成管理规定", "深度合成规定"),
-    "algorithm-recommendation-provisions": ("互联网信息服务算法推荐管理规定", "算法推荐管理规定", "算法推荐规定"),
+    "algorithm-recommendation-provisions": (
+        "互联网信息服务算法推荐管理规定",
+        "算法推荐管理规定",
+        "算法推荐规定",
+    ),
     "ai-content-labeling-measures": ("人工智能生成合成内容标识办法", "标识办法"),
 }
 
@@ -62,7 +66,9 @@ class StatuteNames:
                 if bare.startswith("中华人民共和国"):
                     names[bare.removeprefix("中华人民共和国")] = doc_id
         # longest first so 消费者权益保护法 wins over 消法
-        self._pattern = re.compile("|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)), re.IGNORECASE)
+        self._pattern = re.compile(
+            "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)), re.IGNORECASE
+        )
         self._names = {k.lower(): v for k, v in names.items()}
 
     def mentions(self, text: str) -> list[tuple[int, int, str]]:

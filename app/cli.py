@@ -34,7 +34,9 @@ SUBCOMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"-h", "--help"} or argv[0] not in SUBCOMMANDS:
-        parser = argparse.ArgumentParser(prog="legalqa", description="生成式AI服务民事责任 法律问答（仅供参考，不构成法律意见）")
+        parser = argparse.ArgumentParser(
+            prog="legalqa", description="生成式AI服务民事责任 法律问答（仅供参考，不构成法律意见）"
+        )
         sub = parser.add_subparsers(dest="command", metavar="COMMAND")
         for name, (_module, help_text) in SUBCOMMANDS.items():
             sub.add_parser(name, help=help_text, add_help=False)

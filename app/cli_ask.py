@@ -47,24 +47,26 @@ def ask(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     answerer = _arg_text(args.answerer) if args.answerer else None
 
-    from app.pipeline import _error_answer, default_pipeline, redact
+    from app.pipeline import default_pipeline, error_answer, redact
     from app.render import to_text
 
     try:
         settings = Settings.from_env()
     except LegalQAError as exc:  # e.g. LEGALQA_TOP_K=abc: still a warned answer, naming the variable
         settings = None
-        answer = _error_answer(_question(args.question, 1 << 20), answerer or "extractive", str(exc))
+        answer = error_answer(_question(args.question, 1 << 20), answerer or "extractive", str(exc))
     if settings is not None:
         question = _question(args.question, max(1 << 20, 4 * settings.max_question_chars + 4))
         try:
             pipeline = default_pipeline(settings)
             answer = pipeline.ask(question, k=args.k, answerer=answerer, mode=args.mode)
         except LegalQAError as exc:  # no index, wrong embedder, Chroma server down: still a warned answer
-            answer = _error_answer(question, answerer or settings.answerer, redact(str(exc), settings.llm_api_key))
+            answer = error_answer(
+                question, answerer or settings.answerer, redact(str(exc), settings.llm_api_key)
+            )
         except Exception as exc:  # noqa: BLE001 - a backend that fails to load: a warned answer, not a trace
             message = redact(f"后端出错（{type(exc).__name__}）：{exc}", settings.llm_api_key)
-            answer = _error_answer(question, answerer or settings.answerer, message)
+            answer = error_answer(question, answerer or settings.answerer, message)
 
     data = answer.to_dict()
     problems = []
@@ -88,7 +90,9 @@ def ask(argv: Sequence[str]) -> int:
 
 
 def verify(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="legalqa verify", description="逐条核对已保存回答的引文与语料原文。")
+    parser = argparse.ArgumentParser(
+        prog="legalqa verify", description="逐条核对已保存回答的引文与语料原文。"
+    )
     parser.add_argument("answer_json", type=Path)
     args = parser.parse_args(argv)
 

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from app.question import Question
 from app.types import Citation, Retrieved, Statement
+
+# Headings an answer may use besides a source's title.  An issue heading names an issue of the
+# corpus's issue map (a label chosen by legal staff, never a conclusion); the verifier checks it.
+KEY_POINTS_HEADING = "要点"
+PROVISIONS_HEADING = "相关规定"
+ISSUE_HEADING_PREFIX = "争点："
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,4 +31,11 @@ class Answerer(Protocol):
 
     name: str
 
-    def answer(self, question: str, passages: Sequence[Retrieved]) -> Draft: ...
+    def answer(self, question: Question | str, passages: Sequence[Retrieved]) -> Draft: ...
+
+
+@runtime_checkable
+class Rewriter(Protocol):
+    """An answerer that can turn a follow-up into a stand-alone question itself (the LLM answerer)."""
+
+    def rewrite(self, question: str, earlier: Sequence[str]) -> str: ...

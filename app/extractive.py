@@ -2,6 +2,13 @@
 
 Every statement it outputs is a verbatim slice of the passage it cites, so
 grounding holds by construction; the work is in choosing and ordering them.
+
+When the question matched issues of the issue map, the answer opens with 要点:
+for each issue (at most three) its heading, the decisive sentence of the
+governing provision, then the agreement clause that speaks to it, then the
+commentary of the paper or blog.  The other passages follow under 相关规定,
+grouped by source, and only those with a sentence that shares the question's
+content are cited (a passage the answer does not use is not a citation).
 """
 
 from __future__ import annotations
@@ -9,36 +16,18 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import replace
-from functools import lru_cache
+from dataclasses import dataclass, replace
 
-from app.draft import Draft
-from app.sentences import Unit, split_units
+from app.draft import ISSUE_HEADING_PREFIX, KEY_POINTS_HEADING, PROVISIONS_HEADING, Draft
+from app.question import Question, as_question
+from app.sentences import Unit, split_units, unit_at
+from app.terms import STOPWORDS, question_terms
 from app.types import Citation, Retrieved, Statement
-from ingest.tokenize import STOPWORDS as TOKENIZER_STOPWORDS
-from ingest.tokenize import tokenize
 
-# Beyond the tokenizer's question words: words too common in both questions and law to pick a sentence.
-STOPWORDS = TOKENIZER_STOPWORDS | frozenset(
-    "是 可以 能 会 要 需要 有 没有 在 对 把 被 让 给 又 请 问 一下 情况 问题 规定 条 第 中 上 下 其 该 为 以 于 而 如果 但是 因为 所以 时候 "
-    "我们 你们 他们".split()
-)
+__all__ = ["STOPWORDS", "ExtractiveAnswerer", "compose", "question_terms", "unit_score"]
 
-
-def question_terms(question: str) -> dict[str, float]:
-    """Content terms of the question with a length-based weight (longer terms are more specific)."""
-    return dict(_question_terms(question))
-
-
-@lru_cache(maxsize=1024)
-def _question_terms(question: str) -> tuple[tuple[str, float], ...]:
-    """Cached: retrieval, abstention and the answerer all ask for the same question's terms."""
-    terms: dict[str, float] = {}
-    for tok in tokenize(question):
-        if tok in STOPWORDS or len(tok) < 2 and not tok.isalnum():
-            continue
-        terms[tok] = max(terms.get(tok, 0.0), 1.0 + math.log(len(tok)))
-    return tuple(terms.items())
+# The order in which an issue's provisions are quoted under its heading.
+_ROLE_ORDER = {"rule": 0, "exception": 1, "remedy": 2, "procedure": 3, "clause": 4, "commentary": 5}
 
 
 def unit_score(unit: Unit, terms: dict[str, float]) -> float:
@@ -50,24 +39,92 @@ def unit_score(unit: Unit, terms: dict[str, float]) -> float:
     return 0.0 if unit.text.rstrip("”’」』）)").endswith(("？", "?")) else score
 
 
+# A lead must stand on its own: not a fragment, not a line spoken to the blog's reader ("你的AI").
+_ADDRESSED = re.compile(r"[你您]")
+_SENTENCE_END = re.compile(r"[。；！.;!）)”」]$")
+
+
+def can_lead(unit: Unit) -> bool:
+    text = unit.text.strip()
+    if len(text) < 12 or not _SENTENCE_END.search(text):
+        return False
+    return unit.chunk.kind == "statute" or not _ADDRESSED.search(text)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPoint:
+    """One matched issue: its label and the quoted units that speak to it, governing rule first."""
+
+    name: str
+    quoted: tuple[tuple[Unit, Retrieved], ...]
+
+
 class ExtractiveAnswerer:
-    """Implements ``Answerer``: a lead sentence, then supporting provisions grouped by source."""
+    """Implements ``Answerer``: 要点 by issue (when the question matched any), then the provisions."""
 
     name = "extractive"
 
-    def __init__(self, *, max_statements: int = 6, per_passage: int = 2, passages: int = 5) -> None:
+    def __init__(
+        self,
+        *,
+        max_statements: int = 6,
+        per_passage: int = 2,
+        passages: int = 5,
+        max_issues: int = 3,
+        per_issue: int = 3,
+        related_after_issues: int = 3,
+        relevance: float = 0.25,
+    ) -> None:
         self.max_statements = max_statements
         self.per_passage = per_passage
         self.passages = passages
+        self.max_issues = max_issues
+        self.per_issue = per_issue
+        self.related_after_issues = related_after_issues
+        self.relevance = relevance  # a sentence below this share of the best one is not quoted
 
-    def answer(self, question: str, passages: Sequence[Retrieved]) -> Draft:
-        terms = question_terms(question)
-        primary = [p for p in passages if p.via != "xref"][: self.passages]
-        pool = primary + [p for p in passages if p.via == "xref"]
-        chosen = self._choose(pool, terms)
+    def answer(self, question: Question | str, passages: Sequence[Retrieved]) -> Draft:
+        terms = question_terms(as_question(question).query)  # sentences are picked by what was searched
+        points = self._key_points(passages, terms)
+        used = {r.chunk.chunk_id for p in points for _u, r in p.quoted}
+        primary = [p for p in passages if p.via not in ("xref", "issue") and p.chunk.chunk_id not in used][
+            : self.passages
+        ]
+        pool = primary + [p for p in passages if p.via == "xref" and p.chunk.chunk_id not in used]
+        limit = self.related_after_issues if points else self.max_statements
+        chosen = self._choose(pool, terms, limit)
+        if points:
+            return compose_with_issues(points, chosen, pool)
         return compose(chosen, pool)
 
-    def _choose(self, pool: Sequence[Retrieved], terms: dict[str, float]) -> list[tuple[Unit, Retrieved]]:
+    # -- 要点 ---------------------------------------------------------------
+    def _key_points(self, passages: Sequence[Retrieved], terms: dict[str, float]) -> list[KeyPoint]:
+        by_issue: dict[str, list[Retrieved]] = {}
+        names: dict[str, str] = {}
+        for r in passages:
+            if r.via == "issue" and r.issue is not None:
+                by_issue.setdefault(r.issue.issue_id, []).append(r)
+                names[r.issue.issue_id] = r.issue.issue_name
+        points = []
+        cited: set[str] = set()
+        for issue_id, items in list(by_issue.items())[: self.max_issues]:
+            items = sorted(items, key=lambda r: _ROLE_ORDER.get(r.issue.role if r.issue else "", 9))
+            quoted: list[tuple[Unit, Retrieved]] = []
+            for r in items:
+                if len(quoted) >= self.per_issue or r.chunk.chunk_id in cited:
+                    continue
+                unit = _decisive_unit(r, terms)
+                if unit is not None:
+                    quoted.append((unit, r))
+                    cited.add(r.chunk.chunk_id)
+            if quoted:
+                points.append(KeyPoint(names[issue_id], tuple(quoted)))
+        return points
+
+    # -- the rest -------------------------------------------------------------
+    def _choose(
+        self, pool: Sequence[Retrieved], terms: dict[str, float], limit: int
+    ) -> list[tuple[Unit, Retrieved]]:
         scored: list[tuple[float, int, Unit, Retrieved]] = []
         for rank, r in enumerate(pool):
             prior = 1.0 / (1.0 + 0.35 * rank) * (0.6 if r.via == "xref" else 1.0)
@@ -80,11 +137,15 @@ class ExtractiveAnswerer:
         scored.sort(key=lambda s: (-s[0], s[1], s[2].start))
         if not scored:
             return []
+        leads = [s for s in scored if can_lead(s[2])]
+        if leads and leads[0] is not scored[0]:  # the best sentence that can stand first goes first
+            scored.remove(leads[0])
+            scored.insert(0, leads[0])
         best = scored[0][0]
         chosen: list[tuple[Unit, Retrieved]] = []
         per_chunk: dict[str, int] = {}
         for score, _rank, unit, r in scored:
-            if len(chosen) >= self.max_statements or score < 0.25 * best:
+            if len(chosen) >= limit or score < self.relevance * best:
                 break
             cid = r.chunk.chunk_id
             if per_chunk.get(cid, 0) >= self.per_passage:
@@ -94,43 +155,98 @@ class ExtractiveAnswerer:
         return chosen
 
 
+def _decisive_unit(r: Retrieved, terms: dict[str, float]) -> Unit | None:
+    """The issue map's decisive sentence when it has one, else the provision's best sentence for the question."""
+    sentence = r.issue.sentence if r.issue else ""
+    at = r.chunk.text.find(sentence) if sentence else -1
+    if at >= 0:
+        return unit_at(r.chunk, at, at + len(sentence))
+    units = [u for u in split_units(r.chunk) if not u.text.rstrip().endswith(("？", "?"))]
+    if not units:
+        return None
+    standing = [u for u in units if can_lead(u)] or units
+    return max(standing, key=lambda u: (unit_score(u, terms), -u.start))
+
+
 # The paper's own reference markers ([8]) are shown with full-width brackets in the answer
 # text so they are never mistaken for our citation markers; statements keep the exact quote.
 _SOURCE_MARKER = re.compile(r"\[(\d{1,3})\]")
+
+
+class _Numbering:
+    """Citation numbers by first use, the quoted spans of each passage, and the statements in text order."""
+
+    def __init__(self) -> None:
+        self.numbers: dict[str, int] = {}
+        self.spans: dict[str, list[tuple[int, int]]] = {}
+        self.by_id: dict[str, Retrieved] = {}
+        self.statements: list[Statement] = []
+
+    def quote(self, unit: Unit, r: Retrieved) -> str:
+        cid = r.chunk.chunk_id
+        n = self.numbers.setdefault(cid, len(self.numbers) + 1)
+        self.by_id[cid] = r
+        self.spans.setdefault(cid, []).append((unit.start, unit.end))
+        self.statements.append(Statement(unit.text, (n,)))
+        shown = _SOURCE_MARKER.sub(r"［\1］", unit.text)
+        return f"{shown}[{n}]"
+
+    def draft(self, lines: list[str]) -> Draft:
+        citations = tuple(
+            replace(
+                Citation.from_chunk(n, self.by_id[c].chunk, self.by_id[c].fused_score),
+                spans=tuple(sorted(self.spans[c])),
+            )
+            for c, n in sorted(self.numbers.items(), key=lambda kv: kv[1])
+        )
+        return Draft(text="\n".join(lines).strip(), statements=tuple(self.statements), citations=citations)
 
 
 def compose(chosen: list[tuple[Unit, Retrieved]], pool: Sequence[Retrieved]) -> Draft:
     """Lead first, then the rest grouped by document in retrieval order; number citations by first use."""
     if not chosen:
         return Draft(text="", statements=(), citations=(), abstained=True)
+    numbering = _Numbering()
     lead, rest = chosen[0], chosen[1:]
+    lines = [numbering.quote(*lead), ""]
+    lines += _grouped(rest, pool, numbering)
+    return numbering.draft(lines)
+
+
+def compose_with_issues(
+    points: list[KeyPoint], chosen: list[tuple[Unit, Retrieved]], pool: Sequence[Retrieved]
+) -> Draft:
+    """要点 (issue by issue, governing rule first), then the other cited provisions under 相关规定."""
+    numbering = _Numbering()
+    lines = [f"**{KEY_POINTS_HEADING}**", ""]
+    for point in points:
+        lines += [f"**{ISSUE_HEADING_PREFIX}{point.name}**", ""]
+        lines += [f"- {numbering.quote(unit, r)}" for unit, r in point.quoted]
+        lines.append("")
+    if chosen:
+        lines += [f"**{PROVISIONS_HEADING}**", ""]
+        lines += _grouped(chosen, pool, numbering)
+    return numbering.draft(lines)
+
+
+def _grouped(
+    chosen: list[tuple[Unit, Retrieved]], pool: Sequence[Retrieved], numbering: _Numbering
+) -> list[str]:
+    """Bullets grouped under one heading per document, documents in retrieval order, passages in text order."""
     doc_order = {r.chunk.doc_id: i for i, r in reversed(list(enumerate(pool)))}
-    rest.sort(key=lambda ur: (doc_order.get(ur[1].chunk.doc_id, 99), ur[1].chunk.ordinal, ur[0].start))
-    numbers: dict[str, int] = {}
-    spans: dict[str, list[tuple[int, int]]] = {}
-    by_id: dict[str, Retrieved] = {}
-    statements: list[Statement] = []
+    ordered = sorted(
+        chosen, key=lambda ur: (doc_order.get(ur[1].chunk.doc_id, 99), ur[1].chunk.ordinal, ur[0].start)
+    )
     lines: list[str] = []
     current_doc = None
-    for i, (unit, r) in enumerate([lead, *rest]):
-        cid = r.chunk.chunk_id
-        n = numbers.setdefault(cid, len(numbers) + 1)
-        by_id[cid] = r
-        spans.setdefault(cid, []).append((unit.start, unit.end))
-        statements.append(Statement(unit.text, (n,)))
-        shown = _SOURCE_MARKER.sub(r"［\1］", unit.text)
-        if i == 0:
-            lines += [f"{shown}[{n}]", ""]
-            continue
+    for unit, r in ordered:
         if r.chunk.doc_id != current_doc:
+            if current_doc is not None:
+                lines.append("")
             current_doc = r.chunk.doc_id
-            lines.append(f"**{_source_heading(r)}**")
-        lines.append(f"- {shown}[{n}]")
-    citations = tuple(
-        replace(Citation.from_chunk(n, by_id[cid].chunk, by_id[cid].fused_score), spans=tuple(sorted(spans[cid])))
-        for cid, n in sorted(numbers.items(), key=lambda kv: kv[1])
-    )
-    return Draft(text="\n".join(lines).strip(), statements=tuple(statements), citations=citations)
+            lines += [f"**{_source_heading(r)}**", ""]
+        lines.append(f"- {numbering.quote(unit, r)}")
+    return lines
 
 
 def _source_heading(r: Retrieved) -> str:

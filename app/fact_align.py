@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from app.extractive import question_terms
 from app.fact_extract import Facts, extract, own_articles, paragraph_count
 from app.fact_lexicon import ALIGN_FUNCTION_CHARS, ALIGN_STOPWORDS, NEGATORS
+from app.terms import question_terms
 
 CLAUSE = re.compile(r"[^，,；;。！？!?：:\n]+")
 _SENTENCE_END = set("；;。！？!?\n")
@@ -86,7 +86,14 @@ def passage_model(text: str, source: str) -> PassageModel:
         sentence += text[m.end() : m.end() + 1] in _SENTENCE_END
     laws = {doc for doc, _ in extract(text).laws} | {doc for doc, _ in extract(source).laws}
     own = own_articles(text, source)
-    return PassageModel(text, extract(text), tuple(clauses), frozenset(laws), frozenset(own), paragraph_count(text) if own else 0)
+    return PassageModel(
+        text,
+        extract(text),
+        tuple(clauses),
+        frozenset(laws),
+        frozenset(own),
+        paragraph_count(text) if own else 0,
+    )
 
 
 def content(text: str) -> dict[str, float]:
@@ -127,10 +134,17 @@ def align_statement(clauses: list[str], models: list[PassageModel]) -> list[list
     own = [found or _borrowed(clauses, k, models) for k, found in enumerate(direct)]
     sentences = [{_sentence(w) for w in found} for found in own]
     out = own
-    for _ in range(2):  # a clause narrowed to one window in the first pass takes it from the others in the second
+    for _ in range(
+        2
+    ):  # a clause narrowed to one window in the first pass takes it from the others in the second
         taken = {_span(f[0]): n for n, f in enumerate(out) if len(f) == 1 and direct[n]}
         out = [
-            _narrow(clauses, k, [w for w in found if not direct[k] or taken.get(_span(w), k) == k] or found, sentences)
+            _narrow(
+                clauses,
+                k,
+                [w for w in found if not direct[k] or taken.get(_span(w), k) == k] or found,
+                sentences,
+            )
             if len(found) > 1
             else found
             for k, found in enumerate(own)
@@ -142,13 +156,24 @@ def _span(w: Window) -> tuple[int, int, int]:
     return id(w.model), w.i, w.j
 
 
-def _narrow(clauses: list[str], k: int, found: list[Window], sentences: list[set[tuple[int, int]]]) -> list[Window]:
+def _narrow(
+    clauses: list[str], k: int, found: list[Window], sentences: list[set[tuple[int, int]]]
+) -> list[Window]:
     mine, terms, kinds = _bigrams(clauses[k]), content(clauses[k]), _kinds(extract(clauses[k]))
 
     def key(w: Window) -> tuple[float, ...]:
-        votes = [sum(_sentence(w) in sentences[n] for n in (k - d, k + d) if 0 <= n < len(clauses)) for d in range(1, len(clauses))]
+        votes = [
+            sum(_sentence(w) in sentences[n] for n in (k - d, k + d) if 0 <= n < len(clauses))
+            for d in range(1, len(clauses))
+        ]
         wording = round(len(mine & _bigrams(w.text)) / (len(mine) or 1), 6)
-        return (votes[0] if votes else 0, wording, _precision(terms, w), len(kinds & _kinds(w.facts)), *votes[1:])
+        return (
+            votes[0] if votes else 0,
+            wording,
+            _precision(terms, w),
+            len(kinds & _kinds(w.facts)),
+            *votes[1:],
+        )
 
     return _keep_best(found, key)
 
@@ -164,7 +189,11 @@ def _precision(terms: dict[str, float], w: Window) -> float:
     own = content(w.text)
     total = sum(own.values())
     mine = {t.lstrip(NEGATORS) or t for t in terms}
-    return round(sum(v for t, v in own.items() if (t.lstrip(NEGATORS) or t) in mine) / total, 6) if total else 0.0
+    return (
+        round(sum(v for t, v in own.items() if (t.lstrip(NEGATORS) or t) in mine) / total, 6)
+        if total
+        else 0.0
+    )
 
 
 def _sentence(w: Window) -> tuple[int, int]:
@@ -229,5 +258,3 @@ def _keep_best(windows: list[Window], score: Callable[[Window], Any]) -> list[Wi
 def _bigrams(text: str) -> frozenset[str]:
     bare = re.sub(rf"[\s，,；;。：:、（）()“”{NEGATORS}]+", "", extract(text).masked)
     return frozenset(bare[i : i + 2] for i in range(len(bare) - 1))
-
-

@@ -35,7 +35,9 @@ _CN_DIGITS = "零〇一二两三四五六七八九"
 _CN_NUM = _CN_DIGITS + "十百千万亿"
 _NUM = rf"\d+(?:\.\d+)?[万亿]?|[{_CN_NUM}]+"
 _UNIT = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
-_NUMBER = re.compile(rf"(?P<pct>百分之|千分之)?(?P<a>{_NUM})(?:(?:至|到|－|-|～|~)(?P<b>{_NUM}))?(?P<unit>{_UNIT})?")
+_NUMBER = re.compile(
+    rf"(?P<pct>百分之|千分之)?(?P<a>{_NUM})(?:(?:至|到|－|-|～|~)(?P<b>{_NUM}))?(?P<unit>{_UNIT})?"
+)
 _ARTICLE = re.compile(rf"第\s*(\d+|[{_CN_NUM}]+)\s*条(?:之([一二三四五六七八九十]+))?")
 _BARE_ARTICLE = re.compile(r"(?<=[法典》])\s*(\d+)\s*条")
 _PARA = re.compile(r"第([一二三四五六七八九十]+|\d+)款")
@@ -126,8 +128,12 @@ def _numbers(text: str, taken: list[tuple[int, int]]) -> list[tuple[int, int, Nu
         values = [number_value(m.group("a")), number_value(m.group("b")) if m.group("b") else None]
         start, end, bound = m.start(), m.end(), ""
         if not m.group("b"):
-            before = next((w for w in (*UPPER_BOUNDS_BEFORE, *LOWER_BOUNDS_BEFORE) if text[:start].endswith(w)), "")
-            after = next((w for w in (*UPPER_BOUNDS_AFTER, *LOWER_BOUNDS_AFTER) if text.startswith(w, end)), "")
+            before = next(
+                (w for w in (*UPPER_BOUNDS_BEFORE, *LOWER_BOUNDS_BEFORE) if text[:start].endswith(w)), ""
+            )
+            after = next(
+                (w for w in (*UPPER_BOUNDS_AFTER, *LOWER_BOUNDS_AFTER) if text.startswith(w, end)), ""
+            )
             bound = _direction(after or before)
             start, end = start - len(before), end + len(after)
         bounds = ("lower", "upper") if m.group("b") else (bound, "")  # 三十至五十年: from 30, up to 50
@@ -235,7 +241,7 @@ def _subject(text: str, roles: list[tuple[int, str, str]]) -> str:
     if not roles:
         return ""
     start, role, _word = min(roles)
-    lead = _HEADING.sub("", text[:start]).strip(" 　\n\"“")
+    lead = _HEADING.sub("", text[:start]).strip(' 　\n"“')
     return role if len(lead) <= 2 and not _PREPOSITIONS & set(lead) else ""
 
 

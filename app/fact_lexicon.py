@@ -31,8 +31,13 @@ ROLE_WORDS: dict[str, tuple[str, ...]] = {
     "in_platform_operator": ("平台内经营者",),
     "consumer": ("消费者",),
     "provider": (
-        "提供者", "服务提供者", "服务商", "生成式人工智能服务提供者", "深度合成服务提供者",
-        "算法推荐服务提供者", "服务提供方",
+        "提供者",
+        "服务提供者",
+        "服务商",
+        "生成式人工智能服务提供者",
+        "深度合成服务提供者",
+        "算法推荐服务提供者",
+        "服务提供方",
     ),
     "network_service_provider": ("网络服务提供者",),
     "technical_supporter": ("技术支持者",),
@@ -79,7 +84,16 @@ ROLE_ANCESTORS: dict[str, frozenset[str]] = {
 
 # Compounds that contain a role word but name something else (a document, the data not the person).
 NOT_ROLES = (
-    "用户协议", "个人独资", "个人信息", "个人隐私", "个人权益", "个人所得", "消费者权益保护法", "消费者协会", "消费者组织", "平台规则",
+    "用户协议",
+    "个人独资",
+    "个人信息",
+    "个人隐私",
+    "个人权益",
+    "个人所得",
+    "消费者权益保护法",
+    "消费者协会",
+    "消费者组织",
+    "平台规则",
 )
 
 MODALITY_WORDS: dict[str, tuple[str, ...]] = {
@@ -112,13 +126,30 @@ LOWER_BOUNDS_AFTER = ("以上",)
 
 # unit as written -> unit compared (日 == 天, 个月 == 月, 周岁 == 岁)
 UNITS: dict[str, str] = {
-    "个工作日": "工作日", "工作日": "工作日", "个小时": "小时", "小时": "小时", "分钟": "分钟",
-    "个月": "月", "月": "月", "周岁": "岁", "岁": "岁", "年": "年", "日": "日", "天": "日",
-    "倍": "倍", "元": "元", "%": "%", "％": "%", "人": "人", "次": "次",
+    "个工作日": "工作日",
+    "工作日": "工作日",
+    "个小时": "小时",
+    "小时": "小时",
+    "分钟": "分钟",
+    "个月": "月",
+    "月": "月",
+    "周岁": "岁",
+    "岁": "岁",
+    "年": "年",
+    "日": "日",
+    "天": "日",
+    "倍": "倍",
+    "元": "元",
+    "%": "%",
+    "％": "%",
+    "人": "人",
+    "次": "次",
 }
 
 # Single characters that carry no content of their own (男, 女, 书 do: 男不得早于二十二周岁).
-ALIGN_FUNCTION_CHARS = frozenset("向对由被在为以于与及或并其该等所应可须不未无非是有和就也都还将把从后前中上下内外之已再由即则但而如若且使")
+ALIGN_FUNCTION_CHARS = frozenset(
+    "向对由被在为以于与及或并其该等所应可须不未无非是有和就也都还将把从后前中上下内外之已再由即则但而如若且使"
+)
 
 # Words too common in legal text to align a statement clause with a passage clause.
 ALIGN_STOPWORDS = frozenset(

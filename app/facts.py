@@ -35,7 +35,9 @@ from app.fact_lexicon import NEGATORS, ROLE_WORDS, role_supported
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 _CJK = re.compile(r"[\u4e00-\u9fff]{2}")
-_ARTICLE_PARA = re.compile(r"第\s*([0-9零〇一二两三四五六七八九十百千]+)\s*条(?:之([一二三四五六七八九十]+))?第[一二三四五六七八九十\d]+款$")
+_ARTICLE_PARA = re.compile(
+    r"第\s*([0-9零〇一二两三四五六七八九十百千]+)\s*条(?:之([一二三四五六七八九十]+))?第[一二三四五六七八九十\d]+款$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +104,13 @@ def _present(claim: str, models: list[PassageModel]) -> list[FactProblem]:
     roles = {r for m in models for r, _w in m.facts.roles}
     out += [FactProblem("role", w, f"引文中没有 {w}") for r, w in facts.roles if not role_supported(r, roles)]
     modal = {c for m in models for c, _w in m.facts.modalities}
-    out += [FactProblem("modality", w, f"引文中没有“{w}”这类情态") for c, w in facts.modalities if c not in modal]
+    out += [
+        FactProblem("modality", w, f"引文中没有“{w}”这类情态") for c, w in facts.modalities if c not in modal
+    ]
     laws = set().union(*(m.laws for m in models))
-    out += [FactProblem("law", w, f"所引条文不属于、也未提及《{w}》") for doc, w in facts.laws if doc not in laws]
+    out += [
+        FactProblem("law", w, f"所引条文不属于、也未提及《{w}》") for doc, w in facts.laws if doc not in laws
+    ]
     for key, written in facts.articles:
         if not any(key in m.own or key in {k for k, _ in m.facts.articles} for m in models):
             out.append(FactProblem("article", written, f"所引条文不是、也未提到{written}"))
@@ -113,8 +119,11 @@ def _present(claim: str, models: list[PassageModel]) -> list[FactProblem]:
     for k, w in facts.paras:
         article = _ARTICLE_PARA.search(claim[: claim.find(w) + len(w)])
         named = [m for m in models if article and _article_key(article) in m.own]
-        if named and not any(k <= m.paragraphs for m in named) or not named and not any(
-            k <= m.paragraphs or k in {p for p, _ in m.facts.paras} for m in models
+        if (
+            named
+            and not any(k <= m.paragraphs for m in named)
+            or not named
+            and not any(k <= m.paragraphs or k in {p for p, _ in m.facts.paras} for m in models)
         ):  # 第三十三条第三款 of a two-款 article, even if the text cites another article's 第三款
             out.append(FactProblem("clause", w, f"所引条文没有{w}"))
     return out + _polarity(claim, "\n".join(m.text for m in models), "引文", exact=False)
@@ -133,10 +142,16 @@ def _polarity(claim: str, passage: str, where: str, *, exact: bool) -> list[Fact
     """
     out = []
     terms = {t[1:] if t[0] in NEGATORS and len(t) > 1 else t for t in content(claim)}  # 未履行 -> 履行
-    terms |= {w for w in (*_negated_words(claim), *_negated_words(passage)) if w in claim}  # 中尽到 vs 中未尽到
+    terms |= {
+        w for w in (*_negated_words(claim), *_negated_words(passage)) if w in claim
+    }  # 中尽到 vs 中未尽到
     for term in sorted(t for t in terms if t and t[0] not in NEGATORS):  # 经 too: 未经权利人许可
-        mine = sorted(negated_at(claim, m.start(), length=len(term)) for m in re.finditer(re.escape(term), claim))
-        theirs = sorted(negated_at(passage, m.start(), length=len(term)) for m in re.finditer(re.escape(term), passage))
+        mine = sorted(
+            negated_at(claim, m.start(), length=len(term)) for m in re.finditer(re.escape(term), claim)
+        )
+        theirs = sorted(
+            negated_at(passage, m.start(), length=len(term)) for m in re.finditer(re.escape(term), passage)
+        )
         flipped = len(set(mine)) == len(set(theirs)) == 1 and mine[0] != theirs[0]
         if flipped or exact and len(mine) == len(theirs) and mine != theirs:
             said = "否定" if mine[-1] else "肯定"
@@ -151,7 +166,10 @@ def _negated_words(text: str) -> set[str]:
     return {
         text[q + 1 : q + 3]
         for q, ch in enumerate(text)
-        if ch in NEGATORS and masked[q] == ch and negated_at(text, q + 1, length=2) and _CJK.fullmatch(text[q + 1 : q + 3])
+        if ch in NEGATORS
+        and masked[q] == ch
+        and negated_at(text, q + 1, length=2)
+        and _CJK.fullmatch(text[q + 1 : q + 3])
     }
 
 
@@ -180,7 +198,9 @@ def _checkable(facts: Facts) -> list[tuple[str, Any]]:
     ]
 
 
-def _disagreement(fact: tuple[str, Any], facts: Facts, w: Window, own: set[tuple[int, int]]) -> list[FactProblem]:
+def _disagreement(
+    fact: tuple[str, Any], facts: Facts, w: Window, own: set[tuple[int, int]]
+) -> list[FactProblem]:
     kind, value = fact
     window = w.facts
     if kind == "roles":  # in order within one passage clause; a clause merging several may reorder them
@@ -189,10 +209,16 @@ def _disagreement(fact: tuple[str, Any], facts: Facts, w: Window, own: set[tuple
         if theirs and not agree:
             said = "、".join(x for _r, x in window.roles) or "、".join(ROLE_WORDS[r][0] for r in theirs)
             return [FactProblem("role", "、".join(x for _r, x in facts.roles), f"引文此处的主体是 {said}")]
-    elif kind == "modality":  # as many of each class as the clause states: 不得将其列入…禁止…清单 is not 可以…禁止…
+    elif (
+        kind == "modality"
+    ):  # as many of each class as the clause states: 不得将其列入…禁止…清单 is not 可以…禁止…
         theirs = Counter(c for c, _w in window.modalities)
         if theirs and Counter(c for c, _w in facts.modalities)[value[0]] > theirs[value[0]]:
-            return [FactProblem("modality", value[1], f"引文此处是“{'、'.join(x for _c, x in window.modalities)}”")]
+            return [
+                FactProblem(
+                    "modality", value[1], f"引文此处是“{'、'.join(x for _c, x in window.modalities)}”"
+                )
+            ]
     elif kind == "number":
         same_unit = [p for p in window.numbers if p.unit == value.unit]
         if same_unit and not any(value.matches(p) for p in same_unit):

@@ -22,9 +22,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.extractive import question_terms
 from app.fact_extract import extract, negated_at
 from app.facts import Passage, as_passage, changed_facts
+from app.terms import question_terms
 from app.types import Statement
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
@@ -33,9 +33,13 @@ _ARTICLE_NO = re.compile(r"第[0-9零〇一二两三四五六七八九十百千]
 _MARKUP = re.compile(r"<[^<>\n]{0,200}>|<\||\|>|\]\(|javascript:", re.IGNORECASE)
 _NEGATORS = "不无未没非免禁勿"
 _NUMERAL = re.compile(r"[0-9零〇一二两三四五六七八九十百千万亿]")
-_REFERENCE = re.compile(r"《[^《》\n]{1,40}》|第[0-9零〇一二两三四五六七八九十百千]+[条款项]|第?[（(][一二三四五六七八九十]+[）)]项?")
+_REFERENCE = re.compile(
+    r"《[^《》\n]{1,40}》|第[0-9零〇一二两三四五六七八九十百千]+[条款项]|第?[（(][一二三四五六七八九十]+[）)]项?"
+)
 _FUNCTION_CHARS = set("的或和及与等")
-_ATTRIBUTION = re.compile(r"(?:根据|依照|依据|按照)(?=[《\s]*□)")  # 根据《民法典》第七百一十一条 vs the passage's 未根据
+_ATTRIBUTION = re.compile(
+    r"(?:根据|依照|依据|按照)(?=[《\s]*□)"
+)  # 根据《民法典》第七百一十一条 vs the passage's 未根据
 _PUNCT = re.compile(r"[\s，。、；：！？,.;:!?“”‘’\"'（）()《》【】\[\]-]+")
 
 
@@ -92,8 +96,14 @@ def _same_polarity(claim: str, cited: str) -> bool:
     for term in question_terms(blanked):
         if len(term) < 2 or term[0] in _NEGATORS or term not in p:
             continue
-        in_passage = [negated_at(cited, m.start(), _NEGATORS, length=len(term)) for m in re.finditer(re.escape(term), cited)]
-        in_claim = [negated_at(claim, m.start(), _NEGATORS, length=len(term)) for m in re.finditer(re.escape(term), blanked)]
+        in_passage = [
+            negated_at(cited, m.start(), _NEGATORS, length=len(term))
+            for m in re.finditer(re.escape(term), cited)
+        ]
+        in_claim = [
+            negated_at(claim, m.start(), _NEGATORS, length=len(term))
+            for m in re.finditer(re.escape(term), blanked)
+        ]
         if in_passage and all(in_passage) and not all(in_claim):
             return False
     return True

@@ -18,24 +18,32 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
-from app.abstain import ABSTAIN_TEXT, Evidence, assess
-from app.draft import Answerer, Draft
+from app.abstain import ABSTAIN_TEXT, DECLINE_TEXTS, Evidence, assess
+from app.conversation import HistoryItem, context_for, resolved_query, user_questions
+from app.decide import Decision, decide
+from app.decline import DeclineModel, load_model
+from app.draft import Answerer, Draft, Rewriter
 from app.extractive import ExtractiveAnswerer
-from app.question import QuestionError, clean_question, retrieval_query
+from app.issues import IssueMatcher
+from app.question import Question, QuestionError, clean_question, retrieval_query
 from app.retrieve import HybridRetriever
 from app.types import Answer, Retrieved
 from ingest.embed import Embedder, make_embedder
 from ingest.errors import CorpusError, LegalQAError
+from ingest.issue_map import issue_map_path, load_issue_map
 from ingest.settings import Settings
 from ingest.store import Index
 from ingest.types import DocumentMeta
+
+log = logging.getLogger("legalqa.pipeline")
 
 
 @dataclass
@@ -49,17 +57,64 @@ class Pipeline:
     _shas: dict[Path, tuple[tuple[int, int], str]] = field(default_factory=dict, repr=False)
     _metas: tuple[tuple[Path, int, int], dict[str, DocumentMeta]] | None = field(default=None, repr=False)
     _files: tuple[object, dict[str, str]] | None = field(default=None, repr=False)  # (index, doc_id → file)
+    _decliner: tuple[DeclineModel | None] | None = field(default=None, repr=False)
 
     def retriever(self, mode: str = "hybrid") -> HybridRetriever:
         with self._lock:
             if mode not in self.retrievers:
-                self.retrievers[mode] = HybridRetriever(self.index, mode=mode)
+                issues = self._issue_matcher() if mode == "hybrid" else None
+                self.retrievers[mode] = HybridRetriever(self.index, mode=mode, issues=issues)
             return self.retrievers[mode]
+
+    def _decline_model(self) -> DeclineModel | None:
+        """The trained decline model, if it was trained with this index's embedder (loaded once)."""
+        with self._lock:
+            if self._decliner is None:
+                self._decliner = (load_model(embedder=self.index.embedder.name),)
+            return self._decliner[0]
+
+    def _issue_matcher(self) -> IssueMatcher | None:
+        """The corpus's issue map against this index; a broken map is reported and left out, never fatal
+        (``legalqa ingest`` refuses it with the file and field)."""
+        try:
+            issue_map = load_issue_map(issue_map_path(self.settings.corpus_dir))
+        except CorpusError as exc:
+            log.warning("issue map left out: %s", exc)
+            return None
+        if not issue_map.issues:
+            return None
+        embedder = self.index.embedder
+        return IssueMatcher(
+            issue_map,
+            self.index.chunks,
+            embedder.embed_documents,
+            fingerprint=f"{embedder.name}|{embedder.version}",
+            cache_dir=self.settings.data_dir / "cache",
+        )
 
     def retrieve(self, question: str, k: int | None = None, mode: str = "hybrid") -> list[Retrieved]:
         return self.retriever(mode).retrieve(question, k or self.settings.top_k)
 
-    def ask(self, question: str, *, k: int | None = None, answerer: str | None = None, mode: str = "hybrid") -> Answer:
+    def prepare(self, question: object, history: Sequence[HistoryItem] = ()) -> Question:
+        """The question as every stage uses it (raises QuestionError for input that cannot be asked):
+        cleaned, fake system turns dropped for retrieval, an elliptical follow-up read against ``history``."""
+        text = clean_question(question, self.settings.max_question_chars)
+        query = retrieval_query(text)
+        earlier = [valid_text(q) for q in user_questions(history) if isinstance(q, str)]
+        context = context_for(query, earlier)
+        return Question(text=text, query=resolved_query(query, context), context=context)
+
+    def ask(
+        self,
+        question: str,
+        *,
+        history: Sequence[HistoryItem] = (),
+        k: int | None = None,
+        answerer: str | None = None,
+        mode: str = "hybrid",
+    ) -> Answer:
+        """Answer ``question``; ``history`` holds the conversation's earlier turns (``Turn``s, or the
+        earlier questions as strings), used only to read an elliptical follow-up."""
         started = time.perf_counter()
         name = answerer or self.settings.answerer
         if isinstance(name, str):
@@ -67,31 +122,57 @@ class Pipeline:
         if isinstance(question, str):  # lone surrogates would fail the question log, every save and print
             question = valid_text(question)
         try:
-            text = clean_question(question, self.settings.max_question_chars)
+            asked = self.prepare(question, history)
         except QuestionError as exc:
-            return _error_answer(question, name, self._redact(str(exc)))
+            return error_answer(question, name, self._redact(str(exc)))
         if name not in self.answerers:
-            return _error_answer(text, name, f"未配置回答器 {name!r}；可用：{', '.join(self.answerers)}")
-        self._log(text)
+            return error_answer(asked.text, name, f"未配置回答器 {name!r}；可用：{', '.join(self.answerers)}")
+        self._log(asked.text)
         try:
             t0 = time.perf_counter()
-            query = retrieval_query(text)
-            results = self.retrieve(query, k, mode)
+            asked = self._rewritten(asked, self.answerers[name], history)
+            retriever = self.retriever(mode)
+            results = self.retrieve(asked.query, k, mode)
             t1 = time.perf_counter()
-            evidence = assess(query, results, self.settings.abstain_threshold, self.index.idf)
-            # the extractive answerer picks sentences by the question's terms: give it what was searched;
-            # a model gets the question as typed (fenced in its prompt)
-            asked = query if name == "extractive" else text
-            draft = Draft("", (), (), abstained=True) if evidence.abstain else self.answerers[name].answer(asked, results)
+            evidence = assess(
+                asked.query,
+                results,
+                self.settings.abstain_threshold,
+                self.index.idf,
+                model=self._decline_model(),
+                issue_score=retriever.best_issue_score(asked.query),
+            )
+            decision = decide(asked, results, evidence, retriever)
+            if decision.decline:
+                draft = Draft(decision.decline, (), (), abstained=True)
+            else:
+                draft = self.answerers[name].answer(asked, results)
             t2 = time.perf_counter()
         except LegalQAError as exc:
-            return _error_answer(text, name, self._redact(str(exc)))
+            return error_answer(asked.text, name, self._redact(str(exc)))
         except Exception as exc:  # a backend failure must still produce a warned answer, not a trace
-            return _error_answer(text, name, self._redact(f"后端出错（{type(exc).__name__}）：{exc}"))
-        timings = {"retrieve_ms": (t1 - t0) * 1e3, "answer_ms": (t2 - t1) * 1e3, "total_ms": (time.perf_counter() - started) * 1e3}
-        answer = _finish(text, name, draft, results, evidence, timings)
+            return error_answer(asked.text, name, self._redact(f"后端出错（{type(exc).__name__}）：{exc}"))
+        timings = {
+            "retrieve_ms": (t1 - t0) * 1e3,
+            "answer_ms": (t2 - t1) * 1e3,
+            "total_ms": (time.perf_counter() - started) * 1e3,
+        }
+        answer = _finish(asked, name, draft, results, evidence, timings, decision)
         stale = self._stale_or_nothing()
         return replace(answer, stale=tuple(stale)) if stale else answer
+
+    @staticmethod
+    def _rewritten(asked: Question, answerer: Answerer, history: Sequence[HistoryItem]) -> Question:
+        """A follow-up read by the model itself when the answerer can (LLM); the heuristic reading stays
+        when the model fails or returns nothing usable."""
+        if not asked.resolved or not isinstance(answerer, Rewriter):
+            return asked
+        try:
+            earlier = [valid_text(q) for q in user_questions(history)]
+            standalone = answerer.rewrite(retrieval_query(asked.text), earlier)
+        except Exception:  # noqa: BLE001 - the rewrite is an improvement, never a reason to fail the ask
+            return asked
+        return replace(asked, query=standalone) if standalone else asked
 
     def stale_documents(self) -> list[str]:
         """Doc ids whose corpus no longer matches the index (sorted): the file's sha256 differs from
@@ -227,11 +308,21 @@ def valid_text(text: str) -> str:
     return text
 
 
-def _finish(question: str, name: str, draft: Draft, results: list[Retrieved], evidence: Evidence, timings: dict[str, float]) -> Answer:
+def _finish(
+    question: Question,
+    name: str,
+    draft: Draft,
+    results: list[Retrieved],
+    evidence: Evidence,
+    timings: dict[str, float],
+    decision: Decision,
+) -> Answer:
     abstained = draft.abstained or not draft.citations
+    declined = draft.text if draft.abstained and draft.text in DECLINE_TEXTS else ABSTAIN_TEXT
+    notes = decision.notes if not abstained or decision.decline else ()
     return Answer(
-        question=question,
-        text=ABSTAIN_TEXT if abstained else draft.text,
+        question=question.text,
+        text=declined if abstained else draft.text,
         citations=() if abstained else draft.citations,
         statements=() if abstained else draft.statements,
         abstained=abstained,
@@ -240,6 +331,9 @@ def _finish(question: str, name: str, draft: Draft, results: list[Retrieved], ev
         timings=timings,
         retrieved=tuple(_retrieved_row(r) for r in results),
         evidence=evidence.as_dict(),
+        notes=notes,
+        searched=question.query if question.resolved else "",
+        issues=() if abstained else decision.issues,
     )
 
 
@@ -249,6 +343,7 @@ def _retrieved_row(r: Retrieved) -> dict[str, object]:
         "doc_id": r.chunk.doc_id,
         "locator": r.chunk.locator,
         "via": r.via,
+        "issue": r.issue.issue_id if r.issue else "",
         "fused_score": r.fused_score,
         "dense_score": r.dense_score,
         "bm25_score": r.bm25_score,
@@ -257,7 +352,7 @@ def _retrieved_row(r: Retrieved) -> dict[str, object]:
     }
 
 
-def _error_answer(question: object, name: str, message: str) -> Answer:
+def error_answer(question: object, name: str, message: str) -> Answer:
     return Answer(
         question=valid_text(question) if isinstance(question, str) else repr(question),
         text=ABSTAIN_TEXT,
@@ -286,7 +381,9 @@ def build_pipeline(
     settings = settings or Settings.from_env()
     embedder = embedder or make_embedder(settings.embedder)
     index = Index.open(settings, embedder)
-    return Pipeline(settings=settings, index=index, answerers=dict(answerers) if answerers else make_answerers(settings))
+    return Pipeline(
+        settings=settings, index=index, answerers=dict(answerers) if answerers else make_answerers(settings)
+    )
 
 
 @lru_cache(maxsize=4)

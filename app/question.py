@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 
 from ingest.errors import LegalQAError
 
@@ -14,18 +15,23 @@ class QuestionError(LegalQAError):
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _WORDISH = re.compile(r"[\w\u4e00-\u9fff]")
+# Invisible format characters (zero-width spaces and joiners, BOM, soft hyphen, bidi controls):
+# removed outright, so "第3\u200b0条" is 第30条 and a pasted question matches what it shows.
+_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 
 
 def clean_question(raw: object, max_chars: int) -> str:
     """Return the question stripped of control characters, or raise QuestionError."""
     if not isinstance(raw, str):
         raise QuestionError("问题必须是文本。")
-    text = unicodedata.normalize("NFKC", _CONTROL.sub(" ", raw))
+    text = unicodedata.normalize("NFKC", _INVISIBLE.sub("", _CONTROL.sub(" ", raw)))
     text = re.sub(r"[ \t\u3000]+", " ", text).strip()
     if not text:
         raise QuestionError("问题为空：请输入您想咨询的法律问题。")
     if len(text) > max_chars:
-        raise QuestionError(f"问题过长（{len(text)} 字）：请控制在 {max_chars} 字以内，只保留与法律问题相关的内容。")
+        raise QuestionError(
+            f"问题过长（{len(text)} 字）：请控制在 {max_chars} 字以内，只保留与法律问题相关的内容。"
+        )
     if not _WORDISH.search(text):
         raise QuestionError("问题只包含标点或符号：请用文字描述您的问题。")
     return text
@@ -63,3 +69,28 @@ def retrieval_query(question: str) -> str:
         if role in ("user", "human") and line.strip():
             kept.append(line.strip())
     return " ".join(kept) or question
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A question prepared once by the pipeline; each stage reads the field it needs.
+
+    ``text`` is what the user typed, cleaned (a model sees this, fenced); ``query`` is what
+    retrieval and the extractive answerer search with: fake system turns dropped and, for an
+    elliptical follow-up ("那如果是我们自己改过的内容呢？"), the earlier question it continues.
+    ``context`` is that earlier question ("" when the question stands alone).
+    """
+
+    text: str
+    query: str
+    context: str = ""
+
+    @property
+    def resolved(self) -> bool:
+        """True when the conversation changed what is searched (shown as "按上下文理解为：…")."""
+        return bool(self.context)
+
+
+def as_question(question: Question | str) -> Question:
+    """Answerers accept a bare string too (tests, notebooks): it is its own query."""
+    return question if isinstance(question, Question) else Question(question, question)

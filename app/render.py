@@ -73,7 +73,12 @@ def to_markdown(answer: Answer) -> str:
         parts += [f"_已删除 {answer.unsupported_removed} 句无法在引文中核实的内容_", ""]
     for c in answer.citations:
         quote = display_text(c.quote).replace("\n", "\n> ")
-        parts += [f"**[{c.number}] {c.locator}**（`{c.file}` 字符 {c.start}–{c.end}，sha256 `{c.sha256[:12]}…`）", "", f"> {quote}", ""]
+        parts += [
+            f"**[{c.number}] {c.locator}**（`{c.file}` 字符 {c.start}–{c.end}，sha256 `{c.sha256[:12]}…`）",
+            "",
+            f"> {quote}",
+            "",
+        ]
     parts += [f"_{answer.warning}_", ""]
     return "\n".join(parts)
 

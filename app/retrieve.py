@@ -1,7 +1,8 @@
-"""Hybrid retrieval: direct article lookup, dense + BM25 fused by RRF, cross-references.
+"""Hybrid retrieval: direct article lookup, dense + BM25 (+ the issue map) fused by RRF, cross-references.
 
 Order of the result list: articles the question names (``via="lookup"``), then
-the fused ranking, then articles that the top passages themselves cite
+the fused ranking, then the governing rules of matched issues that ranked lower
+(``via="issue"``), then articles that the top passages themselves cite
 (``via="xref"``) as supporting evidence.
 """
 
@@ -13,8 +14,9 @@ from typing import Protocol
 
 from app.citations_ref import ArticleRef, StatuteNames, agreement_clause_refs
 from app.expand import expand_query
-from app.extractive import question_terms
-from app.types import Retrieved
+from app.issues import IssueMatch, IssueMatcher
+from app.terms import question_terms
+from app.types import IssueTag, Retrieved
 from ingest.numerals import int_to_cn
 from ingest.types import Chunk
 
@@ -27,6 +29,10 @@ class SearchIndex(Protocol):
     chunks: dict[str, Chunk]
 
     def dense_search(self, query: str, k: int) -> list[tuple[str, float]]: ...
+
+    def query_vector(self, query: str) -> list[float]: ...
+
+    def vector_search(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]: ...
 
     def bm25_search(self, query: str, k: int) -> list[tuple[str, float]]: ...
 
@@ -41,8 +47,15 @@ class RetrievalConfig:
     rrf_k: int = 60
     named_statute_bonus: float = 0.5  # in units of the top RRF term; favours a statute the question names
     max_xrefs: int = 2
-    rerank_weight: float = 1.0  # final ordering: weight of idf-weighted question-term coverage vs normalised RRF
+    rerank_weight: float = (
+        1.0  # final ordering: weight of idf-weighted question-term coverage vs normalised RRF
+    )
     rerank_depth: int = 30
+    issue_weight: float = (
+        1.0  # weight of the issue map's ranking in the fusion, next to dense and BM25 (1 each)
+    )
+    issue_rules: int = 2  # governing provisions of matched issues kept after the top k even if ranked lower
+    issue_extras: int = 3  # the agreement clause / commentary of matched issues, appended likewise
     expand: bool = False  # measured: hurts hit@5 on the dev set (see evals.ablation); add statutory terms for colloquial wording to the BM25 query
 
 
@@ -51,32 +64,86 @@ def article_key(doc_id: str, number: int, suffix: int = 0) -> tuple[str, str]:
 
 
 class HybridRetriever:
-    """Implements ``Retriever`` over any ``SearchIndex``; ``mode`` picks dense, bm25 or both."""
+    """Implements ``Retriever`` over any ``SearchIndex``; ``mode`` picks dense, bm25 or both.
 
-    def __init__(self, index: SearchIndex, *, mode: str = "hybrid", config: RetrievalConfig | None = None) -> None:
+    With an issue map (hybrid mode), the provisions of the issues the question matches
+    are a third ranking in the fusion, and each matched issue's governing rule and
+    agreement clause are appended after the top k when they ranked lower (``via="issue"``).
+    """
+
+    def __init__(
+        self,
+        index: SearchIndex,
+        *,
+        mode: str = "hybrid",
+        config: RetrievalConfig | None = None,
+        issues: IssueMatcher | None = None,
+    ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}; use one of {MODES}")
         self.index = index
         self.mode = mode
         self.config = config or RetrievalConfig()
+        self.issues = issues if mode == "hybrid" else None
         self._articles: dict[tuple[str, str], list[str]] = {}
         titles: dict[str, list[str]] = {}
+        self._article_counts: dict[str, int] = {}
         for chunk in index.chunks.values():
             if chunk.article:
                 self._articles.setdefault((chunk.doc_id, chunk.article), []).append(chunk.chunk_id)
+                self._article_counts[chunk.doc_id] = max(
+                    self._article_counts.get(chunk.doc_id, 0), chunk.article_no
+                )
                 titles.setdefault(chunk.doc_id, [chunk.doc_title, chunk.locator.split("》")[0] + "》"])
         self.names = StatuteNames(titles)
+        self._titles = {doc_id: names[1] for doc_id, names in titles.items()}
+
+    def statute_title(self, doc_id: str) -> str:
+        """The statute's name as citations show it (《民法典》)."""
+        return self._titles.get(doc_id, doc_id)
 
     # -- public -------------------------------------------------------------
     def retrieve(self, question: str, k: int) -> list[Retrieved]:
-        lookups = self._lookup(self.names.article_refs(question)) + self._agreement_lookup(question) if self.mode == "hybrid" else []
-        ranked = self._ranked(question, k)
+        lookups = (
+            self._lookup(self.names.article_refs(question)) + self._agreement_lookup(question)
+            if self.mode == "hybrid"
+            else []
+        )
+        vector = self.index.query_vector(question) if self.mode in ("hybrid", "dense") else None
+        matches = self.issues.match(question, vector) if vector is not None and self.issues else []
+        tags = self._issue_tags(matches)
+        ranked = self._ranked(question, k, vector, tags)
         seen = {r.chunk.chunk_id for r in lookups}
         results = lookups + [r for r in ranked if r.chunk.chunk_id not in seen]
         results = results[: max(k, len(lookups))]
         if self.mode == "hybrid":
+            results += self._issue_extras(matches, tags, {r.chunk.chunk_id for r in results})
             results += self._xrefs(results, {r.chunk.chunk_id for r in results})
         return results
+
+    def missing_articles(self, question: str) -> list[tuple[str, ArticleRef, int]]:
+        """Articles the question names that its statute does not have: (doc id, reference, article count)."""
+        missing = []
+        for ref in self.names.article_refs(question):
+            if ref.doc_id is None or self.lookup_article(ref.doc_id, ref.number, ref.suffix):
+                continue
+            count = self._article_counts.get(ref.doc_id)
+            if count:  # a statute of this index (a name of a document we do not hold is no claim of ours)
+                missing.append((ref.doc_id, ref, count))
+        return missing
+
+    def best_issue_score(self, question: str) -> float:
+        """How close the question comes to any issue of the map (0 without one): a signal for declining."""
+        if not self.issues:
+            return 0.0
+        ranked = self.issues.scores(question, self.index.query_vector(question))
+        return ranked[0].score if ranked else 0.0
+
+    def match_issues(self, question: str) -> list[IssueMatch]:
+        """The issues of the map this question is about (empty without a map or in dense/bm25 mode)."""
+        if not self.issues:
+            return []
+        return self.issues.match(question, self.index.query_vector(question))
 
     def lookup_article(self, doc_id: str, number: int, suffix: int = 0) -> list[Chunk]:
         return [self.index.chunks[i] for i in self._articles.get(article_key(doc_id, number, suffix), [])]
@@ -105,24 +172,83 @@ class HybridRetriever:
         docs = [d for (d, a) in self._articles if a == article_key(d, ref.number, ref.suffix)[1]]
         return sorted(docs, key=lambda d: (d != "civil-code", d))
 
-    def _ranked(self, question: str, k: int) -> list[Retrieved]:
+    def _issue_tags(self, matches: Sequence[IssueMatch]) -> dict[str, IssueTag]:
+        """chunk id → why the issue map brings it in, in the matched issues' order (rule first)."""
+        assert self.issues is not None or not matches
+        tags: dict[str, IssueTag] = {}
+        for match in matches:
+            for resolved in self.issues.provisions(match.issue):  # type: ignore[union-attr]
+                p = resolved.provision
+                chunk_id = _holding(resolved.chunk_ids, p.sentence, self.index.chunks)
+                tags.setdefault(
+                    chunk_id, IssueTag(match.issue.id, match.issue.name, p.role, p.sentence, match.score)
+                )
+        return tags
+
+    def _issue_extras(
+        self, matches: Sequence[IssueMatch], tags: dict[str, IssueTag], seen: set[str]
+    ) -> list[Retrieved]:
+        """Provisions of the matched issues that ranked below the top k, appended (like cross-references)
+        so the answer can still state each issue's governing rule and the clause that speaks to it."""
+        rules: list[Retrieved] = []
+        extras: list[Retrieved] = []
+        for chunk_id, tag in tags.items():
+            if chunk_id in seen:
+                continue
+            item = Retrieved(chunk=self.index.chunks[chunk_id], fused_score=0.0, via="issue", issue=tag)
+            is_rule = tag.sentence and tag.role == "rule"
+            if is_rule and len(rules) < self.config.issue_rules:
+                rules.append(item)
+            elif (
+                not is_rule
+                and tag.role in ("clause", "commentary")
+                and len(extras) < self.config.issue_extras
+            ):
+                extras.append(item)
+        return rules + extras
+
+    def _ranked(
+        self,
+        question: str,
+        k: int,
+        vector: Sequence[float] | None = None,
+        tags: dict[str, IssueTag] | None = None,
+    ) -> list[Retrieved]:
         n = max(self.config.candidates, k)
-        dense = self.index.dense_search(question, n) if self.mode in ("hybrid", "dense") else []
+        dense = self.index.vector_search(vector, n) if vector is not None else []
         lexical = expand_query(question) if self.config.expand else question
         sparse = self.index.bm25_search(lexical, n) if self.mode in ("hybrid", "bm25") else []
         if self.mode == "dense":
-            return [Retrieved(self.index.chunks[c], s, dense_score=s, dense_rank=i + 1, via="dense") for i, (c, s) in enumerate(dense)]
+            return [
+                Retrieved(self.index.chunks[c], s, dense_score=s, dense_rank=i + 1, via="dense")
+                for i, (c, s) in enumerate(dense)
+            ]
         if self.mode == "bm25":
-            return [Retrieved(self.index.chunks[c], s, bm25_score=s, bm25_rank=i + 1, via="bm25") for i, (c, s) in enumerate(sparse)]
-        return self._fuse(question, dense, sparse)
+            return [
+                Retrieved(self.index.chunks[c], s, bm25_score=s, bm25_rank=i + 1, via="bm25")
+                for i, (c, s) in enumerate(sparse)
+            ]
+        return self._fuse(question, dense, sparse, tags or {})
 
-    def _fuse(self, question: str, dense: list[tuple[str, float]], sparse: list[tuple[str, float]]) -> list[Retrieved]:
+    def _fuse(
+        self,
+        question: str,
+        dense: list[tuple[str, float]],
+        sparse: list[tuple[str, float]],
+        tags: dict[str, IssueTag],
+    ) -> list[Retrieved]:
         rrf_k = self.config.rrf_k
         scores: dict[str, float] = {}
         info: dict[str, dict[str, float | int]] = {}
-        for name, ranking in (("dense", dense), ("bm25", sparse)):
+        issue_ranking = [(chunk_id, tag.score) for chunk_id, tag in tags.items()]
+        rankings = (
+            ("dense", dense, 1.0),
+            ("bm25", sparse, 1.0),
+            ("issue", issue_ranking, self.config.issue_weight),
+        )
+        for name, ranking, weight in rankings:
             for rank, (chunk_id, score) in enumerate(ranking, start=1):
-                scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (rrf_k + rank)
+                scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (rrf_k + rank)
                 info.setdefault(chunk_id, {})[f"{name}_score"] = score
                 info[chunk_id][f"{name}_rank"] = rank
         named = {doc for _s, _e, doc in self.names.mentions(question)}
@@ -142,7 +268,8 @@ class HybridRetriever:
                 bm25_score=info[c].get("bm25_score"),  # type: ignore[arg-type]
                 dense_rank=info[c].get("dense_rank"),  # type: ignore[arg-type]
                 bm25_rank=info[c].get("bm25_rank"),  # type: ignore[arg-type]
-                via="hybrid",
+                via="hybrid" if "dense_rank" in info[c] or "bm25_rank" in info[c] else "issue",
+                issue=tags.get(c),
             )
             for c in order
         ]
@@ -178,3 +305,22 @@ class HybridRetriever:
                         seen.add(chunk.chunk_id)
                         extra.append(Retrieved(chunk=chunk, fused_score=r.fused_score * 0.5, via="xref"))
         return extra
+
+
+def _unique(items: list[Retrieved]) -> list[Retrieved]:
+    seen: set[str] = set()
+    out = []
+    for r in items:
+        if r.chunk.chunk_id not in seen:
+            seen.add(r.chunk.chunk_id)
+            out.append(r)
+    return out
+
+
+def _holding(chunk_ids: Sequence[str], sentence: str, chunks: dict[str, Chunk]) -> str:
+    """Of an article's chunks, the one holding the decisive sentence (else the first)."""
+    if sentence:
+        for chunk_id in chunk_ids:
+            if sentence in chunks[chunk_id].text:
+                return chunk_id
+    return chunk_ids[0]

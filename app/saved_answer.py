@@ -54,7 +54,9 @@ def parse_saved_answer(data: bytes, source: str) -> Answer:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SavedAnswerError(f"{where}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        raise SavedAnswerError(
+            f"{where}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
     except RecursionError:
         raise SavedAnswerError(f"{where}: not a saved answer (JSON nested too deeply)") from None
     try:
@@ -70,7 +72,9 @@ class _FieldError(Exception):
 
 
 def _describe(value: object) -> str:
-    shown = json.dumps(value, ensure_ascii=False) if not isinstance(value, dict | list) else type(value).__name__
+    shown = (
+        json.dumps(value, ensure_ascii=False) if not isinstance(value, dict | list) else type(value).__name__
+    )
     return printable(shown, 40)
 
 
@@ -126,7 +130,9 @@ def _path(value: object, field: str) -> str:
     return path
 
 
-def _fields(data: dict[str, Any], field: str, required: tuple[str, ...], optional: tuple[str, ...] | None = ()) -> None:
+def _fields(
+    data: dict[str, Any], field: str, required: tuple[str, ...], optional: tuple[str, ...] | None = ()
+) -> None:
     """Every ``required`` key present; with ``optional`` given, no key outside the two."""
     prefix = f"{field}." if field else ""
     missing = [k for k in required if k not in data]
@@ -164,10 +170,15 @@ def _citation(value: object, field: str) -> Citation:
 def _statement(value: object, field: str) -> Statement:
     data = _dict(value, field)
     _fields(data, field, ("text", "citations"), ("support",))
-    numbers = tuple(_int(n, f"{field}.citations[{j}]", 1) for j, n in enumerate(_list(data["citations"], f"{field}.citations")))
+    numbers = tuple(
+        _int(n, f"{field}.citations[{j}]", 1)
+        for j, n in enumerate(_list(data["citations"], f"{field}.citations"))
+    )
     support = _str(data.get("support", "quote"), f"{field}.support")
     if support not in SUPPORTS:
-        raise _FieldError(f"{field}.support", f"must be one of {', '.join(SUPPORTS)}, not {_describe(support)}")
+        raise _FieldError(
+            f"{field}.support", f"must be one of {', '.join(SUPPORTS)}, not {_describe(support)}"
+        )
     return Statement(_str(data["text"], f"{field}.text"), numbers, support)
 
 
@@ -195,9 +206,14 @@ def answer_from_json(raw: object) -> Answer:
         warning=WARNING,  # the warning is code's, never the file's
         statements=_each(data.get("statements", []), "statements", _statement),
         unsupported_removed=_int(data.get("unsupported_removed", 0), "unsupported_removed", 0),
-        timings={printable(str(k), 40): _number(v, f"timings.{printable(str(k), 40)}") for k, v in timings.items()},
+        timings={
+            printable(str(k), 40): _number(v, f"timings.{printable(str(k), 40)}") for k, v in timings.items()
+        },
         retrieved=_each(data.get("retrieved", []), "retrieved", _dict),
         evidence=_dict(data.get("evidence", {}), "evidence"),
         error=_str(data.get("error", ""), "error"),
         stale=_each(data.get("stale", []), "stale", _str),
+        notes=_each(data.get("notes", []), "notes", _str),
+        searched=_str(data.get("searched", ""), "searched"),
+        issues=_each(data.get("issues", []), "issues", _str),
     )

@@ -32,14 +32,15 @@ def split_units(chunk: Chunk, *, paragraph_max: int = 220) -> list[Unit]:
         if len(text.strip()) == 0:
             continue
         if len(text) <= paragraph_max:
-            units.append(_unit(chunk, para.start(), para.end()))
+            units.append(unit_at(chunk, para.start(), para.end()))
             continue
         for sent in _SENTENCE_END.finditer(text):
-            units.append(_unit(chunk, para.start() + sent.start(), para.start() + sent.end()))
+            units.append(unit_at(chunk, para.start() + sent.start(), para.start() + sent.end()))
     return [u for u in units if u.text]
 
 
-def _unit(chunk: Chunk, rel_start: int, rel_end: int) -> Unit:
+def unit_at(chunk: Chunk, rel_start: int, rel_end: int) -> Unit:
+    """The unit of ``chunk.text[rel_start:rel_end]`` without surrounding blanks, in file offsets."""
     raw = chunk.text[rel_start:rel_end]
     lead = len(raw) - len(raw.lstrip())
     trail = len(raw) - len(raw.rstrip())

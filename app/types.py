@@ -10,6 +10,17 @@ from ingest.types import Chunk
 
 
 @dataclass(frozen=True, slots=True)
+class IssueTag:
+    """Why a passage came in through the issue map: which issue, in what role, with what decisive sentence."""
+
+    issue_id: str
+    issue_name: str
+    role: str
+    sentence: str = ""
+    score: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Retrieved:
     """A chunk with every score that put it where it is (higher is better)."""
 
@@ -19,7 +30,8 @@ class Retrieved:
     bm25_score: float | None = None
     dense_rank: int | None = None
     bm25_rank: int | None = None
-    via: str = "hybrid"  # hybrid | dense | bm25 | lookup | xref
+    via: str = "hybrid"  # hybrid | dense | bm25 | lookup | issue | xref
+    issue: IssueTag | None = None  # set when via == "issue"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +103,12 @@ class Answer:
     error: str = ""
     # doc ids whose corpus file changed (or vanished) since the index was built: citations may be out of date
     stale: tuple[str, ...] = ()
+    # one-line notes attached by code (an article that does not exist, "本工具不代拟文书", outside the focus)
+    notes: tuple[str, ...] = ()
+    # what was searched when a follow-up was read against the conversation ("按上下文理解为：…"); "" otherwise
+    searched: str = ""
+    # names of the issue map's issues the question matched, best first
+    issues: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if WARNING_CORE not in self.warning:
@@ -105,12 +123,16 @@ class Answer:
     def from_dict(cls, data: dict[str, Any]) -> Answer:
         data = dict(data)
         data["citations"] = tuple(
-            Citation(**{**c, "spans": tuple(tuple(s) for s in c.get("spans", ()))}) for c in data.get("citations", ())
+            Citation(**{**c, "spans": tuple(tuple(s) for s in c.get("spans", ()))})
+            for c in data.get("citations", ())
         )
         data["statements"] = tuple(
-            Statement(s["text"], tuple(s["citations"]), s.get("support", "quote")) for s in data.get("statements", ())
+            Statement(s["text"], tuple(s["citations"]), s.get("support", "quote"))
+            for s in data.get("statements", ())
         )
         data["retrieved"] = tuple(data.get("retrieved", ()))
         data["stale"] = tuple(data.get("stale", ()))
+        data["notes"] = tuple(data.get("notes", ()))
+        data["issues"] = tuple(data.get("issues", ()))
         data["warning"] = WARNING  # the warning is code's, never the file's: a saved answer cannot change it
         return cls(**data)

@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from app.abstain import ABSTAIN_TEXT
 from app.citations_ref import ArticleRef, StatuteNames
+from app.draft import ISSUE_HEADING_PREFIX, KEY_POINTS_HEADING, PROVISIONS_HEADING
 from app.grounding import check_sentence, split_sentences
 from app.saved_answer import printable
 from app.types import Answer, Citation
@@ -138,7 +139,10 @@ def check_citation(citation: Citation, corpus_dir: Path) -> CitationCheck:
 def verify_answer(answer: Answer, corpus_dir: Path) -> list[CitationCheck]:
     """The citation checks alone (see ``check_answer`` for the whole answer)."""
     reader = _Reader(corpus_dir)
-    return [CitationCheck(c.number, c.locator, not (p := _citation_problem(c, reader)), p) for c in answer.citations]
+    return [
+        CitationCheck(c.number, c.locator, not (p := _citation_problem(c, reader)), p)
+        for c in answer.citations
+    ]
 
 
 class _Reader:
@@ -168,14 +172,20 @@ class _Corpus:
     metas: dict[str, DocumentMeta]
     names: StatuteNames
     read: _Reader
+    issue_names: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, corpus_dir: Path, read: _Reader) -> _Corpus:
+        from ingest.issue_map import issue_map_path, load_issue_map
         from ingest.manifest import load_manifest
 
         metas = {m.doc_id: m for m in load_manifest(corpus_dir)}
         titles = {m.doc_id: [m.title, m.short_title] for m in metas.values() if m.kind == "statute"}
-        return cls(metas, StatuteNames(titles), read)
+        try:  # an unreadable map names no issue: every issue heading is then reported
+            issues = frozenset(i.name for i in load_issue_map(issue_map_path(corpus_dir)).issues)
+        except CorpusError:
+            issues = frozenset()
+        return cls(metas, StatuteNames(titles), read, issues)
 
     def doc_problem(self, c: Citation) -> str:
         meta = self.metas.get(c.doc_id)
@@ -206,7 +216,11 @@ class _Corpus:
         meta = self.metas[doc_id]
         try:
             chunks = parse_document(Document(meta, self.read(meta.file).decode("utf-8"))).chunks
-            return {(doc_id, c.article_no, cn_to_int(c.article.split("之", 1)[1])) for c in chunks if "之" in c.article}
+            return {
+                (doc_id, c.article_no, cn_to_int(c.article.split("之", 1)[1]))
+                for c in chunks
+                if "之" in c.article
+            }
         except (_Refused, UnicodeDecodeError, ValueError, CorpusError):
             return set()
 
@@ -296,7 +310,14 @@ def _statement_findings(answer: Answer, passages: list[Citation | str]) -> list[
         if not s.text.strip():
             found.append(Finding(where, "陈述为空"))
         elif not s.citations or missing:
-            found.append(Finding(where, f"{_excerpt(s.text)} 引用了不存在的引文 {missing}" if missing else f"{_excerpt(s.text)} 没有引文"))
+            found.append(
+                Finding(
+                    where,
+                    f"{_excerpt(s.text)} 引用了不存在的引文 {missing}"
+                    if missing
+                    else f"{_excerpt(s.text)} 没有引文",
+                )
+            )
         elif s.support == "unsupported":
             found.append(Finding(where, f"{_excerpt(s.text)} 被标记为无法在引文中核实"))
         else:
@@ -319,7 +340,16 @@ def _text_findings(answer: Answer, passages: list[Citation | str], corpus: _Corp
     for line in answer.text.splitlines():
         heading = _HEADING.match(line.strip())
         if heading:
-            if not _is_source_heading(heading.group(1), answer.citations):
+            title = heading.group(1).strip()
+            if title.startswith(ISSUE_HEADING_PREFIX):
+                if corpus is None or title.removeprefix(ISSUE_HEADING_PREFIX) not in corpus.issue_names:
+                    found.append(
+                        Finding("text", f"标题 {_excerpt(line)} 不是争点清单（issues.toml）中的争点")
+                    )
+                continue
+            if title not in (KEY_POINTS_HEADING, PROVISIONS_HEADING) and not _is_source_heading(
+                title, answer.citations
+            ):
                 found.append(Finding("text", f"标题 {_excerpt(line)} 不是所引资料的名称"))
             found += _article_findings(line, corpus, "text")
             continue
@@ -353,7 +383,9 @@ def _article_findings(text: str, corpus: _Corpus | None, where: str) -> list[Fin
         if not corpus.has_article(ref):
             doc = corpus.metas[ref.doc_id].short_title if ref.doc_id in corpus.metas else "任何法律"
             suffix = f"之{ref.suffix}" if ref.suffix else ""
-            found.append(Finding(where, f"{_excerpt(text)} 提到的第{ref.number}条{suffix}在语料的{doc}中不存在"))
+            found.append(
+                Finding(where, f"{_excerpt(text)} 提到的第{ref.number}条{suffix}在语料的{doc}中不存在")
+            )
     return found
 
 

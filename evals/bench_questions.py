@@ -118,7 +118,7 @@ def _jsonl_questions(path: Path) -> list[str]:
 
 def keyword_form(question: str, limit: int = 6) -> str:
     """The question's content terms in their order, as typed into a search box."""
-    from app.extractive import question_terms
+    from app.terms import question_terms
 
     terms = [t for t in question_terms(question) if len(t) >= 2]
     # drop terms inside a longer one (cut_for_search emits 人工智能 and 人工, 智能 …); keep the longest

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import weakref
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -114,6 +115,8 @@ class Index:
             rows_by_doc.setdefault(chunk.doc_id, []).append(row)
         self._doc_rows = {doc: np.asarray(rows) for doc, rows in rows_by_doc.items()}
         self._finalizer: Any = lambda: None
+        self._query_lock = threading.Lock()
+        self._query_cache: dict[str, list[float]] = {}
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder) -> Index:
@@ -195,7 +198,20 @@ class Index:
         """Top ``k`` (chunk id, cosine similarity in [-1, 1]), best first; ``doc_ids`` restricts documents."""
         if k <= 0 or not self.chunks or (doc_ids is not None and not doc_ids):
             return []
-        return self.vector_search(self.embedder.embed_query(query), k, doc_ids)
+        return self.vector_search(self.query_vector(query), k, doc_ids)
+
+    def query_vector(self, query: str) -> list[float]:
+        """The query's embedding, remembered for a few queries: retrieval and issue matching share it."""
+        with self._query_lock:
+            cached = self._query_cache.get(query)
+        if cached is not None:
+            return cached
+        vector = self.embedder.embed_query(query)
+        with self._query_lock:
+            self._query_cache[query] = vector
+            while len(self._query_cache) > 64:
+                self._query_cache.pop(next(iter(self._query_cache)))
+        return vector
 
     def vector_search(
         self, vector: Sequence[float], k: int, doc_ids: Collection[str] | None = None

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from app.abstain import MISSING_ARTICLE_TEXT
 from app.extractive import ExtractiveAnswerer
 from app.llm import NO_BASIS, SYSTEM_PROMPT, LLMAnswerer, fenced
 from app.pipeline import Pipeline, build_pipeline
@@ -106,6 +107,9 @@ def test_llm_answerer_resists_every_attack_and_hostile_output(llm_pipeline: Pipe
             if attack.rejected:
                 if not answer.error or model.history:
                     found.append("an over-long question reached the model")
+            elif not model.history:  # declined before any model call: only for an article that does not exist
+                if answer.text != MISSING_ARTICLE_TEXT or answer.citations or not answer.notes:
+                    found.append(f"declined without consulting the model: {answer.text[:40]!r}")
             else:
                 assert len(model.history) == 1, f"{attack.id}/{label}: the model was not consulted exactly once"
                 given = [r["chunk_id"] for r in answer.retrieved][:8]

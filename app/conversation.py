@@ -1,0 +1,94 @@
+"""Follow-up questions: read an elliptical question against the conversation before it.
+
+"那如果是我们自己修改过的内容呢？" or "它还要赔吗" name neither the matter nor the
+party; searched alone they find nothing useful.  A question is elliptical when it
+opens or closes the way a continuation does, or leans on a pronoun, and does not
+stand on its own (no statute named, few content words).  Such a question is
+searched together with the conversation's last stand-alone question (and the
+follow-up in between, if any), and the answer shows what was searched:
+"按上下文理解为：…".  The LLM path rewrites the question with the model instead
+(``app.llm.rewrite_question``) and falls back to this when the model fails.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from app.terms import question_terms
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One earlier message; only the user's questions steer retrieval, answers are kept for a model."""
+
+    role: Role
+    content: str
+
+
+HistoryItem = Turn | str  # a bare string is an earlier user question
+
+
+_OPENERS = re.compile(
+    r"^(?:那|那么|那如果|那要是|如果是|要是|假如|换成|换做|还有|另外|此外|同样|这种|这样|这个|这些|该|此|上述|它|他们|她|对方|其|"
+    r"如果对方|如果我们|那我们|那我|那用户|那平台|那他|那她|还要|还能|还得|能不能也)"
+)
+_CLOSERS = re.compile(r"(?:呢|吗|么|啊)?[？?]?$")
+_PRONOUNS = re.compile(r"它|这种情况|这种|这样|这个|上述|前面|刚才|上面|该情形|此时|他们|对方")
+_STATUTE = re.compile(
+    r"《[^》]{2,30}》|民法典|消保法|消费者权益保护法|产品质量法|电子商务法|个人信息保护法|暂行办法|著作权法"
+)
+STANDALONE_TERMS = 5  # a question with this many content words carries its own subject
+MAX_CONTEXT_CHARS = 160
+
+
+def user_questions(history: Iterable[HistoryItem]) -> list[str]:
+    out = []
+    for item in history:
+        if isinstance(item, str):
+            out.append(item)
+        elif item.role == "user":
+            out.append(item.content)
+    return [q.strip() for q in out if q and q.strip()]
+
+
+def is_elliptical(question: str) -> bool:
+    """Whether the question leans on an earlier turn for its subject."""
+    text = question.strip()
+    if _STATUTE.search(text):
+        return False
+    terms = question_terms(text)
+    if len(terms) >= STANDALONE_TERMS and len(text) > 30:
+        return False
+    opens = bool(_OPENERS.match(text))
+    leans = bool(_PRONOUNS.search(text))
+    short = len(text) <= 14
+    trails = text.rstrip("？?").endswith("呢")
+    return opens or (leans and len(terms) < STANDALONE_TERMS) or short or trails
+
+
+def context_for(question: str, history: Sequence[HistoryItem]) -> str:
+    """The earlier question(s) an elliptical ``question`` continues; "" when it stands alone.
+
+    The last stand-alone question is the matter; a follow-up after it (already
+    elliptical itself) is kept too, since "这种情况下呢" may refer to it.
+    """
+    if not is_elliptical(question):
+        return ""
+    asked = user_questions(history)
+    if not asked:
+        return ""
+    root = max((i for i, q in enumerate(asked) if not is_elliptical(q)), default=0)
+    parts = [asked[root]]
+    if root < len(asked) - 1:
+        parts.append(asked[-1])
+    context = " ".join(parts)
+    return context[-MAX_CONTEXT_CHARS:]
+
+
+def resolved_query(question: str, context: str) -> str:
+    return f"{context} {question}" if context else question

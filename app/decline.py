@@ -1,0 +1,109 @@
+"""The trained decision to answer or decline: logistic regression over cheap retrieval signals.
+
+The hand-set evidence threshold declined a third of plain-language questions
+while letting through off-topic ones that shared a word with the corpus.  This
+model is trained (``python -m evals.train.decline``) on data kept apart from every
+eval set: answerable = the retrieval issue's training questions, declined = ≥ 500
+written negatives (everyday topics, other law, near misses that share our words,
+tasks we do not do).  Its file, ``app/decline_model.json``, records the features,
+their scaling, the weights, the threshold and the embedder it was trained with; a
+different embedder gives different scores, so then the two-signal rule is used.
+Applying it needs numpy only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.terms import question_terms
+from app.types import Retrieved
+
+MODEL_PATH = Path(__file__).with_name("decline_model.json")
+
+# Words of our field's law; a question with none of them is rarely ours.
+LEGAL_WORDS = re.compile(
+    r"赔|责任|违约|侵权|合同|协议|条款|法|权|义务|损失|损害|消费者|经营者|平台|个人信息|隐私|缺陷|产品|格式|免责|"
+    r"承担|起诉|诉讼|时效|欺诈|退款|退货|违规|罚|处罚|备案|生成|内容|数据|算法|标识|服务|用户"
+)
+FOCUS_WORDS = re.compile(
+    r"AI|ai|人工智能|大模型|模型|算法|生成|智能|机器人|GPT|智谱|API|平台|互联网|网络|线上|App|APP|app|数据|个人信息"
+)
+
+FEATURES = ("top_dense", "coverage", "top_bm25", "issue", "legal_words", "focus", "terms")
+
+
+def features(
+    question: str, results: Sequence[Retrieved], coverage: float, issue_score: float
+) -> dict[str, float]:
+    """The signals the decision uses, all available after retrieval without another model call."""
+    dense = [r.dense_score for r in results if r.dense_score is not None]
+    bm25 = [r.bm25_score for r in results if r.bm25_score is not None]
+    return {
+        "top_dense": max(dense) if dense else 0.0,
+        "coverage": coverage,
+        "top_bm25": math.log1p(max(bm25)) if bm25 else 0.0,
+        "issue": issue_score,
+        "legal_words": min(len(LEGAL_WORDS.findall(question)), 4) / 4,
+        "focus": 1.0 if FOCUS_WORDS.search(question) else 0.0,
+        "terms": math.log1p(len(question_terms(question))),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class DeclineModel:
+    embedder: str
+    names: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    threshold: float  # decline when P(answerable) is below this
+
+    def probability(self, values: Mapping[str, float]) -> float:
+        z = self.intercept + sum(
+            c * (values[n] - m) / (s or 1.0)
+            for n, m, s, c in zip(self.names, self.mean, self.scale, self.coef, strict=True)
+        )
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "embedder": self.embedder,
+            "features": list(self.names),
+            "mean": list(self.mean),
+            "scale": list(self.scale),
+            "coef": list(self.coef),
+            "intercept": self.intercept,
+            "threshold": self.threshold,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> DeclineModel:
+        names = tuple(str(n) for n in data["features"])  # type: ignore[union-attr]
+        unknown = set(names) - set(FEATURES)
+        if unknown:
+            raise ValueError(f"unknown features {sorted(unknown)}")
+        return cls(
+            embedder=str(data["embedder"]),
+            names=names,
+            mean=tuple(float(x) for x in data["mean"]),  # type: ignore[union-attr]
+            scale=tuple(float(x) for x in data["scale"]),  # type: ignore[union-attr]
+            coef=tuple(float(x) for x in data["coef"]),  # type: ignore[union-attr]
+            intercept=float(data["intercept"]),  # type: ignore[arg-type]
+            threshold=float(data["threshold"]),  # type: ignore[arg-type]
+        )
+
+
+def load_model(path: Path = MODEL_PATH, embedder: str = "") -> DeclineModel | None:
+    """The shipped model when it was trained for ``embedder`` (any embedder when ""), else None."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        model = DeclineModel.from_json(data)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return model if not embedder or model.embedder == embedder else None

@@ -1,0 +1,51 @@
+"""One-line notes that code attaches to an answer, and the check that a saved note is one of ours.
+
+Notes are claims too: "《生成式人工智能服务管理暂行办法》共二十四条，没有第三十条。" is
+true only if the corpus says so, so the verifier re-derives every note from the
+corpus instead of trusting a file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from ingest.numerals import cn_to_int, int_to_cn
+
+DRAFTING_NOTE = "本工具不代拟文书；以下仅列出与该事项相关的法律规定，供起草时参考。"
+OUTSIDE_FOCUS_NOTE = (
+    "这个问题不在生成式人工智能服务民事责任的重点范围内，以下依据资料库中的一般民事法律规定作答。"
+)
+FIXED_NOTES = (DRAFTING_NOTE, OUTSIDE_FOCUS_NOTE)
+
+_MISSING = re.compile(
+    r"^(《[^》]{1,40}》)共([零〇一二两三四五六七八九十百千]+)条，没有第([零〇一二两三四五六七八九十百千]+)条(?:之([一二三四五六七八九十]+))?。$"
+)
+
+
+def missing_article_note(title: str, count: int, number: int, suffix: int = 0) -> str:
+    tail = f"之{int_to_cn(suffix)}" if suffix else ""
+    return f"{title}共{int_to_cn(count)}条，没有第{int_to_cn(number)}条{tail}。"
+
+
+# (statute title as shown, e.g. 《民法典》) → (doc id, number of articles), or None if no such statute
+StatuteCount = Callable[[str], "tuple[str, int] | None"]
+
+
+def note_problem(note: str, statute_count: StatuteCount, has_article: Callable[[str, int, int], bool]) -> str:
+    """Why ``note`` is not a note this tool would attach ("" when it is)."""
+    if note in FIXED_NOTES:
+        return ""
+    m = _MISSING.match(note)
+    if not m:
+        return "不是本工具会附加的说明"
+    found = statute_count(m.group(1))
+    if found is None:
+        return f"{m.group(1)} 不在语料中"
+    doc_id, count = found
+    number, suffix = cn_to_int(m.group(3)), cn_to_int(m.group(4)) if m.group(4) else 0
+    if cn_to_int(m.group(2)) != count:
+        return f"{m.group(1)} 共 {count} 条，说明中的条数不对"
+    if has_article(doc_id, number, suffix):
+        return f"{m.group(1)} 有第{m.group(3)}条，说明与语料不符"
+    return ""

@@ -1,0 +1,35 @@
+"""The content terms of a question: what retrieval reranks by, abstention covers, and answers quote for.
+
+One place for it, so retrieval, abstention, grounding and the answerers agree on
+what a question is about (and none of them imports another's internals).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+from ingest.tokenize import STOPWORDS as TOKENIZER_STOPWORDS
+from ingest.tokenize import tokenize
+
+# Beyond the tokenizer's question words: words too common in both questions and law to pick a sentence.
+STOPWORDS = TOKENIZER_STOPWORDS | frozenset(
+    "是 可以 能 会 要 需要 有 没有 在 对 把 被 让 给 又 请 问 一下 情况 问题 规定 条 第 中 上 下 其 该 为 以 于 而 如果 但是 因为 所以 时候 "
+    "我们 你们 他们".split()
+)
+
+
+def question_terms(question: str) -> dict[str, float]:
+    """Content terms of the question with a length-based weight (longer terms are more specific)."""
+    return dict(_question_terms(question))
+
+
+@lru_cache(maxsize=1024)
+def _question_terms(question: str) -> tuple[tuple[str, float], ...]:
+    """Cached: retrieval, abstention and the answerer all ask for the same question's terms."""
+    terms: dict[str, float] = {}
+    for tok in tokenize(question):
+        if tok in STOPWORDS or len(tok) < 2 and not tok.isalnum():
+            continue
+        terms[tok] = max(terms.get(tok, 0.0), 1.0 + math.log(len(tok)))
+    return tuple(terms.items())

@@ -1,0 +1,210 @@
+"""The issue map (争点): legal issues of our field and the provisions that decide each, as editable data.
+
+Legal research tools organise authority by issue (West's Key Numbers, Lexis issue
+trails).  Ours is ``corpus/issues.toml``, written and reviewed by people: each
+issue has a name (a label, never a legal conclusion), a plain-language
+description, the words people use for it, example questions, and its provisions
+with a role.  Retrieval matches a question to issues and brings in their
+provisions, so the decisive statute comes even when the question is colloquial.
+
+This module only reads and checks the file; matching lives in ``app.issues``.
+Every error names the file and the field at fault, in one line.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from ingest.errors import CorpusError
+
+ISSUE_MAP_NAME = "issues.toml"
+
+Role = Literal["rule", "exception", "remedy", "procedure", "clause", "commentary"]
+ROLES: tuple[str, ...] = get_args(Role)
+PERSONAS = ("business", "legal")
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,63}$")
+
+
+class IssueMapError(CorpusError):
+    """The issue map is malformed or names a provision the corpus does not have."""
+
+
+@dataclass(frozen=True, slots=True)
+class Provision:
+    """One provision of an issue: a statute article (``article``) or a source passage (``chunk``)."""
+
+    doc: str
+    role: Role
+    article: str = ""
+    chunk: str = ""
+    sentence: str = ""  # the one decisive sentence, verbatim; set on an issue's governing rule
+
+    @property
+    def label(self) -> str:
+        return f"{self.doc} {self.article or self.chunk}"
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    persona: str
+    question: str
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    id: str
+    name: str
+    description: str
+    keywords: tuple[str, ...]
+    examples: tuple[Example, ...]
+    provisions: tuple[Provision, ...]
+
+    @property
+    def rule(self) -> Provision:
+        """The governing provision: the first of role ``rule`` (the file lists it first)."""
+        return next((p for p in self.provisions if p.role == "rule"), self.provisions[0])
+
+    def texts(self) -> tuple[str, ...]:
+        """What a question is matched against: the label with its description, then each example."""
+        return (f"{self.name}：{self.description}", *(e.question for e in self.examples))
+
+
+@dataclass(frozen=True, slots=True)
+class IssueMap:
+    version: int
+    issues: tuple[Issue, ...]
+    file: str = ""
+
+    def by_id(self) -> dict[str, Issue]:
+        return {i.id: i for i in self.issues}
+
+
+EMPTY = IssueMap(version=1, issues=())
+
+
+def issue_map_path(corpus_dir: Path) -> Path:
+    return Path(corpus_dir) / ISSUE_MAP_NAME
+
+
+def load_issue_map(path: Path) -> IssueMap:
+    """Parse and check ``path``; a missing file is an empty map (a corpus need not have one)."""
+    path = Path(path)
+    if not path.is_file():
+        return IssueMap(version=1, issues=(), file=str(path))
+    file = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise IssueMapError(f"not valid TOML: {exc}", file=file) from None
+    version = data.get("version", 1)
+    if not isinstance(version, int):
+        raise IssueMapError("version: must be an integer", file=file)
+    raw = data.get("issues", [])
+    if not isinstance(raw, list):
+        raise IssueMapError("issues: must be an array of tables ([[issues]])", file=file)
+    issues = tuple(_issue(item, i, file) for i, item in enumerate(raw, start=1))
+    seen: set[str] = set()
+    for issue in issues:
+        if issue.id in seen:
+            raise IssueMapError(f"issues[id={issue.id}]: duplicate id", file=file)
+        seen.add(issue.id)
+    return IssueMap(version=version, issues=issues, file=file)
+
+
+def _issue(item: Any, n: int, file: str) -> Issue:
+    where = f"issues[{n}]"
+    if not isinstance(item, Mapping):
+        raise IssueMapError(f"{where}: must be a table", file=file)
+    issue_id = _text(item, "id", where, file)
+    if not _ID.match(issue_id):
+        raise IssueMapError(
+            f"{where}.id: {issue_id!r} must be lowercase ascii letters, digits and hyphens", file=file
+        )
+    where = f"issues[id={issue_id}]"
+    examples = []
+    for j, ex in enumerate(_list(item, "examples", where, file), start=1):
+        at = f"{where}.examples[{j}]"
+        if not isinstance(ex, Mapping):
+            raise IssueMapError(f"{at}: must be a table with persona and question", file=file)
+        persona = _text(ex, "persona", at, file)
+        if persona not in PERSONAS:
+            raise IssueMapError(f"{at}.persona: {persona!r} is not one of {', '.join(PERSONAS)}", file=file)
+        examples.append(Example(persona, _text(ex, "question", at, file)))
+    provisions = tuple(
+        _provision(p, j, where, file) for j, p in enumerate(_list(item, "provisions", where, file), start=1)
+    )
+    if not provisions:
+        raise IssueMapError(f"{where}.provisions: an issue needs at least one provision", file=file)
+    keywords = _list(item, "keywords", where, file)
+    if not all(isinstance(k, str) and k.strip() for k in keywords):
+        raise IssueMapError(f"{where}.keywords: must be non-empty strings", file=file)
+    return Issue(
+        id=issue_id,
+        name=_text(item, "name", where, file),
+        description=_text(item, "description", where, file),
+        keywords=tuple(k.strip() for k in keywords),
+        examples=tuple(examples),
+        provisions=provisions,
+    )
+
+
+def _provision(item: Any, n: int, where: str, file: str) -> Provision:
+    at = f"{where}.provisions[{n}]"
+    if not isinstance(item, Mapping):
+        raise IssueMapError(f"{at}: must be a table", file=file)
+    role = _text(item, "role", at, file)
+    if role not in ROLES:
+        raise IssueMapError(f"{at}.role: {role!r} is not one of {', '.join(ROLES)}", file=file)
+    article, chunk = item.get("article", ""), item.get("chunk", "")
+    if bool(article) == bool(chunk) or not isinstance(article, str) or not isinstance(chunk, str):
+        raise IssueMapError(f"{at}: give exactly one of article (statutes) or chunk (sources)", file=file)
+    sentence = item.get("sentence", "")
+    if not isinstance(sentence, str):
+        raise IssueMapError(f"{at}.sentence: must be text", file=file)
+    return Provision(
+        doc=_text(item, "doc", at, file), role=role, article=article, chunk=chunk, sentence=sentence
+    )  # type: ignore[arg-type]
+
+
+def _text(item: Mapping[str, Any], key: str, where: str, file: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise IssueMapError(f"{where}.{key}: required text is missing", file=file)
+    return value.strip()
+
+
+def _list(item: Mapping[str, Any], key: str, where: str, file: str) -> list[Any]:
+    value = item.get(key, [])
+    if not isinstance(value, list):
+        raise IssueMapError(f"{where}.{key}: must be a list", file=file)
+    return value
+
+
+def check_against_corpus(
+    issue_map: IssueMap, articles: Mapping[tuple[str, str], str], chunks: Iterable[str]
+) -> None:
+    """Every provision exists in the corpus and every ``sentence`` is a verbatim part of its provision.
+
+    ``articles`` maps (doc id, 第X条) to the article's text; ``chunks`` are the source chunk ids.
+    """
+    chunk_ids = set(chunks)
+    for issue in issue_map.issues:
+        for n, p in enumerate(issue.provisions, start=1):
+            at = f"issues[id={issue.id}].provisions[{n}]"
+            if p.article:
+                text = articles.get((p.doc, p.article))
+                if text is None:
+                    raise IssueMapError(f"{at}: {p.doc} has no {p.article}", file=issue_map.file)
+                if p.sentence and p.sentence not in text:
+                    raise IssueMapError(
+                        f"{at}.sentence: not a verbatim part of {p.doc} {p.article}", file=issue_map.file
+                    )
+            elif p.chunk not in chunk_ids:
+                raise IssueMapError(
+                    f"{at}.chunk: {p.chunk!r} is not a passage of the index", file=issue_map.file
+                )
