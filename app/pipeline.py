@@ -35,7 +35,7 @@ from ingest.embed import Embedder, make_embedder
 from ingest.errors import CorpusError, LegalQAError
 from ingest.settings import Settings
 from ingest.store import Index
-from ingest.types import DocumentMeta
+from ingest.types import DocumentMeta, source_mark
 
 
 @dataclass
@@ -89,7 +89,7 @@ class Pipeline:
         except Exception as exc:  # a backend failure must still produce a warned answer, not a trace
             return _error_answer(text, name, self._redact(f"后端出错（{type(exc).__name__}）：{exc}"))
         timings = {"retrieve_ms": (t1 - t0) * 1e3, "answer_ms": (t2 - t1) * 1e3, "total_ms": (time.perf_counter() - started) * 1e3}
-        answer = _finish(text, name, draft, results, evidence, timings)
+        answer = self._mark_sources(_finish(text, name, draft, results, evidence, timings))
         stale = self._stale_or_nothing()
         return replace(answer, stale=tuple(stale)) if stale else answer
 
@@ -139,6 +139,15 @@ class Pipeline:
             return self._metas[1]
         except (CorpusError, OSError):
             return None  # a broken manifest is ingest's error to report; compare the files alone
+
+    def _mark_sources(self, answer: Answer) -> Answer:
+        """Citations of user-added documents carry their mark (``Citation.source_mark``) from here on,
+        so no output has to look the manifest up again; an unreadable manifest marks nothing."""
+        if not answer.citations:
+            return answer
+        metas = self._manifest(Path(self.settings.corpus_dir)) or {}
+        marked = tuple(replace(c, source_mark=source_mark(metas.get(c.doc_id))) for c in answer.citations)
+        return replace(answer, citations=marked)
 
     def _stale_or_nothing(self) -> list[str]:
         try:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 
 from app.types import Answer
-from ingest.types import USER_ADDED_MARK
 
 _EMPHASIS = re.compile(r"\*\*|__")
 # A user's question is data: in an export it stays on its one heading line, with no Markdown/HTML of its own.
@@ -35,9 +34,9 @@ def stale_note(answer: Answer) -> str:
     )
 
 
-def to_text(answer: Answer, *, show_scores: bool = False, user_added: Collection[str] = ()) -> str:
-    """``user_added``: doc ids of documents added by users (manifest ``added_by = "user"``); their
-    citations are marked, since nobody vetted those documents as the bundled ones were."""
+def to_text(answer: Answer, *, show_scores: bool = False) -> str:
+    """Citations of user-added documents keep their （用户添加） mark (``Citation.source_mark``), since
+    nobody vetted those documents as the bundled ones were."""
     lines = [answer.warning, ""]
     if answer.error:
         lines += [f"出错：{answer.error}", ""]
@@ -51,8 +50,7 @@ def to_text(answer: Answer, *, show_scores: bool = False, user_added: Collection
         lines += ["", "【引用】"]
         for c in answer.citations:
             score = f"  score={c.score:.3f}" if show_scores else ""
-            mark = USER_ADDED_MARK if c.doc_id in user_added else ""
-            lines.append(f"[{c.number}] {c.locator}{mark}  ({c.doc_id}:{c.start}-{c.end}){score}")
+            lines.append(f"[{c.number}] {c.locator}{c.source_mark}  ({c.doc_id}:{c.start}-{c.end}){score}")
             if c.breadcrumb:
                 lines.append(f"    {c.breadcrumb}")
             lines.append("    " + display_text(c.quote).replace("\n", "\n    "))
@@ -73,7 +71,7 @@ def to_markdown(answer: Answer) -> str:
         parts += [f"_已删除 {answer.unsupported_removed} 句无法在引文中核实的内容_", ""]
     for c in answer.citations:
         quote = display_text(c.quote).replace("\n", "\n> ")
-        parts += [f"**[{c.number}] {c.locator}**（`{c.file}` 字符 {c.start}–{c.end}，sha256 `{c.sha256[:12]}…`）", "", f"> {quote}", ""]
+        parts += [f"**[{c.number}] {c.locator}{c.source_mark}**（`{c.file}` 字符 {c.start}–{c.end}，sha256 `{c.sha256[:12]}…`）", "", f"> {quote}", ""]
     parts += [f"_{answer.warning}_", ""]
     return "\n".join(parts)
 

@@ -37,6 +37,15 @@ class DocumentMeta:
         return self.added_by == USER
 
 
+def source_mark(meta: DocumentMeta | None) -> str:
+    """The label after a document's title or a citation's locator: （用户添加） for a user-added document.
+
+    The one rule for it, so the browser, ``legalqa ask``, the Markdown export, the
+    Answer JSON and the HTTP API cannot disagree about which sources nobody here vetted.
+    """
+    return USER_ADDED_MARK if meta is not None and meta.user_added else ""
+
+
 @dataclass(frozen=True, slots=True)
 class Document:
     """A corpus file's text with its manifest entry."""

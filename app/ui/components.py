@@ -13,7 +13,7 @@ from app.ui.backend import Problem
 from app.ui.html import anchor_id, answer_body_html, citation_html, format_spans, kind_label
 from app.warning import WARNING_CORE
 from ingest.settings import Settings
-from ingest.types import USER_ADDED_MARK, DocumentMeta
+from ingest.types import DocumentMeta
 
 ANSWERER_LABELS = {"extractive": "摘录式（离线，逐句摘引原文）", "llm": "大模型生成（经引文核验）"}
 ABSTAIN_TITLE = "资料库中没有可靠依据"
@@ -145,8 +145,7 @@ def render_answer(answer: Answer, *, msg_id: str, show_scores: bool, settings: S
 
 
 def citation_card(c: Citation, *, msg_id: str, show_scores: bool, settings: Settings) -> None:
-    meta = backend.document_meta(settings, c.doc_id)
-    title = c.doc_title + (USER_ADDED_MARK if meta is not None and meta.user_added else "")
+    title = c.doc_title + c.source_mark
     with st.container(border=True):
         st.markdown(
             citation_html(
