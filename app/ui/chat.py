@@ -83,7 +83,7 @@ def render() -> None:
             typed.append(question)
             render_answer(answer, msg_id=f"a{len(history) - 1}", show_scores=show_scores, settings=settings)
 
-    _sidebar_export(history, pipeline)
+    _sidebar_export(history, typed, pipeline)
 
 
 @st.fragment(run_every=RETRY_SECONDS)
@@ -146,14 +146,14 @@ def _sidebar_settings(settings: Settings, answerers: list[str]) -> tuple[str, in
     return str(answerer), int(k), bool(show_scores)
 
 
-def _sidebar_export(history: list[Answer], pipeline: object) -> None:
+def _sidebar_export(history: list[Answer], typed: list[str], pipeline: object) -> None:
     with st.sidebar:
         st.divider()
         st.markdown("### 对话记录")
         stamp = datetime.now().strftime("%Y%m%d-%H%M")
         st.download_button(
             "导出对话（Markdown）",
-            data=conversation_markdown(history) if history else "",
+            data=conversation_markdown(history, questions=typed) if history else "",
             file_name=f"法律问答记录-{stamp}.md",
             mime="text/markdown",
             icon="⬇️",

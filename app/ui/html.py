@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from urllib.parse import quote
 
+from app.render import answer_blocks
 from ingest.numerals import cn_to_int
 from ingest.types import USER_ADDED_MARK, Chunk
 
@@ -87,27 +88,20 @@ def answer_body_html(text: str, locators: dict[int, str], anchor_prefix: str) ->
     """
     out = ['<div class="answer-body">']
     in_list = False
-    first = True
-    for raw in text.splitlines():
-        line = raw.strip()
-        item = re.match(r"[-*•]\s+(.*)", line)
-        if in_list and not item:
+    for kind, content in answer_blocks(text):
+        if in_list and kind != "item":
             out.append("</ul>")
             in_list = False
-        if not line:
-            continue
-        heading = re.fullmatch(r"\*\*([^*]+)\*\*[:：]?", line)
-        if item:
+        if kind == "item":
             if not in_list:
                 out.append("<ul>")
                 in_list = True
-            out.append(f"<li>{_inline(item.group(1), locators, anchor_prefix)}</li>")
-        elif heading:
-            out.append(f'<div class="answer-h">{esc(heading.group(1))}</div>')
+            out.append(f"<li>{_inline(content, locators, anchor_prefix)}</li>")
+        elif kind == "heading":
+            out.append(f'<div class="answer-h">{esc(content)}</div>')
         else:
-            css = ' class="answer-lead"' if first else ""
-            out.append(f"<p{css}>{_inline(line, locators, anchor_prefix)}</p>")
-        first = False
+            css = ' class="answer-lead"' if kind == "lead" else ""
+            out.append(f"<p{css}>{_inline(content, locators, anchor_prefix)}</p>")
     if in_list:
         out.append("</ul>")
     out.append("</div>")
