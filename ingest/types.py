@@ -25,12 +25,14 @@ class DocumentMeta:
     file: str  # path relative to the corpus directory
     sha256: str
     effective: str = ""
-    provenance: str = ""
+    provenance: str = ""  # developers' note on where the file came from (English, technical)
     articles: int | None = None  # expected article count, statutes only
     # "user" for a document legal staff added with `legalqa add` (or the corpus page); "" for a
     # bundled one.  Answers mark citations of user-added documents, which nobody here vetted.
     added_by: str = ""
     added_on: str = ""  # ISO date of that addition
+    # the origin as users read it, one line in Chinese: the corpus page shows it, never provenance
+    source: str = ""
 
     @property
     def user_added(self) -> bool:

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from app.abstain import ABSTAIN_TEXT
 from app.ui import chat as chat_module
 from app.ui.backend import context_window
-from app.ui.html import answer_body_html, chunks_html, highlight, parse_article_query, parse_spans
+from app.ui.html import answer_body_html, chunks_html, highlight, parse_spans
 from app.warning import WARNING, WARNING_CORE
 from ingest.settings import Settings
 from ingest.types import Chunk
@@ -121,14 +121,7 @@ def test_answer_body_links_each_marker_and_keeps_clause_numbers_as_text() -> Non
     assert "\n" not in html
 
 
-def test_parse_article_query_accepts_arabic_and_chinese_numerals() -> None:
-    assert parse_article_query("1202") == (1202, 0)
-    assert parse_article_query("第1202条") == (1202, 0)
-    assert parse_article_query("第一千二百零二条") == (1202, 0)
-    assert parse_article_query("一千二百零二") == (1202, 0)
-    assert parse_article_query("第十条之一") == (10, 1)
-    assert parse_article_query("１２") == (12, 0)
-    assert parse_article_query("abc") is None and parse_article_query("") is None
+def test_parse_spans_keeps_well_formed_ranges() -> None:
     assert parse_spans("5-9,x,12-10,20-30") == ((5, 9), (20, 30))
 
 
@@ -349,6 +342,27 @@ def test_corpus_browser_lists_documents_and_jumps_to_article(ui_env: Path) -> No
     assert any("没有第9999条" in w.value for w in at.warning)
     at.text_input(key="jump_civil-code").input("产品").run()
     assert any("不是条号" in w.value for w in at.warning)
+    at.selectbox(key="corpus_doc").set_value("consumer-protection-law").run()
+    at.text_input(key="jump_consumer-protection-law").input("消保法55条").run()
+    assert any("第五十五条" in s.value for s in at.success)
+
+
+def test_corpus_browser_agreement_jump_labels_and_user_facing_provenance(ui_env: Path) -> None:
+    at = new_app().run()
+    at.switch_page(CORPUS_PAGE)
+    at.query_params = {"doc": "agreement"}
+    at.run()
+    assert not at.exception
+    part = next(s for s in at.selectbox if s.label == "协议部分")
+    part.set_value("八、责任限制").run()
+    labels = [s.label for s in at.selectbox if (s.key or "").startswith("lvl_")]
+    assert labels == ["协议部分", "条款（含分项）"]  # each picker says what it picks
+    assert all("（学术论文）（学术论文）" not in o for o in at.selectbox(key="corpus_doc").options)
+    captions = "\n".join(c.value for c in at.caption)
+    assert "来源：智谱" in captions and "copied byte-identical" not in captions
+    assert all("byte-identical" not in str(v) for v in at.dataframe[0].value["来源"])
+    at.text_input(key="jump_agreement").input("第八条第1款").run()
+    assert any("八、责任限制 第1条" in s.value for s in at.success)
 
 
 def test_corpus_browser_reads_by_book_chapter_section(ui_env: Path) -> None:

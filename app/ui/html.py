@@ -15,8 +15,7 @@ from collections.abc import Iterable, Sequence
 from urllib.parse import quote
 
 from app.render import answer_blocks
-from ingest.numerals import cn_to_int
-from ingest.types import USER_ADDED_MARK, Chunk
+from ingest.types import USER_ADDED_MARK, Chunk, DocumentMeta, source_mark
 
 EMPHASIS = re.compile(r"\*\*|__")  # the markers app.render.display_text removes
 MARKER = re.compile(r"\[(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\]")
@@ -33,6 +32,33 @@ def esc(text: object) -> str:
 def kind_label(kind: str, user_added: bool = False) -> str:
     """法律法规 / 用户协议 …; a document legal staff added themselves says so (用户协议（用户添加）)."""
     return KIND_LABELS.get(kind, kind) + (USER_ADDED_MARK if user_added else "")
+
+
+def document_label(meta: DocumentMeta) -> str:
+    """``标题（类型）`` for pickers and lists; the type is left out when the title already names it
+    (生成式人工智能的产品责任适用（学术论文）), and a user-added document says so."""
+    kind = kind_label(meta.kind)
+    return meta.title + ("" if kind in meta.title else f"（{kind}）") + source_mark(meta)
+
+
+def provenance_line(meta: DocumentMeta) -> str:
+    """Where a document comes from, for the people reading it: 来源 · 版本 · 文件, in Chinese.
+
+    ``meta.source`` is the manifest's user-facing origin; ``meta.provenance`` is the developers'
+    note (repository commits, normalization steps) and is never shown, except for a user-added
+    document, whose provenance is what legal staff typed (or the generated Chinese line).
+    """
+    source = meta.source or (meta.provenance if meta.user_added else "") or "未注明"
+    if meta.user_added:
+        version = f"法务人员于 {meta.added_on} 添加"
+        if meta.effective:
+            version += f"，{meta.effective} 起施行"
+    elif meta.kind == "statute" and meta.effective:
+        version = f"现行文本，{meta.effective} 起施行"
+    else:
+        version = f"{meta.effective} 版" if meta.effective else ""
+    parts = [f"来源：{' '.join(source.split())}", f"版本：{version}" if version else "", f"文件：{meta.file}"]
+    return " · ".join(p for p in parts if p)
 
 
 def merge_spans(spans: Iterable[Span], lo: int, hi: int) -> list[Span]:
@@ -154,6 +180,7 @@ def chunks_html(
     """
     out: list[str] = ['<div class="doc-view">']
     crumb = tuple(previous_breadcrumb)
+    opened: list[int] = []  # depths of the sections opened here, innermost last
     anchored = False
     for chunk in chunks:
         bc = tuple(chunk.breadcrumb)
@@ -161,8 +188,16 @@ def chunks_html(
             same = 0
             while same < min(len(bc), len(crumb)) and bc[same] == crumb[same]:
                 same += 1
+            # a heading's section ends where the breadcrumb leaves it: clause 4 after the items of
+            # "第3条" is back in the enclosing section, not under "第3条"
+            while opened and opened[-1] >= same:
+                opened.pop()
+                out.append("</div>")
             for depth in range(same, len(bc)):
-                out.append(f'<div class="doc-h doc-h{min(depth, 3)}">{esc(bc[depth])}</div>')
+                level = min(depth, 3)
+                heading = f'<div class="doc-h doc-h{level}">{esc(bc[depth])}</div>'
+                out.append(f'<div class="doc-sec doc-sec{level}">{heading}')
+                opened.append(depth)
             crumb = bc
         is_target = target is not None and chunk.start < target[1] and target[0] < chunk.end
         classes = "passage target" if is_target else "passage"
@@ -178,7 +213,7 @@ def chunks_html(
             f'<div class="{classes}"{ident}>{label}'
             f'<div class="passage-text">{highlight(chunk.text, chunk.start, marked)}</div></div>'
         )
-    out.append("</div>")
+    out.append("</div>" * (len(opened) + 1))
     return "".join(out)
 
 
@@ -201,26 +236,6 @@ def parse_int(raw: object) -> int | None:
     except (TypeError, ValueError):
         return None
     return value if value >= 0 else None
-
-
-_ARTICLE_QUERY = re.compile(
-    r"第?\s*([0-9０-９]+|[零〇一二两三四五六七八九十百千]+)\s*条?(?:\s*之\s*([一二三四五六七八九十]+|[0-9]+))?"
-)
-
-
-def parse_article_query(text: str) -> tuple[int, int] | None:
-    """'1202', '第1202条', '第一千二百零二条', '一千二百零二', '第十条之一' → (number, sub)."""
-    m = _ARTICLE_QUERY.fullmatch(text.strip()) if text else None
-    if not m:
-        return None
-    try:
-        raw = m.group(1).translate(str.maketrans("０１２３４５６７８９", "0123456789"))
-        number = int(raw) if raw.isdigit() else cn_to_int(raw)
-        sub_raw = m.group(2) or ""
-        sub = (int(sub_raw) if sub_raw.isdigit() else cn_to_int(sub_raw)) if sub_raw else 0
-    except ValueError:
-        return None
-    return (number, sub) if number > 0 else None
 
 
 def page_url(path: str, **params: object) -> str:
@@ -272,6 +287,7 @@ mark.hl { background: var(--legal-mark); padding: 0 1px; border-radius: 2px; col
 .doc-view { font-size: .98rem; }
 .doc-h { font-weight: 700; color: var(--legal-accent); margin: 1.1rem 0 .4rem 0; }
 .doc-h0 { font-size: 1.15rem; } .doc-h1 { font-size: 1.05rem; } .doc-h2, .doc-h3 { font-size: .98rem; }
+.doc-sec .doc-sec { margin-left: .8rem; padding-left: .6rem; border-left: 2px solid #e3e8ef; }
 .passage { padding: .45rem .75rem; margin: .3rem 0; border-left: 3px solid transparent; border-radius: 4px; }
 .passage.target { background: var(--legal-target); border-left-color: #e0a800; scroll-margin-top: 5rem; }
 .passage-loc { color: #5f6368; font-size: .82rem; margin-bottom: .15rem; }

@@ -16,7 +16,7 @@ import streamlit as st
 from app.ui import backend, nav
 from app.ui.backend import Problem
 from app.ui.components import escape_markdown, markdown_literal, show_problem
-from app.ui.html import SCROLL_JS, chunks_html, kind_label, parse_int, parse_spans
+from app.ui.html import SCROLL_JS, chunks_html, document_label, kind_label, parse_int, parse_spans
 from app.warning import WARNING
 from ingest.types import Chunk
 
@@ -107,7 +107,7 @@ def _choose_document(
         if meta.doc_id in grouped:
             st.page_link(
                 nav.SOURCE,
-                label=escape_markdown(f"{meta.title}（{kind_label(meta.kind)}）"),
+                label=escape_markdown(document_label(meta)),
                 icon="📄",
                 query_params={"doc": meta.doc_id},
             )
