@@ -198,18 +198,31 @@ def test_example_button_asks_the_question(ui_env: Path) -> None:
 
 def test_warning_on_every_answer_including_abstention_and_errors(ui_env: Path) -> None:
     at = new_app().run()
-    for q in (ANSWERED, ABSTAINS, "   ", "问" * 1500, "消费者权益保护法第五十五条"):
+    for q in (ANSWERED, ABSTAINS, "消费者权益保护法第五十五条"):
         ask(at, q)
     messages = assistant_messages(at)
-    assert len(messages) == 5
+    assert len(messages) == 3
     for msg in messages:
         assert msg.warning and is_warning(msg.warning[0].value)
-    answered, abstained, empty, too_long, _answered2 = messages
+    answered, abstained, _answered2 = messages
     assert not answered.error and not answered.info
     assert "资料库中没有可靠依据" in abstained.info[0].value
-    assert "问题为空" in empty.error[0].value
-    assert "问题过长" in too_long.error[0].value
-    assert "cite-card" not in markdown_of(empty) + markdown_of(too_long)
+
+
+def test_blank_and_too_long_questions_are_refused_before_any_bubble(ui_env: Path) -> None:
+    at = new_app().run()
+    ask(at, "  \u3000 ")
+    assert not at.chat_message and not at.session_state["history"]  # no empty bubble, no answer
+    (refused,) = [w.value for w in at.warning]
+    assert "不能只有空格" in refused and "\n" not in refused
+    long_question = "问" * 1500
+    ask(at, long_question)
+    assert not at.chat_message and not at.session_state["history"]
+    (refused,) = [w.value for w in at.warning]
+    assert "问题过长（1500 / 1000 字）" in refused and "已保留在输入框中" in refused
+    assert at.chat_input[0].proto.value == long_question and at.chat_input[0].proto.set_value  # text kept
+    ask(at, ANSWERED)  # the next question is answered as usual
+    assert len(assistant_messages(at)) == 1 and not at.warning[1:]
 
 
 def test_abstention_looks_different_and_has_no_citations(ui_env: Path) -> None:
@@ -242,11 +255,11 @@ def test_export_contains_warning_for_each_answer(ui_env: Path, monkeypatch: pyte
     monkeypatch.setattr(chat_module, "conversation_markdown", capture)
     at = new_app().run()
     assert at.get("download_button")[0].proto.disabled  # nothing to export yet
-    for q in (ANSWERED, ABSTAINS, "   "):
+    for q in (ANSWERED, ABSTAINS):
         ask(at, q)
     assert not at.get("download_button")[0].proto.disabled
     text = exported[-1]
-    assert text.count(WARNING) >= 3 * 2  # top and bottom of each of the 3 answers
+    assert text.count(WARNING) >= 2 * 2  # top and bottom of each of the 2 answers
     for chunk in text.split("\n---\n"):
         assert WARNING in chunk
     assert "《民法典》第一千二百零二条" in text

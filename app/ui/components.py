@@ -114,7 +114,11 @@ def markdown_literal(text: str, limit: int = 200) -> str:
 
 
 def render_answer(answer: Answer, *, msg_id: str, show_scores: bool, settings: Settings) -> None:
-    """Warning first (always), then the error, abstention or answer with its citation cards."""
+    """Warning first (always), then the error, abstention or answer with its citation cards.
+
+    The answer starts with an empty anchor (``<msg_id>-top``) that the chat page scrolls to.
+    """
+    st.markdown(f'<div class="answer-top" id="{answer_top_id(msg_id)}"></div>', unsafe_allow_html=True)
     st.warning(answer.warning)
     if answer.stale:
         st.error(stale_note(answer), icon="⏳")
@@ -126,8 +130,9 @@ def render_answer(answer: Answer, *, msg_id: str, show_scores: bool, settings: S
         if show_scores:
             _evidence(answer)
         return
-    locators = {c.number: c.locator for c in answer.citations}
-    st.markdown(answer_body_html(answer.text, locators, msg_id), unsafe_allow_html=True)
+    locators = {c.number: c.locator + c.source_mark for c in answer.citations}
+    quotes = {c.number: c.quote for c in answer.citations}
+    st.markdown(answer_body_html(answer.text, locators, msg_id, quotes), unsafe_allow_html=True)
     if answer.unsupported_removed:
         st.caption(f"已删除 {answer.unsupported_removed} 句无法在引文中核实的内容。")
     st.markdown(
@@ -142,6 +147,10 @@ def render_answer(answer: Answer, *, msg_id: str, show_scores: bool, settings: S
     st.caption(f"回答方式：{label}{took} · ⚠️ {WARNING_CORE}，请核对所引原文。")
     if show_scores:
         _evidence(answer)
+
+
+def answer_top_id(msg_id: str) -> str:
+    return f"{msg_id}-top"
 
 
 def citation_card(c: Citation, *, msg_id: str, show_scores: bool, settings: Settings) -> None:

@@ -14,7 +14,7 @@ from app.citations_ref import StatuteNames, section_path
 from app.ui import backend, nav, upload
 from app.ui.backend import Problem
 from app.ui.components import show_problem
-from app.ui.html import SCROLL_JS, chunks_html, document_label, kind_label, provenance_line
+from app.ui.html import chunks_html, document_label, kind_label, provenance_line, scroll_script
 from ingest.numerals import int_to_cn
 from ingest.types import Chunk, DocumentMeta
 
@@ -180,7 +180,7 @@ def _jump(meta: DocumentMeta, chunks: tuple[Chunk, ...], names: StatuteNames) ->
         st.markdown(chunks_html(window, target=(start, end), anchor="article"), unsafe_allow_html=True)
     if st.session_state.get("last_jump") != (meta.doc_id, raw):  # scroll once, not on every rerun
         st.session_state["last_jump"] = (meta.doc_id, raw)
-        st.html(SCROLL_JS % "article", unsafe_allow_javascript=True)
+        st.html(scroll_script("article"), unsafe_allow_javascript=True)
     st.page_link(
         nav.SOURCE,
         label=f"在原文中查看 {hits[0].locator}",

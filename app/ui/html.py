@@ -10,6 +10,7 @@ highlight never shifts when markers are removed.
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterable, Sequence
 from urllib.parse import quote
@@ -105,12 +106,25 @@ def anchor_id(prefix: str, number: int) -> str:
     return f"{prefix}-c{number}"
 
 
-def answer_body_html(text: str, locators: dict[int, str], anchor_prefix: str) -> str:
+PREVIEW_CHARS = 150  # how much of a cited passage the [n] popover shows
+
+
+def quote_preview(quote: str, limit: int = PREVIEW_CHARS) -> str:
+    """The start of a passage on one line, emphasis markers removed, cut at ``limit`` characters."""
+    flat = " ".join(EMPHASIS.sub("", quote).split())
+    return flat if len(flat) <= limit else flat[:limit] + "…"
+
+
+def answer_body_html(
+    text: str, locators: dict[int, str], anchor_prefix: str, quotes: dict[int, str] | None = None
+) -> str:
     """The answer as one line of HTML: lead paragraph, ``**heading**`` lines, ``- `` bullets.
 
     Built by hand rather than by Markdown so a quoted clause that starts with
     "7." or "- " stays the text it is; each ``[n]`` becomes a superscript link to
-    citation card n.  Meant for ``st.markdown(..., unsafe_allow_html=True)``.
+    citation card n, and hovering (or focusing) it shows a popover with the
+    locator and the start of the passage (``quotes``), so a reader can judge a
+    source without leaving the sentence.  Meant for ``st.markdown(..., unsafe_allow_html=True)``.
     """
     out = ['<div class="answer-body">']
     in_list = False
@@ -122,26 +136,33 @@ def answer_body_html(text: str, locators: dict[int, str], anchor_prefix: str) ->
             if not in_list:
                 out.append("<ul>")
                 in_list = True
-            out.append(f"<li>{_inline(content, locators, anchor_prefix)}</li>")
+            out.append(f"<li>{_inline(content, locators, anchor_prefix, quotes or {})}</li>")
         elif kind == "heading":
             out.append(f'<div class="answer-h">{esc(content)}</div>')
         else:
             css = ' class="answer-lead"' if kind == "lead" else ""
-            out.append(f"<p{css}>{_inline(content, locators, anchor_prefix)}</p>")
+            out.append(f"<p{css}>{_inline(content, locators, anchor_prefix, quotes or {})}</p>")
     if in_list:
         out.append("</ul>")
     out.append("</div>")
     return "".join(out)
 
 
-def _inline(text: str, locators: dict[int, str], anchor_prefix: str) -> str:
+def _inline(text: str, locators: dict[int, str], anchor_prefix: str, quotes: dict[int, str]) -> str:
+    def popover(n: int) -> str:
+        quote = f'<span class="cite-pop-quote">{esc(quote_preview(quotes[n]))}</span>' if n in quotes else ""
+        return (
+            f'<span class="cite-pop" role="tooltip"><span class="cite-pop-loc">{esc(locators[n])}</span>'
+            f"{quote}</span>"
+        )
+
     def link(m: re.Match[str]) -> str:
         numbers = [int(n) for n in re.split(r"\s*[,，、]\s*", m.group(1))]
         if not all(n in locators for n in numbers):
             return m.group(0)
         return "".join(
             f'<sup class="cite-ref"><a href="#{anchor_id(anchor_prefix, n)}" target="_self" '
-            f'title="{esc(locators[n])}">[{n}]</a></sup>'
+            f'aria-label="{esc(locators[n])}">[{n}]</a>{popover(n)}</sup>'
             for n in numbers
         )
 
@@ -244,20 +265,77 @@ def page_url(path: str, **params: object) -> str:
     return f"{path}?{query}" if query else path
 
 
-# Scroll the element with the given id into view once it is rendered (st.html, unsafe_allow_javascript).
-SCROLL_JS = """
+_SCROLL_JS = """
 <script>
 (function () {
-  let tries = 0;
+  // A page with a chat input keeps its scroll pinned to the bottom while content still grows, and
+  // lets go only when a scroll happens while nothing changes size and its own scrolling is over.  So:
+  // wait until the page stopped growing and moving, scroll, and again if the pin pulled it back.
+  const id = %s, block = %s;
+  let polls = 0, stable = 0, last = "", tries = 0;
+  const placed = (el) => {
+    const r = el.getBoundingClientRect();
+    return block === "start" ? r.top > -2 && r.top < window.innerHeight / 2 : r.bottom > 0 && r.top < window.innerHeight;
+  };
   const go = () => {
-    const el = document.getElementById("%s");
-    if (el) { el.scrollIntoView({block: "center"}); }
-    else if (tries++ < 40) { setTimeout(go, 150); }
+    const el = document.getElementById(id);
+    const pinned = document.querySelector('[data-testid="stAppScrollToBottomContainer"]');
+    const now = pinned ? pinned.scrollHeight + ":" + pinned.scrollTop : "";
+    stable = now === last ? stable + 1 : 0;
+    last = now;
+    if (polls++ > 150) { return; }
+    if (!el || stable < 3) { setTimeout(go, 100); return; }
+    el.scrollIntoView({block: block});
+    setTimeout(() => {
+      if (placed(el)) { el.setAttribute("data-scrolled", "true"); }  // done (tests wait for this)
+      else if (tries++ < 5) { stable = 0; go(); }
+    }, 400);
   };
   setTimeout(go, 100);
 })();
 </script>
 """
+
+
+def scroll_script(element_id: str, block: str = "center") -> str:
+    """A script (for ``st.html(..., unsafe_allow_javascript=True)``) that scrolls the element with
+    ``element_id`` into view once it is rendered: ``center`` for a passage among its neighbours,
+    ``start`` for a new answer, whose top is where reading begins."""
+    return _SCROLL_JS % (json.dumps(element_id), json.dumps(block))
+
+
+# The live "n / max" counter under the chat input: Streamlit's own counter (max_chars) refuses a paste
+# over the limit outright, and the input's text never reaches Python before it is sent.
+_COUNTER_JS = """
+<script>
+(function () {
+  const max = %d;
+  const update = () => {
+    const box = document.querySelector('[data-testid="stChatInputTextArea"]');
+    const host = box && box.closest('[data-testid="stChatInput"]');
+    if (!host) { return; }
+    let counter = document.getElementById("question-counter");
+    if (!counter || counter.previousElementSibling !== host) {
+      if (counter) { counter.remove(); }
+      counter = document.createElement("div");
+      counter.id = "question-counter";
+      counter.setAttribute("aria-live", "polite");
+      host.insertAdjacentElement("afterend", counter);
+    }
+    const n = box.value.length;
+    counter.textContent = n + " / " + max;
+    counter.className = n > max ? "over" : "";
+  };
+  if (window.legalqaCounter) { clearInterval(window.legalqaCounter); }
+  window.legalqaCounter = setInterval(update, 250);
+  update();
+})();
+</script>
+"""
+
+
+def counter_script(max_chars: int) -> str:
+    return _COUNTER_JS % int(max_chars)
 
 
 CSS = """
@@ -276,7 +354,23 @@ sup.cite-ref { font-size: 0.72em; margin-left: 1px; }
 sup.cite-ref a { text-decoration: none; color: var(--legal-accent); font-weight: 600; background: #e8eef6;
   padding: 0 .22em; border-radius: 3px; }
 sup.cite-ref a:hover { text-decoration: underline; }
+sup.cite-ref { position: relative; }
+.cite-pop { display: none; position: absolute; z-index: 1000; top: 1.6em; left: -1rem; width: min(24rem, 78vw);
+  background: #fff; color: #262730; border: 1px solid #d0d7de; border-radius: 6px; padding: .5rem .7rem;
+  box-shadow: 0 4px 14px rgba(0, 0, 0, .15); font-size: .85rem; line-height: 1.6; font-weight: 400;
+  text-align: left; white-space: normal; }
+sup.cite-ref:hover .cite-pop, sup.cite-ref:focus-within .cite-pop { display: block; }
+.cite-pop-loc { display: block; font-weight: 700; color: var(--legal-accent); margin-bottom: .2rem; }
+.answer-top { scroll-margin-top: 4rem; height: 0; }
 .cite-card { scroll-margin-top: 4rem; }
+#question-counter { text-align: right; font-size: .8rem; color: #5f6368; padding: .15rem .4rem 0 0; }
+#question-counter.over { color: #d93025; font-weight: 600; }
+/* long example questions wrap inside their buttons instead of being cut off (phones) */
+.stButton button { height: auto; min-height: 2.5rem; }
+.stButton button p { white-space: normal; text-align: left; word-break: break-word; }
+@media (max-width: 640px) {
+  [data-testid="stMainBlockContainer"] { padding-left: 1rem; padding-right: 1rem; padding-top: 3rem; }
+}
 .cite-head { display: flex; gap: .5rem; align-items: baseline; flex-wrap: wrap; }
 .cite-num { color: var(--legal-accent); font-weight: 700; }
 .cite-loc { font-weight: 700; font-size: 1.02rem; }
