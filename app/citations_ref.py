@@ -113,6 +113,35 @@ def agreement_clause_refs(text: str) -> list[tuple[int, int]]:
     return out
 
 
+_CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
+_PATH_PART = re.compile(
+    rf"\s*第?\s*({_NUM}|[{_CIRCLED}]|[(（]\s*[0-9]{{1,2}}\s*[)）])\s*(?:部分|条|款|项|章|节|、|[.．])?"
+)
+
+
+def section_path(text: str) -> tuple[int, ...] | None:
+    """A numbered place in an agreement or a paper, as numbers from the outside in.
+
+    "8.1" / "第八条第1款" / "八、1" → (8, 1); "8.3.2" / "第八部分第3条第②项" → (8, 3, 2);
+    "4.2.2" → (4, 2, 2).  None unless the whole text is such a reference (at most four levels).
+    """
+    text, pos, parts = text.strip(), 0, []
+    while pos < len(text):
+        m = _PATH_PART.match(text, pos)
+        if not m or m.end() == pos:
+            return None
+        raw = m.group(1)
+        if raw in _CIRCLED:
+            number: int | None = _CIRCLED.index(raw) + 1
+        else:
+            number = _to_int(raw.strip("(（)） "))
+        if not number:
+            return None
+        parts.append(number)
+        pos = m.end()
+    return tuple(parts) if 0 < len(parts) <= 4 else None
+
+
 def _adjacent(text: str, mentions: list[tuple[int, int, str]], pos: int) -> bool:
     ends = [end for _s, end, _d in mentions if end <= pos]
     return bool(ends) and len(text[max(ends) : pos].strip(" 　》的")) <= 1

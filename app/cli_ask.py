@@ -78,10 +78,7 @@ def ask(argv: Sequence[str]) -> int:
     if args.json:
         _write(sys.stdout, _json_for(sys.stdout, data))
     else:
-        from ingest.documents import user_added_ids
-
-        marked = user_added_ids(settings.corpus_dir) if settings is not None and answer.citations else ()
-        _write(sys.stdout, to_text(answer, show_scores=args.scores, user_added=marked))
+        _write(sys.stdout, to_text(answer, show_scores=args.scores))
     if answer.error:
         problems.insert(0, " ".join(answer.error.split()))  # one line, for scripts and logs
     for problem in problems:

@@ -41,7 +41,7 @@ from ingest.errors import CorpusError, LegalQAError
 from ingest.issue_map import issue_map_path, load_issue_map
 from ingest.settings import Settings
 from ingest.store import Index
-from ingest.types import DocumentMeta
+from ingest.types import DocumentMeta, source_mark
 
 log = logging.getLogger("legalqa.pipeline")
 
@@ -157,7 +157,7 @@ class Pipeline:
             "answer_ms": (t2 - t1) * 1e3,
             "total_ms": (time.perf_counter() - started) * 1e3,
         }
-        answer = _finish(asked, name, draft, results, evidence, timings, decision)
+        answer = self._mark_sources(_finish(asked, name, draft, results, evidence, timings, decision))
         stale = self._stale_or_nothing()
         return replace(answer, stale=tuple(stale)) if stale else answer
 
@@ -220,6 +220,15 @@ class Pipeline:
             return self._metas[1]
         except (CorpusError, OSError):
             return None  # a broken manifest is ingest's error to report; compare the files alone
+
+    def _mark_sources(self, answer: Answer) -> Answer:
+        """Citations of user-added documents carry their mark (``Citation.source_mark``) from here on,
+        so no output has to look the manifest up again; an unreadable manifest marks nothing."""
+        if not answer.citations:
+            return answer
+        metas = self._manifest(Path(self.settings.corpus_dir)) or {}
+        marked = tuple(replace(c, source_mark=source_mark(metas.get(c.doc_id))) for c in answer.citations)
+        return replace(answer, citations=marked)
 
     def _stale_or_nothing(self) -> list[str]:
         try:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable, Sequence
 
 from app.types import Answer
-from ingest.types import USER_ADDED_MARK
 
 _EMPHASIS = re.compile(r"\*\*|__")
+_ITEM = re.compile(r"[-*•]\s+(.*)")
+_GROUP_HEADING = re.compile(r"\*\*([^*]+)\*\*[:：]?")
+# an escaped [n] / [1, 2], unescaped again unless "(" or ":" follows (that would make it a link)
+_MARKER = re.compile(r"\\\[(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\\\](?![(:])")
+# what starts a Markdown block at the beginning of a line: 1. / 1) lists, - + bullets, === rules
+_BLOCK_START = re.compile(r"^(\d{1,9})([.)])|^([-+=])")
 # A user's question is data: in an export it stays on its one heading line, with no Markdown/HTML of its own.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]+")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&])")
@@ -22,8 +27,69 @@ def display_text(text: str) -> str:
 def quoted_question(question: str) -> str:
     """The question as one line of literal text in Markdown: control/bidi characters and newlines
     become spaces and Markdown/HTML syntax is escaped, so a question cannot add headings, quotes,
-    rules, links or HTML to an export."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(_CONTROL.sub(" ", question).split()))
+    rules, links or HTML to an export.  Nothing else changes: the record shows the question as it
+    was typed (full-width punctuation, spacing), not the normalized form the pipeline searched."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", _CONTROL.sub(" ", question).strip())
+
+
+def markdown_text(text: str) -> str:
+    """One line of answer or corpus text as Markdown that renders as exactly that text.
+
+    Markdown syntax is escaped (a clause "1." or "- " at the start stays text instead of
+    becoming a nested list; ``*``, ``<``, ``[...](...)`` stay characters); the [n] markers
+    are kept readable.  Emphasis markers are dropped, as everywhere passages are shown.
+    """
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", display_text(text).strip())
+    escaped = _MARKER.sub(r"[\1]", escaped)
+    return _BLOCK_START.sub(
+        lambda m: f"{m.group(1)}\\{m.group(2)}" if m.group(1) else f"\\{m.group(3)}", escaped
+    )
+
+
+def answer_blocks(text: str) -> list[tuple[str, str]]:
+    """An answer's lines as (kind, content): ``lead`` (first paragraph), ``para``, ``heading``
+    (a ``**group**`` line) or ``item`` (a ``- `` bullet), blank lines dropped.
+
+    The one reading of the answerers' layout, shared by the browser (``app.ui.html``) and the
+    Markdown export, so both show the same structure.
+    """
+    blocks: list[tuple[str, str]] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        item, heading = _ITEM.match(line), _GROUP_HEADING.fullmatch(line)
+        if item:
+            blocks.append(("item", item.group(1)))
+        elif heading:
+            blocks.append(("heading", heading.group(1)))
+        else:
+            blocks.append(("para" if blocks else "lead", line))
+    return blocks
+
+
+def _answer_markdown(text: str) -> list[str]:
+    """Markdown lines of an answer: blank lines around group headings and lists, so a heading never
+    folds into the bullet before it, and items escaped so a quoted "1." stays text."""
+    lines: list[str] = []
+    previous = ""
+    for kind, content in answer_blocks(text):
+        if lines and not (kind == "item" and previous == "item"):
+            lines.append("")
+        if kind == "heading":
+            lines.append(f"#### {markdown_text(content)}")
+        elif kind == "item":
+            lines.append(f"- {markdown_text(content)}")
+        else:
+            lines.append(markdown_text(content))
+        previous = kind
+    return [*lines, ""]
+
+
+def _quote_markdown(quote: str) -> list[str]:
+    """A passage as a block quote, one paragraph per line of the source, each escaped."""
+    lines = [markdown_text(line) for line in display_text(quote).splitlines() if line.strip()]
+    return ["> " + "\n>\n> ".join(lines), ""] if lines else []
 
 
 def stale_note(answer: Answer) -> str:
@@ -35,9 +101,9 @@ def stale_note(answer: Answer) -> str:
     )
 
 
-def to_text(answer: Answer, *, show_scores: bool = False, user_added: Collection[str] = ()) -> str:
-    """``user_added``: doc ids of documents added by users (manifest ``added_by = "user"``); their
-    citations are marked, since nobody vetted those documents as the bundled ones were."""
+def to_text(answer: Answer, *, show_scores: bool = False) -> str:
+    """Citations of user-added documents keep their （用户添加） mark (``Citation.source_mark``), since
+    nobody vetted those documents as the bundled ones were."""
     lines = [answer.warning, ""]
     if answer.error:
         lines += [f"出错：{answer.error}", ""]
@@ -51,8 +117,7 @@ def to_text(answer: Answer, *, show_scores: bool = False, user_added: Collection
         lines += ["", "【引用】"]
         for c in answer.citations:
             score = f"  score={c.score:.3f}" if show_scores else ""
-            mark = USER_ADDED_MARK if c.doc_id in user_added else ""
-            lines.append(f"[{c.number}] {c.locator}{mark}  ({c.doc_id}:{c.start}-{c.end}){score}")
+            lines.append(f"[{c.number}] {c.locator}{c.source_mark}  ({c.doc_id}:{c.start}-{c.end}){score}")
             if c.breadcrumb:
                 lines.append(f"    {c.breadcrumb}")
             lines.append("    " + display_text(c.quote).replace("\n", "\n    "))
@@ -60,29 +125,41 @@ def to_text(answer: Answer, *, show_scores: bool = False, user_added: Collection
     return "\n".join(lines)
 
 
-def to_markdown(answer: Answer) -> str:
-    parts = [f"### 问：{quoted_question(answer.question)}", "", f"> **{answer.warning}**", ""]
+def to_markdown(answer: Answer, question: str | None = None) -> str:
+    """One question and its answer as a Markdown record, warning first and last.
+
+    ``question``: the question as the user typed it (``Answer.question`` is the normalized
+    form); an error shows only the error, not the abstention text that stands in for an answer.
+    """
+    asked = answer.question if question is None else question
+    parts = [f"### 问：{quoted_question(asked)}", "", f"> **{answer.warning}**", ""]
     if answer.stale:
         parts += [f"> {stale_note(answer)}", ""]
     if answer.error:
-        parts += [f"**出错：** {answer.error}", ""]
-    if answer.abstained:
-        parts.append("**【无可靠依据】**")
-    parts += [display_text(answer.text), ""]
+        parts += [f"**出错：** {markdown_text(' '.join(answer.error.split()))}", ""]
+    else:
+        if answer.abstained:
+            parts += ["**【无可靠依据】**", ""]
+        parts += _answer_markdown(answer.text)
     if answer.unsupported_removed:
         parts += [f"_已删除 {answer.unsupported_removed} 句无法在引文中核实的内容_", ""]
+    if answer.citations:
+        parts += ["#### 引用来源", ""]
     for c in answer.citations:
-        quote = display_text(c.quote).replace("\n", "\n> ")
-        parts += [
-            f"**[{c.number}] {c.locator}**（`{c.file}` 字符 {c.start}–{c.end}，sha256 `{c.sha256[:12]}…`）",
-            "",
-            f"> {quote}",
-            "",
-        ]
+        where = f"（`{c.file}` 字符 {c.start}–{c.end}，sha256 `{c.sha256[:12]}…`）"
+        parts += [f"**\\[{c.number}\\] {markdown_text(c.locator + c.source_mark)}**{where}", ""]
+        parts += _quote_markdown(c.quote)
     parts += [f"_{answer.warning}_", ""]
     return "\n".join(parts)
 
 
-def conversation_markdown(answers: Iterable[Answer], title: str = "法律问答记录") -> str:
-    body = "\n---\n\n".join(to_markdown(a) for a in answers)
+def conversation_markdown(
+    answers: Iterable[Answer], title: str = "法律问答记录", questions: Sequence[str] | None = None
+) -> str:
+    """The whole conversation; ``questions`` are the questions as typed, in order (see ``to_markdown``)."""
+    answers = list(answers)
+    typed = (
+        list(questions) if questions is not None and len(questions) == len(answers) else [None] * len(answers)
+    )
+    body = "\n---\n\n".join(to_markdown(a, q) for a, q in zip(answers, typed, strict=True))
     return f"# {title}\n\n{body}"

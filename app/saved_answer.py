@@ -18,6 +18,7 @@ from typing import Any
 from app.types import Answer, Citation, Statement
 from app.warning import WARNING
 from ingest.errors import LegalQAError
+from ingest.types import USER_ADDED_MARK
 
 MAX_ANSWER_BYTES = 20 * 1024 * 1024  # a real saved answer is a few kB
 SUPPORTS = ("quote", "verified", "unsupported")
@@ -148,7 +149,8 @@ _CITATION_STR = ("chunk_id", "doc_id", "doc_title", "locator", "breadcrumb", "qu
 
 def _citation(value: object, field: str) -> Citation:
     data = _dict(value, field)
-    _fields(data, field, ("number", *_CITATION_STR, "start", "end", "file", "score"), ("spans",))
+    required = ("number", *_CITATION_STR, "start", "end", "file", "score")
+    _fields(data, field, required, ("spans", "source_mark"))
     strings = {k: _str(data[k], f"{field}.{k}") for k in _CITATION_STR}
     spans = []
     for j, span in enumerate(_list(data.get("spans", []), f"{field}.spans")):
@@ -163,8 +165,17 @@ def _citation(value: object, field: str) -> Citation:
         file=_path(data["file"], f"{field}.file"),
         score=_number(data["score"], f"{field}.score"),
         spans=tuple(spans),
+        source_mark=_source_mark(data.get("source_mark", ""), f"{field}.source_mark"),
         **strings,
     )
+
+
+def _source_mark(value: object, field: str) -> str:
+    """Only the label code itself writes (or none): a file cannot put its own words next to a citation."""
+    mark = _str(value, field)
+    if mark not in ("", USER_ADDED_MARK):
+        raise _FieldError(field, f"must be {USER_ADDED_MARK!r} or empty, not {_describe(mark)}")
+    return mark
 
 
 def _statement(value: object, field: str) -> Statement:

@@ -25,7 +25,7 @@ st.set_page_config(
     page_title="生成式AI服务民事责任 · 法律问答",
     page_icon="⚖️",
     layout="wide",
-    initial_sidebar_state="expanded",
+    initial_sidebar_state="auto",  # collapsed on a phone, where it would cover most of the first screen
     menu_items={
         "About": "法律问答（仅供参考，不构成法律意见）：依据所列法律条文和资料摘引作答，每句注明出处。"
     },

@@ -52,6 +52,9 @@ class Citation:
     score: float
     # (start, end) file offsets of the sentences the answer quotes from this passage
     spans: tuple[tuple[int, int], ...] = ()
+    # "（用户添加）" when the cited document was added by legal staff (``ingest.types.source_mark``), else "";
+    # set by the pipeline from the manifest, so every output (text, export, JSON, API) shows the same label
+    source_mark: str = ""
 
     @classmethod
     def from_chunk(cls, number: int, chunk: Chunk, score: float) -> Citation:

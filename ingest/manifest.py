@@ -23,7 +23,7 @@ MANIFEST_NAME = "manifest.toml"
 CONTENT_DIRS = ("sources", "statutes")  # every .md/.txt below these must be listed
 CONTENT_SUFFIXES = (".md", ".txt")
 REQUIRED_KEYS = ("doc_id", "title", "short_title", "kind", "file", "sha256")
-OPTIONAL_KEYS = ("effective", "provenance", "articles", "raw_file", "raw_sha256", "added_by", "added_on")
+OPTIONAL_KEYS = ("effective", "provenance", "source", "articles", "raw_file", "raw_sha256", "added_by", "added_on")
 _DOC_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -100,6 +100,7 @@ def _meta_from_table(table: dict, index: int, text: str, where: str) -> Document
         sha256=sha,
         effective=str(table.get("effective", "")),
         provenance=str(table.get("provenance", "")),
+        source=str(table.get("source", "")),
         articles=articles if kind == "statute" else None,
         added_by=added_by,
         added_on=str(table.get("added_on", "")),
@@ -166,6 +167,8 @@ def entry_toml(meta: DocumentMeta) -> str:
     lines = ["[[documents]]"]
     for key in ("doc_id", "title", "short_title", "kind", "file", "sha256", "effective", "provenance"):
         lines.append(f"{key} = {_toml_string(str(getattr(meta, key)))}")
+    if meta.source:
+        lines.append(f"source = {_toml_string(meta.source)}")
     if meta.articles is not None:
         lines.append(f"articles = {int(meta.articles)}")
     for key in ("added_by", "added_on"):

@@ -25,16 +25,27 @@ class DocumentMeta:
     file: str  # path relative to the corpus directory
     sha256: str
     effective: str = ""
-    provenance: str = ""
+    provenance: str = ""  # developers' note on where the file came from (English, technical)
     articles: int | None = None  # expected article count, statutes only
     # "user" for a document legal staff added with `legalqa add` (or the corpus page); "" for a
     # bundled one.  Answers mark citations of user-added documents, which nobody here vetted.
     added_by: str = ""
     added_on: str = ""  # ISO date of that addition
+    # the origin as users read it, one line in Chinese: the corpus page shows it, never provenance
+    source: str = ""
 
     @property
     def user_added(self) -> bool:
         return self.added_by == USER
+
+
+def source_mark(meta: DocumentMeta | None) -> str:
+    """The label after a document's title or a citation's locator: （用户添加） for a user-added document.
+
+    The one rule for it, so the browser, ``legalqa ask``, the Markdown export, the
+    Answer JSON and the HTTP API cannot disagree about which sources nobody here vetted.
+    """
+    return USER_ADDED_MARK if meta is not None and meta.user_added else ""
 
 
 @dataclass(frozen=True, slots=True)

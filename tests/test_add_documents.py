@@ -14,6 +14,7 @@ front matter), both written for this suite.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from app.render import to_text
+from app.render import conversation_markdown, to_markdown, to_text
 from app.types import Answer, Citation
 from app.ui.html import kind_label
 from ingest import index_layout as layout
@@ -34,7 +35,7 @@ from ingest.documents import AddRequest, prepare_document, read_front_matter, re
 from ingest.errors import CorpusError, LegalQAError
 from ingest.manifest import MANIFEST_NAME, load_documents, load_manifest
 from ingest.settings import Settings
-from ingest.types import USER_ADDED_MARK
+from ingest.types import USER_ADDED_MARK, source_mark
 from tests.conftest import ROOT, clean_env, settings_env
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -305,18 +306,40 @@ def test_without_entry_removes_exactly_one_table_and_keeps_comments() -> None:
 # -- marking user-added documents -------------------------------------------------------
 
 
-def _citation(number: int, doc_id: str, locator: str) -> Citation:
-    return Citation(number, f"{doc_id}/1", doc_id, "标题", locator, "", "原文。", 0, 3, "f.md", "0" * 64, 1.0)
+def _citation(number: int, doc_id: str, locator: str, mark: str = "") -> Citation:
+    quote = "原文。"
+    return Citation(
+        number, f"{doc_id}/1", doc_id, "标题", locator, "", quote, 0, 3, "f.md", "0" * 64, 1.0, (), mark
+    )
 
 
 def test_ask_output_and_kind_label_mark_user_added_documents() -> None:
-    answer = Answer("问", "答。[1][2]", (_citation(1, "xinghe", "《星河协议》八、责任限制 第3条"), _citation(2, "civil-code", "《民法典》第五百零六条")), False, "extractive")
-    text = to_text(answer, user_added={"xinghe"})
+    ours = _citation(1, "xinghe", "《星河协议》八、责任限制 第3条", USER_ADDED_MARK)
+    theirs = _citation(2, "civil-code", "《民法典》第五百零六条")
+    answer = Answer("问", "答。[1][2]", (ours, theirs), False, "extractive")
+    for text in (to_text(answer), to_markdown(answer)):
+        assert "《星河协议》八、责任限制 第3条（用户添加）" in text and text.count(USER_ADDED_MARK) == 1
+    text = to_text(answer)
     assert f"[1] 《星河协议》八、责任限制 第3条{USER_ADDED_MARK}  (xinghe:0-3)" in text
-    assert "[2] 《民法典》第五百零六条  (civil-code:0-3)" in text and text.count(USER_ADDED_MARK) == 1
-    assert USER_ADDED_MARK not in to_text(answer)
+    assert "[2] 《民法典》第五百零六条  (civil-code:0-3)" in text
     assert text.startswith(answer.warning) and text.endswith(answer.warning)
     assert kind_label("agreement", True) == "用户协议（用户添加）" and kind_label("agreement") == "用户协议"
+    meta = load_manifest(ROOT / "corpus")[0]
+    assert source_mark(meta) == "" and source_mark(None) == ""
+    assert source_mark(replace(meta, added_by="user")) == USER_ADDED_MARK
+
+
+def test_saved_answer_keeps_the_mark_and_refuses_any_other_label() -> None:
+    from app.saved_answer import SavedAnswerError, parse_saved_answer
+
+    cited = _citation(1, "xinghe", "《星河协议》一", USER_ADDED_MARK)
+    answer = Answer("问", "答。[1]", (cited,), False, "extractive")
+    data = answer.to_dict()
+    assert data["citations"][0]["source_mark"] == USER_ADDED_MARK
+    assert parse_saved_answer(json.dumps(data).encode(), "a.json").citations[0].source_mark == USER_ADDED_MARK
+    data["citations"][0]["source_mark"] = "（已由律师审核）"
+    with pytest.raises(SavedAnswerError, match="source_mark"):
+        parse_saved_answer(json.dumps(data).encode(), "a.json")
 
 
 def test_docs_lists_documents_with_origin(corpus: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -390,6 +413,38 @@ def test_questions_about_added_documents_are_answered_with_exact_citations(added
         assert "不构成法律意见" in answer.warning
         assert all(check_citation(c, Path(added.corpus_dir)).ok for c in answer.citations)
     assert pipeline.stale_documents() == []
+
+
+@pytest.mark.slow
+def test_user_added_citations_are_marked_in_json_export_and_http_api(added: Settings) -> None:
+    """The （用户添加） label reaches every output from the one place that sets it (the pipeline)."""
+    from fastapi.testclient import TestClient
+
+    from app.api import create_app
+    from app.pipeline import build_pipeline
+
+    question = "星河协议中累计赔偿总额以什么为上限？"
+
+    def check_citations(citations: list[dict]) -> None:
+        assert citations and {c["doc_id"] for c in citations} >= {"xinghe"}
+        for c in citations:
+            assert c["source_mark"] == (USER_ADDED_MARK if c["doc_id"] == "xinghe" else "")
+
+    answer = build_pipeline(added).ask(question)
+    check_citations(answer.to_dict()["citations"])
+    ours = next(c for c in answer.citations if c.doc_id == "xinghe")
+    for shown in (to_text(answer), to_markdown(answer), conversation_markdown([answer])):
+        assert f"{ours.locator}{USER_ADDED_MARK}" in shown and answer.warning in shown
+    with TestClient(create_app(added, token="")) as client:
+        body = client.post("/v1/ask", json={"question": question}).json()
+        check_citations(body["citations"])
+        messages = [{"role": "user", "content": question}]
+        reply = client.post("/v1/chat/completions", json={"messages": messages}).json()
+        check_citations(reply["citations"])
+        assert f"{ours.locator}{USER_ADDED_MARK}" in reply["choices"][0]["message"]["content"]
+        docs = {d["doc_id"]: d for d in client.get("/v1/documents").json()["documents"]}
+        assert docs["xinghe"]["source_mark"] == USER_ADDED_MARK and docs["civil-code"]["source_mark"] == ""
+        assert client.post("/v1/verify", json=body).json()["ok"]
 
 
 @pytest.mark.slow

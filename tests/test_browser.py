@@ -181,3 +181,137 @@ def test_ask_read_citation_open_source_and_come_back(
         _save("viewer.png")
     finally:
         page.close()
+
+
+# -- UI details found in a real browser (issue #14) ---------------------------------------
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1400, "height": 900}
+SCROLLED = '[id="{}"][data-scrolled="true"]'  # set by the page's scroll script once the answer is placed
+TOP_IN_VIEW = """id => { const el = document.getElementById(id); if (!el) return false;
+  const r = el.getBoundingClientRect(); return r.top >= 0 && r.top < window.innerHeight / 2; }"""
+
+
+def _open(browser, server: str, viewport: dict[str, int]):  # noqa: ANN001, ANN202
+    page = browser.new_page(viewport=viewport, locale="zh-CN")
+    page.set_default_timeout(60_000)
+    page.goto(server + "/")
+    page.get_by_test_id("stChatInputTextArea").wait_for()
+    page.get_by_role("button", name=QUESTION).wait_for()
+    return page
+
+
+def _shot(page, name: str, viewport: dict[str, int]) -> None:  # noqa: ANN001
+    """A first-screen screenshot (what the user sees), kept in artifacts and, on request, in docs."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size(viewport)
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(ARTIFACTS / name))
+    _save(name)
+
+
+def test_answer_lands_on_its_top_and_markers_preview_their_passage(server: str, browser) -> None:  # noqa: ANN001
+    page = _open(browser, server, DESKTOP)
+    try:
+        for i, question in enumerate((QUESTION, SECOND_QUESTION)):
+            _ask(page, question)
+            # the page shows the new answer from its top (warning first), not its last citation card
+            page.locator(SCROLLED.format(f"a{i}-top")).wait_for(state="attached")
+            assert page.evaluate(TOP_IN_VIEW, f"a{i}-top")
+            answer = page.get_by_test_id("stChatMessage").last
+            assert answer.get_by_test_id("stAlert").first.is_visible()
+        _shot(page, "ui-desktop.png", DESKTOP)
+
+        marker = answer.locator("sup.cite-ref").first
+        number = int(marker.locator("a").inner_text().strip("[]"))
+        card = answer.locator(f"#a1-c{number}")
+        popover = marker.locator(".cite-pop")
+        assert not popover.is_visible()
+        marker.locator("a").hover()
+        popover.wait_for(state="visible")
+        shown = popover.inner_text()
+        assert card.locator(".cite-loc").inner_text().strip() in shown
+        passage = " ".join(card.locator(".passage-text").inner_text().split())
+        quote = popover.locator(".cite-pop-quote").inner_text()
+        assert 20 <= len(quote) <= 151 and passage.startswith(quote.rstrip("…")[:20])
+        page.mouse.move(5, 5)
+        popover.wait_for(state="hidden")
+    finally:
+        page.close()
+
+
+def test_blank_and_too_long_questions_keep_the_page_clean_and_the_text(server: str, browser) -> None:  # noqa: ANN001
+    page = _open(browser, server, DESKTOP)
+    try:
+        box = page.get_by_test_id("stChatInputTextArea")
+        box.fill("   ")
+        box.press("Enter")
+        page.get_by_text("不能只有空格").wait_for()
+        assert page.get_by_test_id("stChatMessage").count() == 0  # no empty bubble
+
+        long_question = "服务宕机" * 253  # 1012 characters, over the default 1000
+        box.fill(long_question)
+        counter = page.locator("#question-counter")
+        page.wait_for_function(
+            "() => document.getElementById('question-counter')?.textContent === '1012 / 1000'"
+        )
+        assert "over" in (counter.get_attribute("class") or "")
+        box.press("Enter")
+        page.get_by_text("问题过长（1012 / 1000 字）").wait_for()
+        page.wait_for_function(
+            "n => document.querySelector('[data-testid=\"stChatInputTextArea\"]').value.length === n",
+            arg=len(long_question),
+        )
+        assert box.input_value() == long_question and page.get_by_test_id("stChatMessage").count() == 0
+        box.fill("短问题")
+        page.wait_for_function(
+            "() => document.getElementById('question-counter')?.textContent === '3 / 1000'"
+        )
+    finally:
+        page.close()
+
+
+def test_phone_sidebar_starts_collapsed_and_examples_fit(server: str, browser) -> None:  # noqa: ANN001
+    page = _open(browser, server, PHONE)
+    try:
+        sidebar = page.get_by_test_id("stSidebar")
+        assert sidebar.get_attribute("data-collapsed") == "true"
+        box = sidebar.bounding_box()
+        assert box is None or box["x"] + box["width"] <= 1  # off screen, the page is not covered
+        buttons = page.locator(".stButton button").filter(has_text="？")
+        assert buttons.count() >= 6
+        for i in range(buttons.count()):
+            b = buttons.nth(i).bounding_box()
+            assert b and b["x"] >= 0 and b["x"] + b["width"] <= PHONE["width"], b
+            cut = buttons.nth(i).evaluate(
+                "e => { const p = e.querySelector('p'); return p.scrollWidth > p.clientWidth + 1; }"
+            )
+            assert not cut, buttons.nth(i).inner_text()
+        _shot(page, "ui-phone-start.png", PHONE)
+        _ask(page, QUESTION)
+        page.locator(SCROLLED.format("a0-top")).wait_for(state="attached")
+        assert page.evaluate(TOP_IN_VIEW, "a0-top")
+        _shot(page, "ui-phone.png", PHONE)
+        assert page.evaluate(TOP_IN_VIEW, "a0-top")
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize(
+    ("viewport", "name"), [(DESKTOP, "ui-corpus-desktop.png"), (PHONE, "ui-corpus-phone.png")]
+)
+def test_corpus_browser_screenshots(server: str, browser, viewport: dict[str, int], name: str) -> None:  # noqa: ANN001
+    page = browser.new_page(viewport=viewport, locale="zh-CN")
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(server + "/corpus?doc=agreement")
+        page.get_by_text("跳转到条款").wait_for()
+        page.get_by_text("来源：智谱").wait_for()
+        assert "byte-identical" not in page.locator("body").inner_text()
+        jump = page.get_by_placeholder("输入条款编号，如 8.1、8.3.2 或 第八条第1款")
+        jump.fill("8.3")
+        jump.press("Enter")
+        page.get_by_text("找到 《用户协议》八、责任限制 第3条").wait_for()
+        _shot(page, name, viewport)
+    finally:
+        page.close()

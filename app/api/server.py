@@ -32,6 +32,7 @@ from app.warning import WARNING
 from ingest.errors import CorpusError
 from ingest.manifest import load_manifest
 from ingest.settings import Settings
+from ingest.types import source_mark
 
 TOKEN_ENV = "LEGALQA_API_TOKEN"
 # keys /v1/ask adds to the Answer JSON; dropped again when such a body is posted to /v1/verify
@@ -92,7 +93,15 @@ def create_app(
             raise ApiError(503, f"the corpus manifest cannot be read: {exc}") from None
         counts = Counter(c.doc_id for c in pipeline.index.chunks.values())
         stale = set(pipeline.stale_documents())
-        rows = [{**asdict(m), "chunks": counts.get(m.doc_id, 0), "stale": m.doc_id in stale} for m in metas]
+        rows = [
+            {
+                **asdict(m),
+                "source_mark": source_mark(m),
+                "chunks": counts.get(m.doc_id, 0),
+                "stale": m.doc_id in stale,
+            }
+            for m in metas
+        ]
         return {"documents": rows, "index": index_info(pipeline), "warning": WARNING}
 
     @v1.get("/passages/{chunk_id:path}", summary="One passage: text, file offsets, locator, previous/next passage ids")

@@ -10,12 +10,22 @@ from app.render import conversation_markdown
 from app.types import Answer
 from app.ui import backend
 from app.ui.backend import Problem
-from app.ui.components import ANSWERER_LABELS, escape_markdown, notice, render_answer, show_problem
+from app.ui.components import (
+    ANSWERER_LABELS,
+    answer_top_id,
+    escape_markdown,
+    notice,
+    render_answer,
+    show_problem,
+)
+from app.ui.html import counter_script, scroll_script
 from ingest.settings import Settings
 
 HISTORY = "history"  # list[Answer] in st.session_state
 TYPED = "typed_questions"  # the questions as typed (Answer.question is NFKC-normalized), same order
 PENDING = "pending_question"
+PROMPT = "chat_prompt"  # the chat input's key
+TOO_LONG = "too_long_question"  # length of a question sent over the limit (its text is back in the input)
 
 EXAMPLES = (
     "我们公司用的AI大模型服务宕机导致损失，服务商要赔偿吗？",
@@ -32,6 +42,18 @@ RETRY_SECONDS = 3
 
 def _queue(question: str) -> None:
     st.session_state[PENDING] = question
+
+
+def _keep_if_too_long(limit: int) -> None:
+    """On send: a question over ``limit`` characters goes back into the input instead of being lost.
+
+    Streamlit empties the chat input on send; setting its key here, before the rerun, puts the
+    text back so the user can shorten it.  The page then shows why, without a chat bubble.
+    """
+    sent = st.session_state.get(PROMPT)
+    if isinstance(sent, str) and len(sent) > limit:
+        st.session_state[TOO_LONG] = len(sent)
+        st.session_state[PROMPT] = sent
 
 
 def _clear() -> None:
@@ -60,8 +82,18 @@ def render() -> None:
         return
 
     answerer, k, show_scores = _sidebar_settings(settings, list(pipeline.answerers))
-    prompt = st.chat_input(PLACEHOLDER, key="chat_prompt")
+    limit = settings.max_question_chars
+    prompt = st.chat_input(PLACEHOLDER, key=PROMPT, on_submit=_keep_if_too_long, args=(limit,))
+    st.html(counter_script(limit), unsafe_allow_javascript=True)
     question = prompt if prompt is not None else st.session_state.pop(PENDING, None)
+    too_long = st.session_state.pop(TOO_LONG, None)
+    refused = ""
+    if too_long is not None:
+        question = None
+        refused = f"问题过长（{too_long} / {limit} 字），已保留在输入框中：请删减到 {limit} 字以内再发送。"
+    elif question is not None and not question.strip():  # nothing to answer: no bubble, no answer
+        question = None
+        refused = "请输入问题内容后再发送（不能只有空格）。"
 
     if not history and question is None:
         _notice(settings, pipeline, expanded=True)
@@ -73,6 +105,8 @@ def render() -> None:
         question_text = typed[i] if len(typed) == len(history) else answer.question
         _turn(question_text, answer, msg_id=f"a{i}", show_scores=show_scores, settings=settings)
 
+    if refused:
+        st.warning(refused, icon="✏️")
     if question is not None:
         with st.chat_message("user", avatar="🧑‍💼"):
             st.markdown(escape_markdown(question) or "（空白问题）")
@@ -81,9 +115,12 @@ def render() -> None:
                 answer = backend.safe_ask(pipeline, settings, question, k=k, answerer=answerer)
             history.append(answer)
             typed.append(question)
-            render_answer(answer, msg_id=f"a{len(history) - 1}", show_scores=show_scores, settings=settings)
+            msg_id = f"a{len(history) - 1}"
+            render_answer(answer, msg_id=msg_id, show_scores=show_scores, settings=settings)
+        # land on the new answer's top, not on its last citation card
+        st.html(scroll_script(answer_top_id(msg_id), "start"), unsafe_allow_javascript=True)
 
-    _sidebar_export(history, pipeline)
+    _sidebar_export(history, typed, pipeline)
 
 
 @st.fragment(run_every=RETRY_SECONDS)
@@ -146,14 +183,14 @@ def _sidebar_settings(settings: Settings, answerers: list[str]) -> tuple[str, in
     return str(answerer), int(k), bool(show_scores)
 
 
-def _sidebar_export(history: list[Answer], pipeline: object) -> None:
+def _sidebar_export(history: list[Answer], typed: list[str], pipeline: object) -> None:
     with st.sidebar:
         st.divider()
         st.markdown("### 对话记录")
         stamp = datetime.now().strftime("%Y%m%d-%H%M")
         st.download_button(
             "导出对话（Markdown）",
-            data=conversation_markdown(history) if history else "",
+            data=conversation_markdown(history, questions=typed) if history else "",
             file_name=f"法律问答记录-{stamp}.md",
             mime="text/markdown",
             icon="⬇️",

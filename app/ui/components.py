@@ -13,7 +13,7 @@ from app.ui.backend import Problem
 from app.ui.html import anchor_id, answer_body_html, citation_html, format_spans, kind_label
 from app.warning import WARNING_CORE
 from ingest.settings import Settings
-from ingest.types import USER_ADDED_MARK, DocumentMeta
+from ingest.types import DocumentMeta
 
 ANSWERER_LABELS = {"extractive": "摘录式（离线，逐句摘引原文）", "llm": "大模型生成（经引文核验）"}
 ABSTAIN_TITLE = "资料库中没有可靠依据"
@@ -114,7 +114,11 @@ def markdown_literal(text: str, limit: int = 200) -> str:
 
 
 def render_answer(answer: Answer, *, msg_id: str, show_scores: bool, settings: Settings) -> None:
-    """Warning first (always), then the error, abstention or answer with its citation cards."""
+    """Warning first (always), then the error, abstention or answer with its citation cards.
+
+    The answer starts with an empty anchor (``<msg_id>-top``) that the chat page scrolls to.
+    """
+    st.markdown(f'<div class="answer-top" id="{answer_top_id(msg_id)}"></div>', unsafe_allow_html=True)
     st.warning(answer.warning)
     if answer.stale:
         st.error(stale_note(answer), icon="⏳")
@@ -126,8 +130,9 @@ def render_answer(answer: Answer, *, msg_id: str, show_scores: bool, settings: S
         if show_scores:
             _evidence(answer)
         return
-    locators = {c.number: c.locator for c in answer.citations}
-    st.markdown(answer_body_html(answer.text, locators, msg_id), unsafe_allow_html=True)
+    locators = {c.number: c.locator + c.source_mark for c in answer.citations}
+    quotes = {c.number: c.quote for c in answer.citations}
+    st.markdown(answer_body_html(answer.text, locators, msg_id, quotes), unsafe_allow_html=True)
     if answer.unsupported_removed:
         st.caption(f"已删除 {answer.unsupported_removed} 句无法在引文中核实的内容。")
     st.markdown(
@@ -144,9 +149,12 @@ def render_answer(answer: Answer, *, msg_id: str, show_scores: bool, settings: S
         _evidence(answer)
 
 
+def answer_top_id(msg_id: str) -> str:
+    return f"{msg_id}-top"
+
+
 def citation_card(c: Citation, *, msg_id: str, show_scores: bool, settings: Settings) -> None:
-    meta = backend.document_meta(settings, c.doc_id)
-    title = c.doc_title + (USER_ADDED_MARK if meta is not None and meta.user_added else "")
+    title = c.doc_title + c.source_mark
     with st.container(border=True):
         st.markdown(
             citation_html(

@@ -10,12 +10,13 @@ highlight never shifts when markers are removed.
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterable, Sequence
 from urllib.parse import quote
 
-from ingest.numerals import cn_to_int
-from ingest.types import USER_ADDED_MARK, Chunk
+from app.render import answer_blocks
+from ingest.types import USER_ADDED_MARK, Chunk, DocumentMeta, source_mark
 
 EMPHASIS = re.compile(r"\*\*|__")  # the markers app.render.display_text removes
 MARKER = re.compile(r"\[(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\]")
@@ -32,6 +33,33 @@ def esc(text: object) -> str:
 def kind_label(kind: str, user_added: bool = False) -> str:
     """法律法规 / 用户协议 …; a document legal staff added themselves says so (用户协议（用户添加）)."""
     return KIND_LABELS.get(kind, kind) + (USER_ADDED_MARK if user_added else "")
+
+
+def document_label(meta: DocumentMeta) -> str:
+    """``标题（类型）`` for pickers and lists; the type is left out when the title already names it
+    (生成式人工智能的产品责任适用（学术论文）), and a user-added document says so."""
+    kind = kind_label(meta.kind)
+    return meta.title + ("" if kind in meta.title else f"（{kind}）") + source_mark(meta)
+
+
+def provenance_line(meta: DocumentMeta) -> str:
+    """Where a document comes from, for the people reading it: 来源 · 版本 · 文件, in Chinese.
+
+    ``meta.source`` is the manifest's user-facing origin; ``meta.provenance`` is the developers'
+    note (repository commits, normalization steps) and is never shown, except for a user-added
+    document, whose provenance is what legal staff typed (or the generated Chinese line).
+    """
+    source = meta.source or (meta.provenance if meta.user_added else "") or "未注明"
+    if meta.user_added:
+        version = f"法务人员于 {meta.added_on} 添加"
+        if meta.effective:
+            version += f"，{meta.effective} 起施行"
+    elif meta.kind == "statute" and meta.effective:
+        version = f"现行文本，{meta.effective} 起施行"
+    else:
+        version = f"{meta.effective} 版" if meta.effective else ""
+    parts = [f"来源：{' '.join(source.split())}", f"版本：{version}" if version else "", f"文件：{meta.file}"]
+    return " · ".join(p for p in parts if p)
 
 
 def merge_spans(spans: Iterable[Span], lo: int, hi: int) -> list[Span]:
@@ -78,50 +106,63 @@ def anchor_id(prefix: str, number: int) -> str:
     return f"{prefix}-c{number}"
 
 
-def answer_body_html(text: str, locators: dict[int, str], anchor_prefix: str) -> str:
+PREVIEW_CHARS = 150  # how much of a cited passage the [n] popover shows
+
+
+def quote_preview(quote: str, limit: int = PREVIEW_CHARS) -> str:
+    """The start of a passage on one line, emphasis markers removed, cut at ``limit`` characters."""
+    flat = " ".join(EMPHASIS.sub("", quote).split())
+    return flat if len(flat) <= limit else flat[:limit] + "…"
+
+
+def answer_body_html(
+    text: str, locators: dict[int, str], anchor_prefix: str, quotes: dict[int, str] | None = None
+) -> str:
     """The answer as one line of HTML: lead paragraph, ``**heading**`` lines, ``- `` bullets.
 
     Built by hand rather than by Markdown so a quoted clause that starts with
     "7." or "- " stays the text it is; each ``[n]`` becomes a superscript link to
-    citation card n.  Meant for ``st.markdown(..., unsafe_allow_html=True)``.
+    citation card n, and hovering (or focusing) it shows a popover with the
+    locator and the start of the passage (``quotes``), so a reader can judge a
+    source without leaving the sentence.  Meant for ``st.markdown(..., unsafe_allow_html=True)``.
     """
     out = ['<div class="answer-body">']
     in_list = False
-    first = True
-    for raw in text.splitlines():
-        line = raw.strip()
-        item = re.match(r"[-*•]\s+(.*)", line)
-        if in_list and not item:
+    for kind, content in answer_blocks(text):
+        if in_list and kind != "item":
             out.append("</ul>")
             in_list = False
-        if not line:
-            continue
-        heading = re.fullmatch(r"\*\*([^*]+)\*\*[:：]?", line)
-        if item:
+        if kind == "item":
             if not in_list:
                 out.append("<ul>")
                 in_list = True
-            out.append(f"<li>{_inline(item.group(1), locators, anchor_prefix)}</li>")
-        elif heading:
-            out.append(f'<div class="answer-h">{esc(heading.group(1))}</div>')
+            out.append(f"<li>{_inline(content, locators, anchor_prefix, quotes or {})}</li>")
+        elif kind == "heading":
+            out.append(f'<div class="answer-h">{esc(content)}</div>')
         else:
-            css = ' class="answer-lead"' if first else ""
-            out.append(f"<p{css}>{_inline(line, locators, anchor_prefix)}</p>")
-        first = False
+            css = ' class="answer-lead"' if kind == "lead" else ""
+            out.append(f"<p{css}>{_inline(content, locators, anchor_prefix, quotes or {})}</p>")
     if in_list:
         out.append("</ul>")
     out.append("</div>")
     return "".join(out)
 
 
-def _inline(text: str, locators: dict[int, str], anchor_prefix: str) -> str:
+def _inline(text: str, locators: dict[int, str], anchor_prefix: str, quotes: dict[int, str]) -> str:
+    def popover(n: int) -> str:
+        quote = f'<span class="cite-pop-quote">{esc(quote_preview(quotes[n]))}</span>' if n in quotes else ""
+        return (
+            f'<span class="cite-pop" role="tooltip"><span class="cite-pop-loc">{esc(locators[n])}</span>'
+            f"{quote}</span>"
+        )
+
     def link(m: re.Match[str]) -> str:
         numbers = [int(n) for n in re.split(r"\s*[,，、]\s*", m.group(1))]
         if not all(n in locators for n in numbers):
             return m.group(0)
         return "".join(
             f'<sup class="cite-ref"><a href="#{anchor_id(anchor_prefix, n)}" target="_self" '
-            f'title="{esc(locators[n])}">[{n}]</a></sup>'
+            f'aria-label="{esc(locators[n])}">[{n}]</a>{popover(n)}</sup>'
             for n in numbers
         )
 
@@ -160,6 +201,7 @@ def chunks_html(
     """
     out: list[str] = ['<div class="doc-view">']
     crumb = tuple(previous_breadcrumb)
+    opened: list[int] = []  # depths of the sections opened here, innermost last
     anchored = False
     for chunk in chunks:
         bc = tuple(chunk.breadcrumb)
@@ -167,8 +209,16 @@ def chunks_html(
             same = 0
             while same < min(len(bc), len(crumb)) and bc[same] == crumb[same]:
                 same += 1
+            # a heading's section ends where the breadcrumb leaves it: clause 4 after the items of
+            # "第3条" is back in the enclosing section, not under "第3条"
+            while opened and opened[-1] >= same:
+                opened.pop()
+                out.append("</div>")
             for depth in range(same, len(bc)):
-                out.append(f'<div class="doc-h doc-h{min(depth, 3)}">{esc(bc[depth])}</div>')
+                level = min(depth, 3)
+                heading = f'<div class="doc-h doc-h{level}">{esc(bc[depth])}</div>'
+                out.append(f'<div class="doc-sec doc-sec{level}">{heading}')
+                opened.append(depth)
             crumb = bc
         is_target = target is not None and chunk.start < target[1] and target[0] < chunk.end
         classes = "passage target" if is_target else "passage"
@@ -184,7 +234,7 @@ def chunks_html(
             f'<div class="{classes}"{ident}>{label}'
             f'<div class="passage-text">{highlight(chunk.text, chunk.start, marked)}</div></div>'
         )
-    out.append("</div>")
+    out.append("</div>" * (len(opened) + 1))
     return "".join(out)
 
 
@@ -209,46 +259,83 @@ def parse_int(raw: object) -> int | None:
     return value if value >= 0 else None
 
 
-_ARTICLE_QUERY = re.compile(
-    r"第?\s*([0-9０-９]+|[零〇一二两三四五六七八九十百千]+)\s*条?(?:\s*之\s*([一二三四五六七八九十]+|[0-9]+))?"
-)
-
-
-def parse_article_query(text: str) -> tuple[int, int] | None:
-    """'1202', '第1202条', '第一千二百零二条', '一千二百零二', '第十条之一' → (number, sub)."""
-    m = _ARTICLE_QUERY.fullmatch(text.strip()) if text else None
-    if not m:
-        return None
-    try:
-        raw = m.group(1).translate(str.maketrans("０１２３４５６７８９", "0123456789"))
-        number = int(raw) if raw.isdigit() else cn_to_int(raw)
-        sub_raw = m.group(2) or ""
-        sub = (int(sub_raw) if sub_raw.isdigit() else cn_to_int(sub_raw)) if sub_raw else 0
-    except ValueError:
-        return None
-    return (number, sub) if number > 0 else None
-
-
 def page_url(path: str, **params: object) -> str:
     """A relative URL to a page with query parameters (for links inside HTML)."""
     query = "&".join(f"{k}={quote(str(v))}" for k, v in params.items() if v not in (None, ""))
     return f"{path}?{query}" if query else path
 
 
-# Scroll the element with the given id into view once it is rendered (st.html, unsafe_allow_javascript).
-SCROLL_JS = """
+_SCROLL_JS = """
 <script>
 (function () {
-  let tries = 0;
+  // A page with a chat input keeps its scroll pinned to the bottom while content still grows, and
+  // lets go only when a scroll happens while nothing changes size and its own scrolling is over.  So:
+  // wait until the page stopped growing and moving, scroll, and again if the pin pulled it back.
+  const id = %s, block = %s;
+  let polls = 0, stable = 0, last = "", tries = 0;
+  const placed = (el) => {
+    const r = el.getBoundingClientRect();
+    return block === "start" ? r.top > -2 && r.top < window.innerHeight / 2 : r.bottom > 0 && r.top < window.innerHeight;
+  };
   const go = () => {
-    const el = document.getElementById("%s");
-    if (el) { el.scrollIntoView({block: "center"}); }
-    else if (tries++ < 40) { setTimeout(go, 150); }
+    const el = document.getElementById(id);
+    const pinned = document.querySelector('[data-testid="stAppScrollToBottomContainer"]');
+    const now = pinned ? pinned.scrollHeight + ":" + pinned.scrollTop : "";
+    stable = now === last ? stable + 1 : 0;
+    last = now;
+    if (polls++ > 150) { return; }
+    if (!el || stable < 3) { setTimeout(go, 100); return; }
+    el.scrollIntoView({block: block});
+    setTimeout(() => {
+      if (placed(el)) { el.setAttribute("data-scrolled", "true"); }  // done (tests wait for this)
+      else if (tries++ < 5) { stable = 0; go(); }
+    }, 400);
   };
   setTimeout(go, 100);
 })();
 </script>
 """
+
+
+def scroll_script(element_id: str, block: str = "center") -> str:
+    """A script (for ``st.html(..., unsafe_allow_javascript=True)``) that scrolls the element with
+    ``element_id`` into view once it is rendered: ``center`` for a passage among its neighbours,
+    ``start`` for a new answer, whose top is where reading begins."""
+    return _SCROLL_JS % (json.dumps(element_id), json.dumps(block))
+
+
+# The live "n / max" counter under the chat input: Streamlit's own counter (max_chars) refuses a paste
+# over the limit outright, and the input's text never reaches Python before it is sent.
+_COUNTER_JS = """
+<script>
+(function () {
+  const max = %d;
+  const update = () => {
+    const box = document.querySelector('[data-testid="stChatInputTextArea"]');
+    const host = box && box.closest('[data-testid="stChatInput"]');
+    if (!host) { return; }
+    let counter = document.getElementById("question-counter");
+    if (!counter || counter.previousElementSibling !== host) {
+      if (counter) { counter.remove(); }
+      counter = document.createElement("div");
+      counter.id = "question-counter";
+      counter.setAttribute("aria-live", "polite");
+      host.insertAdjacentElement("afterend", counter);
+    }
+    const n = box.value.length;
+    counter.textContent = n + " / " + max;
+    counter.className = n > max ? "over" : "";
+  };
+  if (window.legalqaCounter) { clearInterval(window.legalqaCounter); }
+  window.legalqaCounter = setInterval(update, 250);
+  update();
+})();
+</script>
+"""
+
+
+def counter_script(max_chars: int) -> str:
+    return _COUNTER_JS % int(max_chars)
 
 
 CSS = """
@@ -267,7 +354,23 @@ sup.cite-ref { font-size: 0.72em; margin-left: 1px; }
 sup.cite-ref a { text-decoration: none; color: var(--legal-accent); font-weight: 600; background: #e8eef6;
   padding: 0 .22em; border-radius: 3px; }
 sup.cite-ref a:hover { text-decoration: underline; }
+sup.cite-ref { position: relative; }
+.cite-pop { display: none; position: absolute; z-index: 1000; top: 1.6em; left: -1rem; width: min(24rem, 78vw);
+  background: #fff; color: #262730; border: 1px solid #d0d7de; border-radius: 6px; padding: .5rem .7rem;
+  box-shadow: 0 4px 14px rgba(0, 0, 0, .15); font-size: .85rem; line-height: 1.6; font-weight: 400;
+  text-align: left; white-space: normal; }
+sup.cite-ref:hover .cite-pop, sup.cite-ref:focus-within .cite-pop { display: block; }
+.cite-pop-loc { display: block; font-weight: 700; color: var(--legal-accent); margin-bottom: .2rem; }
+.answer-top { scroll-margin-top: 4rem; height: 0; }
 .cite-card { scroll-margin-top: 4rem; }
+#question-counter { text-align: right; font-size: .8rem; color: #5f6368; padding: .15rem .4rem 0 0; }
+#question-counter.over { color: #d93025; font-weight: 600; }
+/* long example questions wrap inside their buttons instead of being cut off (phones) */
+.stButton button { height: auto; min-height: 2.5rem; }
+.stButton button p { white-space: normal; text-align: left; word-break: break-word; }
+@media (max-width: 640px) {
+  [data-testid="stMainBlockContainer"] { padding-left: 1rem; padding-right: 1rem; padding-top: 3rem; }
+}
 .cite-head { display: flex; gap: .5rem; align-items: baseline; flex-wrap: wrap; }
 .cite-num { color: var(--legal-accent); font-weight: 700; }
 .cite-loc { font-weight: 700; font-size: 1.02rem; }
@@ -278,6 +381,7 @@ mark.hl { background: var(--legal-mark); padding: 0 1px; border-radius: 2px; col
 .doc-view { font-size: .98rem; }
 .doc-h { font-weight: 700; color: var(--legal-accent); margin: 1.1rem 0 .4rem 0; }
 .doc-h0 { font-size: 1.15rem; } .doc-h1 { font-size: 1.05rem; } .doc-h2, .doc-h3 { font-size: .98rem; }
+.doc-sec .doc-sec { margin-left: .8rem; padding-left: .6rem; border-left: 2px solid #e3e8ef; }
 .passage { padding: .45rem .75rem; margin: .3rem 0; border-left: 3px solid transparent; border-radius: 4px; }
 .passage.target { background: var(--legal-target); border-left-color: #e0a800; scroll-margin-top: 5rem; }
 .passage-loc { color: #5f6368; font-size: .82rem; margin-bottom: .15rem; }

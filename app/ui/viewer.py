@@ -16,7 +16,7 @@ import streamlit as st
 from app.ui import backend, nav
 from app.ui.backend import Problem
 from app.ui.components import escape_markdown, markdown_literal, show_problem
-from app.ui.html import SCROLL_JS, chunks_html, kind_label, parse_int, parse_spans
+from app.ui.html import chunks_html, document_label, kind_label, parse_int, parse_spans, scroll_script
 from app.warning import WARNING
 from ingest.types import Chunk
 
@@ -64,7 +64,7 @@ def render() -> None:
         links[2].page_link(nav.SOURCE, label="只看引用段落及前后条文", icon="🔎", query_params=base)
         st.markdown("[↓ 跳到引用段落](#target-full)")
         _whole(chunks, (start, end), spans, anchor="target-full")
-        st.html(SCROLL_JS % "target-full", unsafe_allow_javascript=True)
+        st.html(scroll_script("target-full"), unsafe_allow_javascript=True)
         return
     links[2].page_link(
         nav.SOURCE, label="阅读全文（定位到此段）", icon="📖", query_params=base | {"full": "1"}
@@ -81,7 +81,7 @@ def render() -> None:
             st.caption("⋯ 下文略 ⋯")
     st.caption("浅黄底色为被引用的段落，黄色标记为回答摘引的原句。" + WARNING)
     if around >= 3:
-        st.html(SCROLL_JS % "target", unsafe_allow_javascript=True)
+        st.html(scroll_script("target"), unsafe_allow_javascript=True)
 
 
 def _whole(
@@ -107,7 +107,7 @@ def _choose_document(
         if meta.doc_id in grouped:
             st.page_link(
                 nav.SOURCE,
-                label=escape_markdown(f"{meta.title}（{kind_label(meta.kind)}）"),
+                label=escape_markdown(document_label(meta)),
                 icon="📄",
                 query_params={"doc": meta.doc_id},
             )
