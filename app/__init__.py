@@ -12,7 +12,10 @@ if TYPE_CHECKING:
 
 
 def ask(question: str, **options: object) -> Answer:
-    """Answer ``question`` with the default pipeline built from ``LEGALQA_*`` settings."""
+    """Answer ``question`` with the default pipeline built from ``LEGALQA_*`` settings.
+
+    Options are ``Pipeline.ask``'s: ``history`` (earlier questions, or ``app.conversation.Turn``s,
+    against which a follow-up is read), ``k``, ``answerer``, ``mode``."""
     from app.pipeline import default_pipeline
 
     return default_pipeline().ask(question, **options)  # type: ignore[arg-type]

@@ -130,6 +130,7 @@ def assess(
     *,
     model: DeclineModel | None = None,
     issue_score: float = 0.0,
+    vector: Sequence[float] = (),
 ) -> Evidence:
     """Answer or decline.  An explicit ``threshold`` (LEGALQA_ABSTAIN_THRESHOLD) applies the two-signal
     rule; otherwise the trained ``model`` decides, and without one the rule's calibrated default."""
@@ -140,7 +141,7 @@ def assess(
     score = evidence_score(top_dense, cover)
     licence = is_licence_procedure(question)
     if model is not None and not threshold:
-        p = model.probability(features(question, results, cover, issue_score))
+        p = model.probability(features(question, results, cover, issue_score), vector)
         abstain = not results or (not named and (p < model.threshold or licence))
         return Evidence(
             round(score, 4),

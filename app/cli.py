@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "remove": ("ingest.cli_docs", "remove a user-added document and update the index"),
     "docs": ("ingest.cli_docs", "list the corpus documents (bundled or user-added, chunks, effective date)"),
     "ask": ("app.cli_ask", "answer a question with numbered citations"),
+    "chat": ("app.cli_chat", "a conversation in the terminal: follow-up questions are read against earlier ones"),
     "verify": ("app.cli_ask", "re-check the citations of a saved answer (JSON)"),
     "serve": ("app.cli_serve", "start the browser app"),
     "api": ("app.api.cli", "start the HTTP API (OpenAI-compatible chat completions)"),

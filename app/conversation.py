@@ -35,7 +35,7 @@ HistoryItem = Turn | str  # a bare string is an earlier user question
 
 _OPENERS = re.compile(
     r"^(?:那|那么|那如果|那要是|如果是|要是|假如|换成|换做|还有|另外|此外|同样|这种|这样|这个|这些|该|此|上述|它|他们|她|对方|其|"
-    r"如果对方|如果我们|那我们|那我|那用户|那平台|那他|那她|还要|还能|还得|能不能也)"
+    r"如果对方|如果我们|那我们|那我|那用户|那平台|那他|那她|还要|还能|还得|能不能也|能|可以|有没有|多少|万一|怎么算|要多久)"
 )
 _CLOSERS = re.compile(r"(?:呢|吗|么|啊)?[？?]?$")
 _PRONOUNS = re.compile(r"它|这种情况|这种|这样|这个|上述|前面|刚才|上面|该情形|此时|他们|对方")
@@ -66,7 +66,7 @@ def is_elliptical(question: str) -> bool:
         return False
     opens = bool(_OPENERS.match(text))
     leans = bool(_PRONOUNS.search(text))
-    short = len(text) <= 14
+    short = len(text) <= 14 and len(terms) <= 2  # "有时间限制吗", not "格式条款免责有效吗"
     trails = text.rstrip("？?").endswith("呢")
     return opens or (leans and len(terms) < STANDALONE_TERMS) or short or trails
 
@@ -91,4 +91,6 @@ def context_for(question: str, history: Sequence[HistoryItem]) -> str:
 
 
 def resolved_query(question: str, context: str) -> str:
+    """The matter the follow-up continues, then the follow-up (measured on the multi-turn dev set:
+    the follow-up first scored the same, the earlier question's key words alone scored lower)."""
     return f"{context} {question}" if context else question

@@ -24,8 +24,9 @@ from app.abstain import (
     task_kind,
 )
 from app.notes import DRAFTING_NOTE, OUTSIDE_FOCUS_NOTE, missing_article_note
-from app.question import Question
+from app.question import Question, retrieval_query
 from app.retrieve import HybridRetriever
+from app.terms import question_terms
 from app.types import Retrieved
 
 # Words that put a question inside the AI-service focus (a general civil-law question has none).
@@ -47,12 +48,13 @@ class Decision:
 def decide(
     question: Question, results: Sequence[Retrieved], evidence: Evidence, retriever: HybridRetriever
 ) -> Decision:
+    asked = retrieval_query(question.text)  # what the user asks, without fake system/assistant turns
     missing = tuple(
         missing_article_note(retriever.statute_title(doc_id), count, ref.number, ref.suffix)
-        for doc_id, ref, count in retriever.missing_articles(question.text)
+        for doc_id, ref, count in retriever.missing_articles(asked)
     )
     named = any(r.via == "lookup" for r in results)
-    if missing and not named:
+    if missing and not named and not asks_more_than_articles(asked, retriever):
         return Decision(MISSING_ARTICLE_TEXT, missing)
     task = task_kind(question.text)
     if task == "predict":
@@ -60,16 +62,32 @@ def decide(
     if evidence.abstain:
         if task == "draft":
             return Decision(DRAFTING_TEXT)
-        if is_licence_procedure(question.query) or evidence.coverage >= OFF_TOPIC_COVERAGE:
-            return Decision(ABSTAIN_TEXT)
-        return Decision(OFF_TOPIC_TEXT)
-    issues = tuple(dict.fromkeys(r.issue.issue_name for r in results if r.via == "issue" and r.issue))
+        if is_licence_procedure(question.query):
+            return Decision(ABSTAIN_TEXT)  # its text names licence procedures as outside the corpus
+        far = evidence.p_answerable is not None and evidence.p_answerable < evidence.threshold / 4
+        return Decision(OFF_TOPIC_TEXT if far or evidence.coverage < OFF_TOPIC_COVERAGE else ABSTAIN_TEXT)
+    issues = tuple(dict.fromkeys(r.issue.issue_name for r in results if r.issue))
     notes = list(missing)
     if task == "draft":
         notes.insert(0, DRAFTING_NOTE)
     if not named and outside_focus(question, results):
         notes.append(OUTSIDE_FOCUS_NOTE)
     return Decision("", tuple(notes), issues)
+
+
+_ARTICLE_WORDS = re.compile(r"第\s*[0-9零〇一二两三四五六七八九十百千]+\s*条(?:之[一二三四五六七八九十]+)?|[0-9]+\s*条")
+# what a bare lookup says besides the article: 规定了什么, 怎么说, 内容, 请引用…回答
+_LOOKUP_WORDS = re.compile(r"规定|什么|内容|怎么|如何|说的|讲的|原文|全文|条文|请|引用|回答|解释|是|的|了|吗|呢")
+
+
+def asks_more_than_articles(question: str, retriever: HybridRetriever) -> bool:
+    """Whether the question has a matter of its own beyond naming articles ("生成式AI造成他人损害，谁来负责？"):
+    then it is answered from real provisions, with a note that the named article does not exist."""
+    rest = question
+    for start, end, _doc in sorted(retriever.names.mentions(question), reverse=True):
+        rest = rest[:start] + " " + rest[end:]
+    rest = _LOOKUP_WORDS.sub(" ", _ARTICLE_WORDS.sub(" ", rest))
+    return len(question_terms(rest)) >= 2
 
 
 def outside_focus(question: Question, results: Sequence[Retrieved], top: int = 3) -> bool:

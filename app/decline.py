@@ -63,12 +63,17 @@ class DeclineModel:
     coef: tuple[float, ...]
     intercept: float
     threshold: float  # decline when P(answerable) is below this
+    # weights on the question's own embedding (unit length, the retrieval query vector): what kind of
+    # question it is — a recipe, a tax form, a request to draft — beyond how well the corpus answers it
+    embedding_coef: tuple[float, ...] = ()
 
-    def probability(self, values: Mapping[str, float]) -> float:
+    def probability(self, values: Mapping[str, float], vector: Sequence[float] = ()) -> float:
         z = self.intercept + sum(
             c * (values[n] - m) / (s or 1.0)
             for n, m, s, c in zip(self.names, self.mean, self.scale, self.coef, strict=True)
         )
+        if self.embedding_coef and len(vector) == len(self.embedding_coef):
+            z += sum(c * v for c, v in zip(self.embedding_coef, vector, strict=True))
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
     def to_json(self) -> dict[str, object]:
@@ -80,6 +85,7 @@ class DeclineModel:
             "coef": list(self.coef),
             "intercept": self.intercept,
             "threshold": self.threshold,
+            "embedding_coef": [round(c, 6) for c in self.embedding_coef],
         }
 
     @classmethod
@@ -96,6 +102,7 @@ class DeclineModel:
             coef=tuple(float(x) for x in data["coef"]),  # type: ignore[union-attr]
             intercept=float(data["intercept"]),  # type: ignore[arg-type]
             threshold=float(data["threshold"]),  # type: ignore[arg-type]
+            embedding_coef=tuple(float(x) for x in data.get("embedding_coef", ())),  # type: ignore[union-attr]
         )
 
 

@@ -4,7 +4,7 @@ Every statement it outputs is a verbatim slice of the passage it cites, so
 grounding holds by construction; the work is in choosing and ordering them.
 
 When the question matched issues of the issue map, the answer opens with 要点:
-for each issue (at most three) its heading, the decisive sentence of the
+for each issue (at most two by default) its heading, the decisive sentence of the
 governing provision, then the agreement clause that speaks to it, then the
 commentary of the paper or blog.  The other passages follow under 相关规定,
 grouped by source, and only those with a sentence that shares the question's
@@ -60,7 +60,14 @@ class KeyPoint:
 
 
 class ExtractiveAnswerer:
-    """Implements ``Answerer``: 要点 by issue (when the question matched any), then the provisions."""
+    """Implements ``Answerer``: 要点 by issue (when the question matched any), then the provisions.
+
+    Sizes measured on the dev set (citation precision / recall against its gold passages): two issues
+    with two provisions each and two further provisions 0.27 / 0.82; three issues with three each and
+    three further 0.22 / 0.86; one issue 0.31 / 0.80; no further provisions drops recall to 0.48 —
+    the dev set's gold is mostly the passages retrieval ranks first, rarely the governing statute.
+    An issue's clause or commentary is quoted only when retrieval ranked it for the question too.
+    """
 
     name = "extractive"
 
@@ -70,9 +77,9 @@ class ExtractiveAnswerer:
         max_statements: int = 6,
         per_passage: int = 2,
         passages: int = 5,
-        max_issues: int = 3,
-        per_issue: int = 3,
-        related_after_issues: int = 3,
+        max_issues: int = 2,
+        per_issue: int = 2,
+        related_after_issues: int = 2,
         relevance: float = 0.25,
     ) -> None:
         self.max_statements = max_statements
@@ -102,7 +109,7 @@ class ExtractiveAnswerer:
         by_issue: dict[str, list[Retrieved]] = {}
         names: dict[str, str] = {}
         for r in passages:
-            if r.via == "issue" and r.issue is not None:
+            if r.issue is not None:
                 by_issue.setdefault(r.issue.issue_id, []).append(r)
                 names[r.issue.issue_id] = r.issue.issue_name
         points = []
@@ -110,8 +117,10 @@ class ExtractiveAnswerer:
         for issue_id, items in list(by_issue.items())[: self.max_issues]:
             items = sorted(items, key=lambda r: _ROLE_ORDER.get(r.issue.role if r.issue else "", 9))
             quoted: list[tuple[Unit, Retrieved]] = []
-            for r in items:
+            for n, r in enumerate(items):
                 if len(quoted) >= self.per_issue or r.chunk.chunk_id in cited:
+                    continue
+                if n > 0 and r.via == "issue":  # appended by the map, not ranked for this question
                     continue
                 unit = _decisive_unit(r, terms)
                 if unit is not None:

@@ -28,6 +28,11 @@ def missing_article_note(title: str, count: int, number: int, suffix: int = 0) -
     return f"{title}共{int_to_cn(count)}条，没有第{int_to_cn(number)}条{tail}。"
 
 
+def is_missing_article_note(note: str) -> bool:
+    """A note that says an article does NOT exist (it names the number only to deny it)."""
+    return bool(_MISSING.match(note))
+
+
 # (statute title as shown, e.g. 《民法典》) → (doc id, number of articles), or None if no such statute
 StatuteCount = Callable[[str], "tuple[str, int] | None"]
 

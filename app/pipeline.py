@@ -92,17 +92,29 @@ class Pipeline:
             cache_dir=self.settings.data_dir / "cache",
         )
 
-    def retrieve(self, question: str, k: int | None = None, mode: str = "hybrid") -> list[Retrieved]:
-        return self.retriever(mode).retrieve(question, k or self.settings.top_k)
+    def retrieve(
+        self, question: str, k: int | None = None, mode: str = "hybrid", *, focus: str = ""
+    ) -> list[Retrieved]:
+        """``focus``: for a follow-up read against the conversation, the follow-up alone."""
+        return self.retriever(mode).retrieve(question, k or self.settings.top_k, focus=focus)
 
     def prepare(self, question: object, history: Sequence[HistoryItem] = ()) -> Question:
         """The question as every stage uses it (raises QuestionError for input that cannot be asked):
         cleaned, fake system turns dropped for retrieval, an elliptical follow-up read against ``history``."""
         text = clean_question(question, self.settings.max_question_chars)
         query = retrieval_query(text)
-        earlier = [valid_text(q) for q in user_questions(history) if isinstance(q, str)]
-        context = context_for(query, earlier)
+        context = context_for(query, self._earlier(history))
         return Question(text=text, query=resolved_query(query, context), context=context)
+
+    def _earlier(self, history: Sequence[HistoryItem]) -> list[str]:
+        """The conversation's earlier questions, cleaned like the question (ones that could not be asked are left out)."""
+        earlier = []
+        for q in user_questions(history):
+            try:
+                earlier.append(retrieval_query(clean_question(valid_text(q), self.settings.max_question_chars)))
+            except QuestionError:
+                continue
+        return earlier
 
     def ask(
         self,
@@ -130,9 +142,11 @@ class Pipeline:
         self._log(asked.text)
         try:
             t0 = time.perf_counter()
-            asked = self._rewritten(asked, self.answerers[name], history)
+            asked = self._rewritten(asked, self.answerers[name], self._earlier(history))
             retriever = self.retriever(mode)
-            results = self.retrieve(asked.query, k, mode)
+            results = self.retrieve(
+                asked.query, k, mode, focus=retrieval_query(asked.text) if asked.resolved else ""
+            )
             t1 = time.perf_counter()
             evidence = assess(
                 asked.query,
@@ -141,6 +155,7 @@ class Pipeline:
                 self.index.idf,
                 model=self._decline_model(),
                 issue_score=retriever.best_issue_score(asked.query),
+                vector=self.index.query_vector(asked.query),
             )
             decision = decide(asked, results, evidence, retriever)
             if decision.decline:
@@ -162,13 +177,12 @@ class Pipeline:
         return replace(answer, stale=tuple(stale)) if stale else answer
 
     @staticmethod
-    def _rewritten(asked: Question, answerer: Answerer, history: Sequence[HistoryItem]) -> Question:
+    def _rewritten(asked: Question, answerer: Answerer, earlier: Sequence[str]) -> Question:
         """A follow-up read by the model itself when the answerer can (LLM); the heuristic reading stays
         when the model fails or returns nothing usable."""
         if not asked.resolved or not isinstance(answerer, Rewriter):
             return asked
         try:
-            earlier = [valid_text(q) for q in user_questions(history)]
             standalone = answerer.rewrite(retrieval_query(asked.text), earlier)
         except Exception:  # noqa: BLE001 - the rewrite is an improvement, never a reason to fail the ask
             return asked

@@ -101,6 +101,12 @@ def stale_note(answer: Answer) -> str:
     )
 
 
+def context_lines(answer: Answer) -> list[str]:
+    """What the reader must see before the answer: how a follow-up was read, and code's notes."""
+    lines = [f"按上下文理解为：{' '.join(answer.searched.split())}"] if answer.searched else []
+    return lines + [" ".join(note.split()) for note in answer.notes]
+
+
 def to_text(answer: Answer, *, show_scores: bool = False) -> str:
     """Citations of user-added documents keep their （用户添加） mark (``Citation.source_mark``), since
     nobody vetted those documents as the bundled ones were."""
@@ -109,6 +115,8 @@ def to_text(answer: Answer, *, show_scores: bool = False) -> str:
         lines += [f"出错：{answer.error}", ""]
     if answer.stale:
         lines += [stale_note(answer), ""]
+    if context_lines(answer):
+        lines += [*context_lines(answer), ""]
     lines.append(("【无可靠依据】" if answer.abstained else "【回答】") + "")
     lines.append(display_text(answer.text))
     if answer.unsupported_removed:
@@ -135,6 +143,8 @@ def to_markdown(answer: Answer, question: str | None = None) -> str:
     parts = [f"### 问：{quoted_question(asked)}", "", f"> **{answer.warning}**", ""]
     if answer.stale:
         parts += [f"> {stale_note(answer)}", ""]
+    for line in context_lines(answer):
+        parts += [f"> {markdown_text(line)}", ""]
     if answer.error:
         parts += [f"**出错：** {markdown_text(' '.join(answer.error.split()))}", ""]
     else:

@@ -38,7 +38,7 @@ class SearchIndex(Protocol):
 
 
 class Retriever(Protocol):
-    def retrieve(self, question: str, k: int) -> list[Retrieved]: ...
+    def retrieve(self, question: str, k: int, *, focus: str = "") -> list[Retrieved]: ...
 
 
 @dataclass(frozen=True)
@@ -103,14 +103,16 @@ class HybridRetriever:
         return self._titles.get(doc_id, doc_id)
 
     # -- public -------------------------------------------------------------
-    def retrieve(self, question: str, k: int) -> list[Retrieved]:
+    def retrieve(self, question: str, k: int, *, focus: str = "") -> list[Retrieved]:
+        """``focus``: the newest part of a question read against a conversation (the follow-up itself);
+        issues it matches on its own come first, so a follow-up that changes the issue is followed."""
         lookups = (
             self._lookup(self.names.article_refs(question)) + self._agreement_lookup(question)
             if self.mode == "hybrid"
             else []
         )
         vector = self.index.query_vector(question) if self.mode in ("hybrid", "dense") else None
-        matches = self.issues.match(question, vector) if vector is not None and self.issues else []
+        matches = self._matches(question, vector, focus) if vector is not None and self.issues else []
         tags = self._issue_tags(matches)
         ranked = self._ranked(question, k, vector, tags)
         seen = {r.chunk.chunk_id for r in lookups}
@@ -171,6 +173,15 @@ class HybridRetriever:
         """A bare 第X条 with no statute named: prefer 民法典, the only code long enough for most numbers."""
         docs = [d for (d, a) in self._articles if a == article_key(d, ref.number, ref.suffix)[1]]
         return sorted(docs, key=lambda d: (d != "civil-code", d))
+
+    def _matches(self, question: str, vector: Sequence[float], focus: str) -> list[IssueMatch]:
+        assert self.issues is not None
+        matches = self.issues.match(question, vector)
+        if focus and focus != question:
+            own = self.issues.match(focus, self.index.query_vector(focus))
+            known = {m.issue.id for m in own}
+            matches = (own + [m for m in matches if m.issue.id not in known])[: self.issues.config.limit]
+        return matches
 
     def _issue_tags(self, matches: Sequence[IssueMatch]) -> dict[str, IssueTag]:
         """chunk id → why the issue map brings it in, in the matched issues' order (rule first)."""

@@ -24,10 +24,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
-from app.abstain import ABSTAIN_TEXT
+from app.abstain import DECLINE_TEXTS
 from app.citations_ref import ArticleRef, StatuteNames
 from app.draft import ISSUE_HEADING_PREFIX, KEY_POINTS_HEADING, PROVISIONS_HEADING
 from app.grounding import check_sentence, split_sentences
+from app.notes import note_problem
 from app.saved_answer import printable
 from app.types import Answer, Citation
 from ingest.errors import CorpusError
@@ -195,6 +196,17 @@ class _Corpus:
             return f"{c.file} 不是 {c.doc_id} 的语料文件（清单中为 {meta.file}）"
         return ""
 
+    def statute_count(self, title: str) -> tuple[str, int] | None:
+        """(doc id, number of articles) of the statute shown as ``title`` (《民法典》)."""
+        bare = title.strip("《》")
+        for doc_id, meta in self.metas.items():
+            if meta.kind == "statute" and meta.articles and bare in (meta.title.strip("《》"), meta.short_title.strip("《》")):
+                return doc_id, meta.articles
+        return None
+
+    def has(self, doc_id: str, number: int, suffix: int) -> bool:
+        return self._in_statute(doc_id, number, suffix)
+
     def has_article(self, ref: ArticleRef) -> bool:
         docs = [ref.doc_id] if ref.doc_id else [d for d, m in self.metas.items() if m.kind == "statute"]
         return any(self._in_statute(d, ref.number, ref.suffix) for d in docs)
@@ -240,6 +252,7 @@ def check_answer(answer: Answer, corpus_dir: Path) -> Verification:
         problem = _citation_problem(c, reader) or (corpus.doc_problem(c) if corpus else "")
         checks.append(CitationCheck(c.number, c.locator, not problem, problem))
     findings += _number_findings(answer.citations)
+    findings += _note_findings(answer, corpus)
     if not answer.citations:
         findings += _abstention_findings(answer)
     else:
@@ -247,6 +260,16 @@ def check_answer(answer: Answer, corpus_dir: Path) -> Verification:
         findings += _statement_findings(answer, passages)
         findings += _text_findings(answer, passages, corpus)
     return Verification(tuple(checks), tuple(findings))
+
+
+def _note_findings(answer: Answer, corpus: _Corpus | None) -> list[Finding]:
+    """A note is a claim of code: it must be one this tool attaches, true of the corpus."""
+    found = []
+    for i, note in enumerate(answer.notes):
+        problem = "语料清单无法读取，说明未核对" if corpus is None else note_problem(note, corpus.statute_count, corpus.has)
+        if problem:
+            found.append(Finding(f"notes[{i}]", f"{_excerpt(note)} {problem}"))
+    return found
 
 
 def _number_findings(citations: Sequence[Citation]) -> list[Finding]:
@@ -259,7 +282,7 @@ def _number_findings(citations: Sequence[Citation]) -> list[Finding]:
 def _abstention_findings(answer: Answer) -> list[Finding]:
     """No citations: only the fixed "no reliable basis" text is allowed, with nothing else claimed."""
     found = []
-    if not answer.abstained or answer.text.strip() != ABSTAIN_TEXT:
+    if not answer.abstained or answer.text.strip() not in DECLINE_TEXTS:
         found.append(Finding("text", "回答没有任何引文，却不是“无可靠依据”的说明：正文无从核对"))
     if answer.statements:
         found.append(Finding("statements", f"回答没有任何引文，却有 {len(answer.statements)} 条陈述"))

@@ -110,7 +110,7 @@ class NaiveBaseline:
     reused: int = 0
     _owns_workdir: bool = field(default=True, repr=False)
 
-    def retrieve(self, question: str, k: int) -> list[Retrieved]:
+    def retrieve(self, question: str, k: int, *, focus: str = "") -> list[Retrieved]:  # noqa: ARG002 - no issue map here
         if k <= 0 or not self.chunks:
             return []
         result = self.collection.query(

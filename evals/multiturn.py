@@ -95,7 +95,8 @@ def score(pipeline: Any, conversations: Sequence[Conversation], k: int = 5) -> d
         earlier: list[str] = []
         for i, turn in enumerate(conv.turns):
             asked = pipeline.prepare(turn.question, earlier)
-            hit = _hit(pipeline.retrieve(asked.query, k)[:k], turn.gold)
+            focus = asked.text if asked.resolved else ""
+            hit = _hit(pipeline.retrieve(asked.query, k, focus=focus)[:k], turn.gold)
             if i == 0:
                 openers += 1
                 opener_hits += hit

@@ -90,7 +90,13 @@ class _OpenAIStub(BaseHTTPRequestHandler):
             "object": "chat.completion",
             "created": 0,
             "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": type(self).reply}, "finish_reason": "stop"}],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": type(self).reply},
+                    "finish_reason": "stop",
+                }
+            ],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         }
         data = json.dumps(payload).encode()
@@ -118,7 +124,11 @@ def openai_stub():
 
 def test_real_openai_client_against_loopback_stub(openai_stub):
     _OpenAIStub.reply = "被侵权人可以向产品的生产者请求赔偿。[2] 这是编造的内容，资料中没有。[1]"
-    settings = Settings(llm="openai:glm-4-flash", llm_base_url=f"http://127.0.0.1:{openai_stub.server_port}/v1", llm_api_key="sk-test-secret")
+    settings = Settings(
+        llm="openai:glm-4-flash",
+        llm_base_url=f"http://127.0.0.1:{openai_stub.server_port}/v1",
+        llm_api_key="sk-test-secret",
+    )
     draft = LLMAnswerer(chat_model_from_settings(settings)).answer("能找生产者赔吗", P)
     request = _OpenAIStub.seen[0]
     assert request["path"] == "/v1/chat/completions"
@@ -133,3 +143,47 @@ def test_bad_llm_spec_is_a_clear_error():
 
     with pytest.raises(LegalQAError, match="provider:model"):
         chat_model_from_settings(Settings(llm="gpt4"))
+
+
+def test_prompt_asks_for_the_conclusion_first_and_shows_each_passages_issue_and_role():
+    from dataclasses import replace as _replace
+
+    from app.question import Question
+    from app.types import IssueTag
+
+    tagged = [_replace(P[0], issue=IssueTag("product-defect", "产品缺陷与生产者责任", "rule")), P[1]]
+    model = ScriptedChatModel(["结论：生产者应当承担侵权责任。[1]"])
+    LLMAnswerer(model).answer(Question("那销售者呢？", "产品缺陷 那销售者呢？", context="产品缺陷"), tagged)
+    system, human = (m.content for m in model.history[0])
+    assert "结论：" in system and "取决于" in system
+    assert "（争点：产品缺陷与生产者责任；规则）" in human
+    assert "按对话上文，问题理解为" in human and "产品缺陷 那销售者呢？" in human
+
+
+def test_a_follow_up_is_rewritten_by_the_model_and_the_answer_says_what_was_searched(
+    corpus_hash_index: Settings,
+):
+    from dataclasses import replace as _replace
+
+    from app.pipeline import build_pipeline
+
+    settings = _replace(corpus_hash_index, abstain_threshold=1e-9)
+    standalone = "大模型服务宕机造成损失后，合同中约定服务商不承担任何责任的条款是否有效？"
+    model = ScriptedChatModel([standalone, NO_BASIS])
+    pipeline = build_pipeline(settings, answerers={"llm": LLMAnswerer(model)})
+    answer = pipeline.ask(
+        "那如果合同里写了他们不承担任何责任呢？",
+        history=["大模型服务宕机一天，我们损失不小，能要求赔偿吗？"],
+        answerer="llm",
+    )
+    assert answer.searched == standalone and len(model.history) == 2
+    assert "最后一个问题" in model.history[0][-1].content
+
+    broken = ScriptedChatModel(["", NO_BASIS])  # no usable rewrite: the conversation is still read, heuristically
+    pipeline = build_pipeline(settings, answerers={"llm": LLMAnswerer(broken)})
+    answer = pipeline.ask(
+        "那如果合同里写了他们不承担任何责任呢？",
+        history=["大模型服务宕机一天，我们损失不小，能要求赔偿吗？"],
+        answerer="llm",
+    )
+    assert answer.searched.startswith("大模型服务宕机一天")

@@ -51,6 +51,20 @@ def _eval_questions() -> list[str]:
     out = []
     for path in paths:
         out += [json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for path in sorted((ROOT / "evals" / "datasets" / "multiturn").glob("*.jsonl")):  # conversations
+        for line in path.read_text(encoding="utf-8").splitlines():
+            out += [t["question"] for t in json.loads(line)["turns"]] if line.strip() else []
+    return out
+
+
+def _written_elsewhere() -> list[tuple[str, str]]:
+    """(where, question) of the other questions we wrote: the issue map's examples and the decline negatives."""
+    from ingest.issue_map import issue_map_path, load_issue_map
+
+    out = [(f"issues.toml:{i.id}", e.question) for i in load_issue_map(issue_map_path(ROOT / "corpus")).issues for e in i.examples]
+    for name in ("negatives-train.jsonl", "negatives-dev.jsonl"):
+        lines = (DATA_DIR / name).read_text(encoding="utf-8").splitlines()
+        out += [(name, json.loads(line)["question"]) for line in lines if line.strip()]
     return out
 
 
@@ -94,6 +108,21 @@ def test_no_question_is_a_near_duplicate_of_an_eval_question(training, dev) -> N
         grams = char_ngrams(q.question)
         if any(jaccard(grams, e) >= NEAR_DUPLICATE for e in evals):
             bad.append((q.id, q.question))
+    assert not bad, bad[:10]
+
+
+def test_issue_examples_and_decline_negatives_are_not_near_duplicates_of_eval_questions() -> None:
+    evals = [char_ngrams(q) for q in _eval_questions()]
+    written = _written_elsewhere()
+    assert len(written) > 700
+    bad = [(w, q) for w, q in written if any(jaccard(char_ngrams(q), e) >= NEAR_DUPLICATE for e in evals)]
+    assert not bad, bad[:10]
+
+
+def test_decline_dev_negatives_are_written_apart_from_the_training_negatives() -> None:
+    written = _written_elsewhere()
+    train = [char_ngrams(q) for w, q in written if w == "negatives-train.jsonl"]
+    bad = [q for w, q in written if w == "negatives-dev.jsonl" and any(jaccard(char_ngrams(q), t) >= NEAR_DUPLICATE for t in train)]
     assert not bad, bad[:10]
 
 

@@ -31,7 +31,7 @@ class AskRequest(BaseModel):
     history: list[Turn] | None = Field(
         default=None,
         max_length=MAX_TURNS,
-        description="earlier turns; accepted and validated, not yet used to answer (see `question_context`)",
+        description="earlier turns; an elliptical follow-up is read against them (see `question_context`)",
     )
     k: int | None = Field(default=None, ge=1, le=MAX_K, description="passages to retrieve (default LEGALQA_TOP_K)")
     answerer: str | None = Field(default=None, description="extractive or llm (default LEGALQA_ANSWERER)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import PurePosixPath
 from typing import Any
@@ -24,6 +24,7 @@ from app.api.guard import DEFAULT_MAX_BODY_BYTES, Guard
 from app.api.holder import PipelineHolder
 from app.api.openai_compat import completion, completion_chunks, server_sent_events, split_conversation
 from app.api.schemas import AskRequest, ChatCompletionRequest
+from app.conversation import Turn
 from app.pipeline import Pipeline, build_pipeline
 from app.question import QuestionError, clean_question
 from app.types import Answer
@@ -67,15 +68,19 @@ def create_app(
     @v1.post("/ask", summary="Answer a question (the Answer JSON of `legalqa ask --json`)")
     def ask(body: AskRequest) -> JSONBody:
         check_question(body.question, settings, "question")
-        answer = answer_question(holder.get(), body.question, body.k, body.answerer, settings)
-        # question_context: the stand-alone question a follow-up will be rewritten to from `history`; not yet used
-        return JSONBody({**answer.to_dict(), "question_context": None})
+        history = [Turn(t.role, t.content) for t in body.history or () if t.role in ("user", "assistant")]
+        answer = answer_question(holder.get(), body.question, body.k, body.answerer, settings, history)
+        # question_context: what a follow-up was read as against `history` (null when it stands alone)
+        return JSONBody({**answer.to_dict(), "question_context": answer.searched or None})
 
-    @v1.post("/chat/completions", summary="OpenAI-compatible chat completion (last user message is the question)")
+    @v1.post(
+        "/chat/completions", summary="OpenAI-compatible chat completion (last user message is the question)"
+    )
     def chat_completions(body: ChatCompletionRequest) -> Any:
-        question, _history = split_conversation(body.messages)
+        question, earlier = split_conversation(body.messages)
         check_question(question, settings, "messages")
-        answer = answer_question(holder.get(), question, body.k, body.answerer, settings)
+        history = [Turn(m["role"], m["content"]) for m in earlier if m["role"] in ("user", "assistant")]  # type: ignore[arg-type]
+        answer = answer_question(holder.get(), question, body.k, body.answerer, settings, history)
         if body.stream:
             return StreamingResponse(
                 server_sent_events(completion_chunks(answer, body.model)),
@@ -104,17 +109,26 @@ def create_app(
         ]
         return {"documents": rows, "index": index_info(pipeline), "warning": WARNING}
 
-    @v1.get("/passages/{chunk_id:path}", summary="One passage: text, file offsets, locator, previous/next passage ids")
+    @v1.get(
+        "/passages/{chunk_id:path}",
+        summary="One passage: text, file offsets, locator, previous/next passage ids",
+    )
     def passage(chunk_id: str) -> dict[str, Any]:
         pipeline = holder.get()
         chunk = pipeline.index.chunks.get(chunk_id)
         if chunk is None:
-            raise ApiError(404, f"chunk_id: no passage {chunk_id!r} in the index (ids look like civil-code/1202)", param="chunk_id")
+            raise ApiError(
+                404,
+                f"chunk_id: no passage {chunk_id!r} in the index (ids look like civil-code/1202)",
+                param="chunk_id",
+            )
         previous, following = holder.neighbours(pipeline)[chunk_id]
         return {**asdict(chunk), "previous": previous, "next": following, "warning": WARNING}
 
     @v1.post("/verify", summary="Re-check a posted Answer JSON's citations against the corpus files")
-    def verify(body: dict[str, Any] = Body(description="an Answer JSON, as returned by /v1/ask")) -> dict[str, Any]:  # noqa: B008
+    def verify(
+        body: dict[str, Any] = Body(description="an Answer JSON, as returned by /v1/ask"),  # noqa: B008
+    ) -> dict[str, Any]:
         answer = parse_answer(body)
         checks = verify_answer(answer, settings.corpus_dir)
         ok = sum(c.ok for c in checks)
@@ -142,15 +156,28 @@ def check_question(question: str, settings: Settings, param: str) -> None:
         raise ApiError(422, f"{param}: {exc}", param=param) from None
 
 
-def answer_question(pipeline: Pipeline, question: str, k: int | None, answerer: str | None, settings: Settings) -> Answer:
+def answer_question(
+    pipeline: Pipeline,
+    question: str,
+    k: int | None,
+    answerer: str | None,
+    settings: Settings,
+    history: Sequence[Turn] = (),
+) -> Answer:
     name = answerer or settings.answerer
     if name not in pipeline.answerers:
         available = ", ".join(pipeline.answerers)
         if answerer:  # the client asked for it: its mistake
-            raise ApiError(422, f"answerer: {name!r} is not configured (available: {available})", param="answerer")
-        raise ApiError(503, f"the server's LEGALQA_ANSWERER={name!r} is not configured (available: {available})")
-    answer = pipeline.ask(question, k=k, answerer=name)
-    if answer.error:  # the question was checked above: what is left is a backend failure (e.g. Chroma server down)
+            raise ApiError(
+                422, f"answerer: {name!r} is not configured (available: {available})", param="answerer"
+            )
+        raise ApiError(
+            503, f"the server's LEGALQA_ANSWERER={name!r} is not configured (available: {available})"
+        )
+    answer = pipeline.ask(question, history=history, k=k, answerer=name)
+    if (
+        answer.error
+    ):  # the question was checked above: what is left is a backend failure (e.g. Chroma server down)
         raise ApiError(503, answer.error)
     return answer
 
@@ -160,14 +187,23 @@ def parse_answer(body: dict[str, Any]) -> Answer:
     try:
         answer = Answer.from_dict(data)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise ApiError(422, f"body: not an Answer JSON as returned by /v1/ask ({type(exc).__name__}: {exc})") from None
+        raise ApiError(
+            422, f"body: not an Answer JSON as returned by /v1/ask ({type(exc).__name__}: {exc})"
+        ) from None
     for i, c in enumerate(answer.citations):
         where = f"citations.{i}"
-        if not (all(isinstance(v, int) for v in (c.start, c.end)) and all(isinstance(v, str) for v in (c.file, c.quote, c.sha256))):
-            raise ApiError(422, f"{where}: start and end must be integers; file, quote and sha256 strings", param=where)
+        if not (
+            all(isinstance(v, int) for v in (c.start, c.end))
+            and all(isinstance(v, str) for v in (c.file, c.quote, c.sha256))
+        ):
+            raise ApiError(
+                422, f"{where}: start and end must be integers; file, quote and sha256 strings", param=where
+            )
         path = PurePosixPath(c.file)
         if not c.file or path.is_absolute() or ".." in path.parts or "\\" in c.file:
-            raise ApiError(422, f"{where}.file: {c.file!r} is not a path inside the corpus", param=f"{where}.file")
+            raise ApiError(
+                422, f"{where}.file: {c.file!r} is not a path inside the corpus", param=f"{where}.file"
+            )
     return answer
 
 

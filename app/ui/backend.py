@@ -98,8 +98,11 @@ def get_pipeline(settings: Settings) -> Pipeline | Problem:
     return problem
 
 
-def safe_ask(pipeline: Pipeline, settings: Settings, question: str, *, k: int, answerer: str) -> Answer:
-    """``Pipeline.ask`` with a UI-side length guard and a last-resort catch (it should never raise)."""
+def safe_ask(
+    pipeline: Pipeline, settings: Settings, question: str, *, k: int, answerer: str, history: Sequence[str] = ()
+) -> Answer:
+    """``Pipeline.ask`` with a UI-side length guard and a last-resort catch (it should never raise).
+    ``history``: the conversation's earlier questions, for reading a follow-up."""
     limit = settings.max_question_chars
     if len(question) > limit:
         return error_answer(
@@ -108,7 +111,7 @@ def safe_ask(pipeline: Pipeline, settings: Settings, question: str, *, k: int, a
             f"问题过长（{len(question)} 字）：请控制在 {limit} 字以内，只保留与法律问题相关的内容。",
         )
     try:
-        answer = pipeline.ask(question, k=k, answerer=answerer)
+        answer = pipeline.ask(question, history=history, k=k, answerer=answerer)
     except Exception as exc:
         return error_answer(question, answerer, redact(f"后端出错（{type(exc).__name__}）：{exc}", settings))
     if answer.error:

@@ -112,7 +112,8 @@ def render() -> None:
             st.markdown(escape_markdown(question) or "（空白问题）")
         with st.chat_message("assistant", avatar="⚖️"):
             with st.spinner(SPINNER, show_time=True):
-                answer = backend.safe_ask(pipeline, settings, question, k=k, answerer=answerer)
+                earlier = typed[-4:]  # the conversation so far: a follow-up is read against it
+                answer = backend.safe_ask(pipeline, settings, question, k=k, answerer=answerer, history=earlier)
             history.append(answer)
             typed.append(question)
             msg_id = f"a{len(history) - 1}"

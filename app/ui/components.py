@@ -6,7 +6,7 @@ import re
 
 import streamlit as st
 
-from app.render import stale_note
+from app.render import context_lines, stale_note
 from app.types import Answer, Citation
 from app.ui import backend, nav
 from app.ui.backend import Problem
@@ -122,6 +122,8 @@ def render_answer(answer: Answer, *, msg_id: str, show_scores: bool, settings: S
     st.warning(answer.warning)
     if answer.stale:
         st.error(stale_note(answer), icon="⏳")
+    for line in context_lines(answer):
+        st.caption(escape_markdown(line))
     if answer.error:
         st.error(f"**出错了：** {answer.error}", icon="🚫")
         return

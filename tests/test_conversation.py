@@ -1,0 +1,105 @@
+"""Follow-up questions are read against the conversation on every path: Python, CLI, HTTP API."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from app.conversation import Turn, context_for, is_elliptical, resolved_query
+from app.pipeline import build_pipeline
+from app.question import clean_question
+from ingest.settings import Settings
+from tests.conftest import ROOT, clean_env, settings_env
+
+OPENING = "我们用了某家的大模型API做客服，结果他们服务宕机一天，我们损失不小，能要求赔偿吗？"
+FOLLOW_UP = "那如果合同里写了他们不承担任何责任呢？"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "那如果是我们自己修改过的内容呢？",
+        "这种情况下呢",
+        "它还要赔吗",
+        "有时间限制吗？",
+        "能要多少？我就付了98块。",
+    ],
+)
+def test_elliptical_follow_ups_are_recognised(question: str) -> None:
+    assert is_elliptical(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        OPENING,
+        "《消费者权益保护法》第五十五条规定的惩罚性赔偿怎么计算？",
+        "平台在用户协议里用加粗字体写了不对模型生成内容承担任何责任，这种免责条款在法律上有效吗？",
+    ],
+)
+def test_questions_that_stand_alone_are_not_rewritten(question: str) -> None:
+    assert context_for(question, [OPENING]) == ""
+
+
+def test_context_is_the_last_standalone_question_and_the_follow_up_since() -> None:
+    history = [OPENING, FOLLOW_UP, Turn("assistant", "……")]
+    context = context_for("这种情况下呢？", history)
+    assert context.startswith(OPENING) and context.endswith(FOLLOW_UP)
+    assert resolved_query("这种情况下呢？", context).endswith("这种情况下呢？")
+    assert context_for("这种情况下呢？", []) == "", "no conversation, nothing to read it against"
+
+
+def test_pipeline_reads_a_follow_up_against_history_and_says_so(corpus_hash_index: Settings) -> None:
+    pipeline = build_pipeline(corpus_hash_index)
+    alone = pipeline.ask(FOLLOW_UP)
+    followed = pipeline.ask(FOLLOW_UP, history=[OPENING])
+    assert alone.searched == ""
+    assert followed.searched.startswith(clean_question(OPENING, 500)) and followed.question == clean_question(FOLLOW_UP, 500)
+    assert followed.warning == alone.warning and "仅供参考" in followed.warning
+    turns = pipeline.ask(FOLLOW_UP, history=[Turn("user", OPENING), Turn("assistant", "答")])
+    assert turns.searched == followed.searched
+
+
+def test_legalqa_chat_carries_the_conversation(corpus_hash_index: Settings) -> None:
+    env = clean_env(**settings_env(corpus_hash_index))
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "chat"],
+        input=f"{OPENING}\n{FOLLOW_UP}\n/new\n{FOLLOW_UP}\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("仅供参考，不构成法律意见") >= 6, (
+        "every answer carries the warning, top and bottom"
+    )
+    assert done.stdout.count("按上下文理解为：") == 1, "read in context once; /new forgets the conversation"
+
+
+def test_http_api_uses_history_on_both_endpoints(corpus_hash_index: Settings) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.api.server import create_app
+
+    with TestClient(create_app(corpus_hash_index, token="")) as client:
+        body = client.post(
+            "/v1/ask", json={"question": FOLLOW_UP, "history": [{"role": "user", "content": OPENING}]}
+        ).json()
+        assert body["question_context"] and body["question_context"].startswith(clean_question(OPENING, 500))
+        assert client.post("/v1/ask", json={"question": FOLLOW_UP}).json()["question_context"] is None
+        chat = client.post(
+            "/v1/chat/completions",
+            json={
+                "messages": [
+                    {"role": "user", "content": OPENING},
+                    {"role": "assistant", "content": "答"},
+                    {"role": "user", "content": FOLLOW_UP},
+                ]
+            },
+        ).json()
+        content = chat["choices"][0]["message"]["content"]
+        assert "按上下文理解为：" in content and "仅供参考" in content

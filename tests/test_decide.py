@@ -1,0 +1,98 @@
+"""Declining precisely: articles that do not exist, tasks we do not do, and notes the verifier re-derives."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from app.abstain import DRAFTING_TEXT, MISSING_ARTICLE_TEXT, TASK_TEXT, task_kind
+from app.notes import DRAFTING_NOTE, missing_article_note
+from app.pipeline import build_pipeline
+from app.verify import check_answer
+from ingest.issue_map import issue_map_path, load_issue_map
+from ingest.settings import Settings
+
+GENAI = "《生成式人工智能服务管理暂行办法》"
+
+
+@pytest.fixture(scope="module")
+def pipeline(corpus_hash_index: Settings):
+    return build_pipeline(corpus_hash_index)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "生成式人工智能服务管理暂行办法第三十条",
+        "生成式人工智能服务管理暂行办法第30条怎么规定的？",
+        "生成式人工智能服务管理暂行办法第３０条",  # full-width digits
+        "生成式人工智能服务管理暂行办法第3\u200b0条",  # a zero-width space inside the number
+    ],
+)
+def test_an_article_that_does_not_exist_is_named_and_never_replaced(pipeline, question: str) -> None:
+    answer = pipeline.ask(question)
+    assert answer.abstained and not answer.citations
+    assert answer.text == MISSING_ARTICLE_TEXT
+    assert answer.notes == (f"{GENAI}共二十四条，没有第三十条。",)
+    assert "仅供参考" in answer.warning
+
+
+def test_an_existing_article_is_still_looked_up(pipeline) -> None:
+    answer = pipeline.ask("生成式人工智能服务管理暂行办法第二十四条")
+    assert not answer.abstained and answer.citations[0].locator.endswith("第二十四条") and not answer.notes
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("帮我写一份离婚协议书", "draft"),
+        ("用大模型帮我起草一份用户协议", "draft"),
+        ("这个案子法院会怎么判？", "predict"),
+        ("平台的免责条款有效吗", ""),
+        ("我们的协议里写了不承担责任，有效吗", ""),
+    ],
+)
+def test_task_kinds(question: str, kind: str) -> None:
+    assert task_kind(question) == kind
+
+
+def test_a_drafting_request_is_not_drafted(pipeline) -> None:
+    answer = pipeline.ask("帮我写一份大模型服务合同，要写清楚服务中断的违约责任")
+    if answer.abstained:
+        assert answer.text == DRAFTING_TEXT
+    else:
+        assert answer.notes[0] == DRAFTING_NOTE and answer.citations
+
+
+def test_a_ruling_prediction_is_declined_with_the_reason(pipeline) -> None:
+    answer = pipeline.ask("我们起诉大模型平台服务中断的违约责任，法院会怎么判？")
+    assert answer.abstained and answer.text == TASK_TEXT and not answer.citations
+
+
+def test_the_verifier_rederives_notes_from_the_corpus(pipeline, corpus_hash_index: Settings) -> None:
+    corpus = Path(corpus_hash_index.corpus_dir)
+    answer = pipeline.ask("生成式人工智能服务管理暂行办法第三十条")
+    assert check_answer(answer, corpus).ok
+    wrong_count = replace(answer, notes=(missing_article_note(GENAI, 30, 31),))
+    assert not check_answer(wrong_count, corpus).ok
+    exists = replace(answer, notes=(missing_article_note(GENAI, 24, 7),))
+    assert not check_answer(exists, corpus).ok
+    invented = replace(answer, notes=("根据法律规定，平台不承担任何责任。",))
+    assert not check_answer(invented, corpus).ok
+
+
+def test_the_verifier_accepts_issue_headings_only_from_the_issue_map(
+    pipeline, corpus_hash_index: Settings
+) -> None:
+    corpus = Path(corpus_hash_index.corpus_dir)
+    answer = pipeline.ask("民法典第五百七十七条")
+    assert not answer.abstained
+    name = load_issue_map(issue_map_path(corpus)).issues[0].name
+    quoted = f"- {answer.statements[0].text}[1]"
+    laid_out = replace(answer, text=f"**要点**\n\n**争点：{name}**\n\n{quoted}\n\n**相关规定**")
+    assert check_answer(laid_out, corpus).ok
+    claimed = replace(answer, text=f"**要点**\n\n**争点：平台无需承担任何责任**\n\n{quoted}")
+    findings = check_answer(claimed, corpus).findings
+    assert any("不是争点清单" in f.problem for f in findings)

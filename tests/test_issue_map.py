@@ -1,0 +1,148 @@
+"""The issue map (corpus/issues.toml): valid, true to the corpus, matched by retrieval, and its errors are one line."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from app.issues import IssueConfig, IssueMatcher
+from evals.train.data import corpus_chunks
+from ingest.embed import HashingEmbedder
+from ingest.issue_map import (
+    ROLES,
+    IssueMapError,
+    check_against_corpus,
+    issue_map_path,
+    load_issue_map,
+)
+from tests.conftest import ROOT
+
+SHIPPED = issue_map_path(ROOT / "corpus")
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_issue_map(SHIPPED)
+
+
+@pytest.fixture(scope="module")
+def chunks():
+    return corpus_chunks(ROOT / "corpus")
+
+
+def _articles(chunks) -> dict[tuple[str, str], str]:
+    out: dict[tuple[str, str], str] = {}
+    for c in chunks.values():
+        if c.article:
+            out[(c.doc_id, c.article)] = out.get((c.doc_id, c.article), "") + c.text
+    return out
+
+
+def test_the_shipped_map_covers_the_field(shipped) -> None:
+    assert len(shipped.issues) >= 40
+    names = [i.name for i in shipped.issues]
+    assert len(set(names)) == len(names), "two issues share a name"
+    docs = Counter(p.doc for i in shipped.issues for p in i.provisions)
+    for doc in (
+        "civil-code",
+        "consumer-protection-law",
+        "product-quality-law",
+        "genai-interim-measures",
+        "agreement",
+        "paper",
+        "blog",
+    ):
+        assert docs[doc] > 0, f"no issue cites {doc}"
+
+
+def test_every_provision_exists_and_every_decisive_sentence_is_verbatim(shipped, chunks) -> None:
+    check_against_corpus(shipped, _articles(chunks), chunks)  # raises naming the issue and provision
+
+
+def test_every_issue_has_a_governing_rule_and_examples_in_both_personas(shipped) -> None:
+    for issue in shipped.issues:
+        assert issue.provisions[0].role == "rule" and issue.provisions[0].sentence, issue.id
+        assert not issue.provisions[0].sentence.rstrip().endswith("："), (
+            f"{issue.id}: a list intro decides nothing"
+        )
+        personas = Counter(e.persona for e in issue.examples)
+        assert personas["business"] >= 2 and personas["legal"] >= 1, issue.id
+        assert all(p.role in ROLES for p in issue.provisions)
+
+
+def test_a_provision_the_corpus_lacks_is_named(shipped, chunks, tmp_path: Path) -> None:
+    text = SHIPPED.read_text(encoding="utf-8").replace(
+        'article = "第五百七十七条"', 'article = "第九千五百七十七条"', 1
+    )
+    broken = tmp_path / "issues.toml"
+    broken.write_text(text, encoding="utf-8")
+    with pytest.raises(
+        IssueMapError,
+        match=r"issues\.toml: issues\[id=.+\]\.provisions\[\d\]: civil-code has no 第九千五百七十七条",
+    ):
+        check_against_corpus(load_issue_map(broken), _articles(chunks), chunks)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("version = 1\n[[issues\n", "not valid TOML"),
+        (
+            '[[issues]]\nid = "x-y"\nname = "n"\ndescription = "d"\n',
+            r"issues\[id=x-y\]\.provisions: an issue needs at least one provision",
+        ),
+        ('[[issues]]\nid = "Bad Id"\n', r"issues\[1\]\.id: 'Bad Id' must be lowercase"),
+        (
+            '[[issues]]\nid = "a-b"\nname = "n"\ndescription = "d"\n[[issues.provisions]]\ndoc = "civil-code"\narticle = "第一条"\nrole = "ruling"\n',
+            r"issues\[id=a-b\]\.provisions\[1\]\.role: 'ruling' is not one of",
+        ),
+        (
+            '[[issues]]\nid = "a-b"\nname = "n"\ndescription = "d"\n[[issues.provisions]]\ndoc = "agreement"\nrole = "clause"\n',
+            r"give exactly one of article \(statutes\) or chunk \(sources\)",
+        ),
+    ],
+)
+def test_a_malformed_map_is_one_line_naming_file_and_field(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "issues.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(IssueMapError, match=message) as info:
+        load_issue_map(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_corpus_without_a_map_has_no_issues(tmp_path: Path) -> None:
+    assert load_issue_map(tmp_path / "issues.toml").issues == ()
+
+
+def test_matching_finds_the_issue_of_its_own_example_and_nothing_for_an_unrelated_question(
+    shipped, chunks, tmp_path: Path
+) -> None:
+    embedder = HashingEmbedder(dim=512)
+    matcher = IssueMatcher(
+        shipped,
+        chunks,
+        embedder.embed_documents,
+        fingerprint="hash",
+        cache_dir=tmp_path,
+        config=IssueConfig(floor=0.9),
+    )
+    issue = shipped.issues[0]
+    question = issue.examples[0].question
+    matched = matcher.match(question, embedder.embed_query(question))
+    assert matched and matched[0].issue.id == issue.id
+    assert matcher.match("今天晚饭做什么菜好呢", embedder.embed_query("今天晚饭做什么菜好呢")) == []
+    assert list(tmp_path.glob("issues-*.npy")), "the vectors of the map are cached"
+    again = IssueMatcher(
+        shipped,
+        chunks,
+        lambda texts: pytest.fail("re-embedded a cached map"),
+        fingerprint="hash",
+        cache_dir=tmp_path,
+    )
+    assert len(again) == len(shipped.issues)
+    resolved = matcher.provisions(issue)
+    assert resolved[0].provision.role == "rule" and all(
+        cid in chunks for r in resolved for cid in r.chunk_ids
+    )
