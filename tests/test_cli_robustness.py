@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
 from app.pipeline import build_pipeline
 from app.types import Answer
 from app.verify import check_answer
 from app.warning import WARNING
 from ingest.settings import Settings
+from legalqa.cli import main
 from tests.conftest import clean_env, settings_env
 
 QUESTION = "民法典第1202条"

@@ -9,7 +9,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.cli import main as legalqa
 from app.types import Answer, Citation, Statement
 from evals.cli import SYSTEMS
 from evals.judge import Judge, parse_verdict
@@ -22,6 +21,7 @@ from evals.scoring import (
 )
 from ingest.errors import LegalQAError
 from ingest.settings import PROJECT_ROOT, Settings
+from legalqa.cli import main as legalqa
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DEV = PROJECT_ROOT / "evals" / "datasets" / "dev.jsonl"

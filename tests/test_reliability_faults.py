@@ -341,7 +341,7 @@ FSIZE_DRIVER = textwrap.dedent(
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG, like ENOSPC
     limit = int(sys.argv[1])
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    from app.cli import main
+    from legalqa.cli import main
     sys.exit(main(["ingest", "--rebuild", "--quiet"]))
     """
 )

@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 
 from app.abstain import ABSTAIN_TEXT
-from app.cli import main
 from app.extractive import ExtractiveAnswerer
 from app.llm import LLMAnswerer
 from app.pipeline import build_pipeline
@@ -32,6 +31,7 @@ from app.types import Answer, Citation, Statement
 from app.verify import MAX_CORPUS_FILE_BYTES, check_answer, check_citation, report_lines
 from app.warning import WARNING
 from ingest.settings import Settings
+from legalqa.cli import main
 from tests.conftest import settings_env
 from tests.fakes import ScriptedChatModel
 
