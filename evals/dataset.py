@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ingest.articles import is_article_label
 from ingest.errors import LegalQAError
 from ingest.settings import PROJECT_ROOT
 
@@ -66,7 +67,6 @@ NEEDS_GOLD = ("in_scope", "multi_hop", "false_premise")
 DEFAULT_LABELS = {"category": "in_scope", "persona": "business"}
 OWN_DATASETS = PROJECT_ROOT / "evals" / "datasets"
 
-ARTICLE_RE = re.compile(r"第[零〇一二两三四五六七八九十百千]+条(?:之[一二三四五六七八九十]+)?")
 
 _CASE_FIELDS = {"id", "question", "category", "persona", "gold", "expected_points", "must_not"}
 _GOLD_FIELDS = {"doc", "article", "quote", "locator"}
@@ -379,7 +379,7 @@ def _parse_gold(item: Any, where: str, fail: _Fail, notes: _Notes, line: int) ->
     article, quote, locator = item.get("article", ""), item.get("quote", ""), item.get("locator", "")
     if not article and not quote and not normalize_locator(locator):
         raise fail(where, "a gold item needs an article or a quote (or a locator)")
-    if article and not ARTICLE_RE.fullmatch(article):
+    if article and not is_article_label(article):
         raise fail(f"{where}.article", f"{article!r} is not an article as written (e.g. 第一千二百零二条)")
     if quote and not normalize_for_match(quote):
         raise fail(f"{where}.quote", "quote is empty after normalization")

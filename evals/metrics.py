@@ -20,7 +20,7 @@ from typing import Any
 
 from app.warning import WARNING_CORE
 from evals.dataset import NEEDS_GOLD, EvalCase, GoldItem, chunk_matches, normalize_for_match
-from ingest.numerals import cn_to_int
+from ingest.articles import find_article_refs
 
 # --- retrieval ----------------------------------------------------------------------
 
@@ -285,21 +285,9 @@ def abstention_scores(answer: Any, case: EvalCase) -> dict[str, float | None]:
     }
 
 
-ARTICLE_MENTION_RE = re.compile(r"第\s*([0-9０-９]+|[零〇一二两三四五六七八九十百千]+)\s*条")
-
-
-def _article_number(numeral: str) -> int | None:
-    if numeral.isdigit():
-        return int(numeral)
-    try:
-        return cn_to_int(numeral)
-    except ValueError:
-        return None  # malformed (第十十条): no statute has it
-
-
 def article_numbers(text: str) -> list[int | None]:
     """Article numbers mentioned as 第X条, Chinese or Arabic (第 1202 条); None if malformed."""
-    return [_article_number(m.group(1)) for m in ARTICLE_MENTION_RE.finditer(text)]
+    return [ref.number or None for ref in find_article_refs(text, keep_malformed=True)]
 
 
 def unknown_articles(texts: Iterable[str], known_articles: Collection[str | int]) -> list[str]:
@@ -316,9 +304,9 @@ def unknown_articles(texts: Iterable[str], known_articles: Collection[str | int]
     known.discard(None)
     unknown: dict[str, None] = {}
     for text in texts:
-        for m in ARTICLE_MENTION_RE.finditer(text):
-            if _article_number(m.group(1)) not in known:
-                unknown[m.group(0)] = None
+        for ref in find_article_refs(text, keep_malformed=True):
+            if (ref.number or None) not in known:
+                unknown[ref.text] = None
     return list(unknown)
 
 
