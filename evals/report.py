@@ -211,8 +211,8 @@ def report_markdown(result: Any, images: Sequence[str]) -> str:
         f"- embedder: `{emb.get('name')}` {emb.get('version', '')} (dim {emb.get('dimension')}); "
         f"index {md.get('index', {}).get('chunks')} chunks",
         f"- commit `{commit}`; started {md.get('started_utc')}",
-        f"- machine: {mach.get('cpu')}, {mach.get('usable_cores')} cores, Python {mach.get('python')}; "
-        f"load average at the end {mach.get('load_average_at_end')} (latency is sensitive to other work on the machine)",
+        f"- machine: {mach.get('cpu_model')}, {mach.get('usable_cores')} cores, Python {mach.get('python')}; "
+        f"load average at the end {mach.get('load_average')} (latency is sensitive to other work on the machine)",
         f"- runtime: {t.get('total_s', 0):.0f} s total ({t.get('cases_s', 0):.0f} s answering, "
         f"{t.get('build_baseline_s', 0):.0f} s building the naive baseline"
         + "".join(f", {v:.0f} s indexing for {k[len('index_'):-2]}" for k, v in t.items()

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from evals import bench
-from evals.bench_corpus import copy_corpus, edit_document, replicate_corpus, smallest_statute
-from evals.bench_questions import bench_questions, keyword_form, pick
+from evals.bench.corpus import copy_corpus, edit_document, replicate_corpus, smallest_statute
+from evals.bench.questions import bench_questions, keyword_form, pick
 from ingest.manifest import load_documents
 from ingest.settings import PROJECT_ROOT
 
