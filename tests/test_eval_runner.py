@@ -10,7 +10,6 @@ from types import SimpleNamespace
 import pytest
 
 from app.types import Answer, Citation, Statement
-from evals.cli import SYSTEMS
 from evals.judge import Judge, parse_verdict
 from evals.scoring import (
     METRIC_KEYS,
@@ -19,6 +18,7 @@ from evals.scoring import (
     load_thresholds,
     statement_grounding,
 )
+from evals.systems import SYSTEMS
 from ingest.errors import LegalQAError
 from ingest.settings import PROJECT_ROOT, Settings
 from legalqa.cli import main as legalqa
@@ -265,7 +265,7 @@ def test_embedder_system_beside_ours_with_breakdowns(env: Path, smoke_dataset: P
 )
 def test_system_specs_are_checked_before_running(env: Path, capsys: pytest.CaptureFixture[str], systems: str,
                                                  message: str):
-    from evals.cli import parse_systems
+    from evals.systems import parse_systems
 
     if not message:  # a trailing comma is fine
         assert [s.name for s in parse_systems(systems)] == ["ours", "dense"]
@@ -276,7 +276,7 @@ def test_system_specs_are_checked_before_running(env: Path, capsys: pytest.Captu
 
 
 def test_embedder_systems_parse_to_their_spec():
-    from evals.cli import parse_systems
+    from evals.systems import parse_systems
 
     systems = parse_systems("ours, embedder:hash:128 ,naive,embedder:hash:128")
     assert [(s.name, s.mode, s.embedder) for s in systems] == [
