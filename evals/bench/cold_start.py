@@ -83,6 +83,11 @@ def import_top(stderr: str, n: int = 12) -> list[dict[str, Any]]:
 
 def serve_cold_start(env: dict[str, str], cwd: Path, *, use_browser: bool, runner: Runner, spec: dict[str, Any],
                      log: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+    """``legalqa serve`` from process start to the first answer on screen (or server-ready + pipeline).
+
+    One function on purpose: the server process, the optional browser and the clean-up in
+    ``finally`` share one lifetime, and the timings are all relative to one ``started``.
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     out: dict[str, Any] = {"command": f"python -m app serve --port {port}", "question": COLD_QUESTION}
