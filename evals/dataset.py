@@ -61,6 +61,8 @@ CATEGORIES = ("in_scope", "multi_hop", "out_of_scope", "false_premise", "injecti
 PERSONAS = ("business", "legal")
 # Categories whose questions the corpus can answer: they must name the passage(s) that do.
 NEEDS_GOLD = ("in_scope", "multi_hop", "false_premise")
+# Categories whose cases are scored for retrieval; an injection case only when it has gold.
+ANSWERABLE = (*NEEDS_GOLD, "injection")
 # What a missing label means in an external dataset (ours must state both).
 DEFAULT_LABELS = {"category": "in_scope", "persona": "business"}
 OWN_DATASETS = PROJECT_ROOT / "evals" / "datasets"

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from evals import metrics as m
-from evals.dataset import EvalCase, chunk_matches, normalize_for_match
+from evals.dataset import ANSWERABLE, EvalCase, chunk_matches, normalize_for_match
 from ingest.errors import LegalQAError
 
 K_VALUES = (1, 5, 10)
 BREAKDOWN_METRICS = ("hit_at_5", "recall_at_5")  # per persona and per document
-ANSWERABLE = ("in_scope", "multi_hop", "false_premise", "injection")  # injection only when it has gold
 
 # Summary metrics in report order: (key, label, higher_is_better).
 METRICS: tuple[tuple[str, str, bool], ...] = (

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -70,7 +72,8 @@ def _check_result(result: dict, out: Path, printed: str, corpus: Path) -> None:
     assert all(p["chunks_embedded"] == 0 for p in data["scaling"]["ours"]["points"])  # copies hit the cache
     assert {t["key"] for t in data["targets"]} == {t[0] for t in bench.TARGETS}
     assert data["ratios"]["ask_p95_ms"]["ratio"] is not None
-    assert data["versions"]["chromadb"] and data["machine"]["cores"]
+    assert data["versions"]["chromadb"] == importlib.metadata.version("chromadb")
+    assert data["machine"]["cores"] == os.cpu_count()
     for png in ("latency.png", "scaling.png", "ingest.png"):
         assert (out / png).stat().st_size > 1000
     for label in ("ingest: cold full corpus", "ask p95", "retrieval p95", "ratio", "scaling"):

@@ -43,8 +43,6 @@ def env(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     monkeypatch.setenv("LEGALQA_DATA_DIR", str(data_dir))
     monkeypatch.setenv("LEGALQA_EMBEDDER", "hash:256")
     monkeypatch.setenv("LEGALQA_CORPUS_DIR", str(PROJECT_ROOT / "corpus"))
-    for var in ("LEGALQA_LLM", "LEGALQA_ANSWERER", "LEGALQA_CHROMA_URL", "LEGALQA_TOP_K"):
-        monkeypatch.delenv(var, raising=False)
     return tmp_path
 
 

@@ -20,7 +20,7 @@ from app.pipeline import build_pipeline, redact
 from app.warning import WARNING
 from ingest.errors import LegalQAError
 from ingest.settings import Settings
-from tests.conftest import settings_env
+from tests.helpers import settings_env
 
 KEY = "sk-proj-AbCdEfGh12345678XyZ"
 
@@ -160,3 +160,12 @@ def test_config_shows_the_effective_abstention_threshold(tmp_path: Path) -> None
 
     assert shown(Settings()).startswith(f"{DEFAULT_THRESHOLD} ") and DEFAULT_THRESHOLD > 0
     assert shown(Settings(abstain_threshold=0.7)) == "0.7"
+
+
+def test_every_test_starts_without_developer_settings(isolated_env: Path) -> None:
+    """The autouse fixture: no LEGALQA_* variable and no .env reach a test, so defaults are defaults."""
+    import os
+
+    assert not [v for v in os.environ if v.startswith("LEGALQA_")]
+    assert Path.cwd() == isolated_env and not (isolated_env / ".env").exists()
+    assert Settings.from_env() == Settings()

@@ -18,6 +18,8 @@ from ingest.settings import PROJECT_ROOT
 
 
 def clean_env(**extra: str) -> dict[str, str]:
+    """The process environment without any developer ``LEGALQA_*`` setting, this checkout first on
+    ``PYTHONPATH``, telemetry off, plus ``extra``: for every subprocess the bench and the tests start."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEGALQA_")}
     path = env.get("PYTHONPATH", "")
     env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + path if path else "")
@@ -25,6 +27,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for a server the caller starts next)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
