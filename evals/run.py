@@ -29,6 +29,7 @@ from evals.dataset import CATEGORIES, EvalCase
 from evals.provenance import embedder_metadata, index_metadata, run_metadata
 from evals.scoring import (
     breakdown,
+    first_gold_doc,
     instruction_markers,
     ratios_to,
     read_corpus_texts,
@@ -308,7 +309,7 @@ def _row(case: EvalCase, system: str, answer: Any, retrieved: Sequence[Any], met
         case_id=case.id,
         category=case.category,
         persona=case.persona,
-        gold_doc=case.gold[0].doc if case.gold else None,
+        gold_doc=first_gold_doc(case),
         system=system,
         question=case.question,
         extra=dict(case.extra),
