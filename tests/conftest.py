@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from ingest.settings import Settings
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS, PROJECT_CACHE, ChromaServer, clean_env
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, PROJECT_CACHE, TEST_KNOBS, ChromaServer, clean_env
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +31,7 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     The working directory is an empty folder, because ``Settings.from_env`` reads ``.env`` from
     there; a test that needs a ``.env`` writes one into its own folder.  Returns that folder.
     """
-    for var in [v for v in os.environ if v.startswith("LEGALQA_")]:
+    for var in [v for v in os.environ if v.startswith("LEGALQA_") and v not in TEST_KNOBS]:
         monkeypatch.delenv(var)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cwd = tmp_path_factory.mktemp("cwd")

@@ -25,12 +25,14 @@ from evals.bench.processes import clean_env, free_port
 from ingest.settings import Settings
 
 __all__ = [
-    "BLOG", "CHROMIUM", "CHROMIUM_ARGS", "GOOD_FILES", "LAW", "PROJECT_CACHE", "ROOT", "ChromaServer", "clean_env", "entry",
+    "BLOG", "CHROMIUM", "CHROMIUM_ARGS", "GOOD_FILES", "LAW", "PROJECT_CACHE", "ROOT", "TEST_KNOBS", "ChromaServer", "clean_env", "entry",
     "free_port", "good_manifest", "make_corpus", "serve_app", "settings_env", "sha",
 ]  # fmt: skip
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_CACHE = ROOT / "data" / "cache" / "embeddings.sqlite3"
+# LEGALQA_* variables that steer the tests themselves, not the app: isolated_env keeps them (replays).
+TEST_KNOBS = frozenset({"LEGALQA_FAULT_SEED", "LEGALQA_BROWSER_EMBEDDER"})
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

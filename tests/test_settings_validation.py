@@ -166,6 +166,8 @@ def test_every_test_starts_without_developer_settings(isolated_env: Path) -> Non
     """The autouse fixture: no LEGALQA_* variable and no .env reach a test, so defaults are defaults."""
     import os
 
-    assert not [v for v in os.environ if v.startswith("LEGALQA_")]
+    from tests.helpers import TEST_KNOBS
+
+    assert not [v for v in os.environ if v.startswith("LEGALQA_") and v not in TEST_KNOBS]
     assert Path.cwd() == isolated_env and not (isolated_env / ".env").exists()
     assert Settings.from_env() == Settings()
