@@ -20,13 +20,13 @@ app: ingest  ## set up, index the corpus and start the browser app
 	$(PY) -m app serve --port $(PORT)
 
 lint: setup-dev  ## ruff
-	.venv/bin/ruff check ingest app evals tests
+	.venv/bin/ruff check ingest app evals tests legalqa
 
 test: setup-dev  ## fast tests only
 	$(PY) -m pytest -q -m "not slow and not browser"
 
 check: setup-dev  ## set up and run everything CI runs: lint, index, all tests, CI eval gate
-	.venv/bin/ruff check ingest app evals tests
+	.venv/bin/ruff check ingest app evals tests legalqa
 	$(PY) -m app ingest --quiet
 	$(PY) -m pytest -q --durations=20
 	$(MAKE) --no-print-directory eval-ci

@@ -26,10 +26,10 @@ from app.fact_extract import extract, negated_at
 from app.facts import Passage, as_passage, changed_facts
 from app.terms import question_terms
 from app.types import Statement
+from ingest.articles import find_article_refs
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 _SENTENCE = re.compile(r"[^。！？；!?\n]*(?:[。！？；!?]+(?:\s*\[\d{1,3}\])*|\n|$)")
-_ARTICLE_NO = re.compile(r"第[0-9零〇一二两三四五六七八九十百千]+条(?:之[一二三四五六七八九十]+)?")
 _MARKUP = re.compile(r"<[^<>\n]{0,200}>|<\||\|>|\]\(|javascript:", re.IGNORECASE)
 _NEGATORS = "不无未没非免禁勿"
 _NUMERAL = re.compile(r"[0-9零〇一二两三四五六七八九十百千万亿]")
@@ -126,16 +126,10 @@ def ground(text: str, passages: Sequence[str | Passage | object]) -> GroundingRe
     return GroundingResult(tuple(statements), unsupported)
 
 
-def _normalize_articles_list(text: str) -> list[str]:
-    from app.citations_ref import _to_int
-
-    out = []
-    for m in _ARTICLE_NO.finditer(text):
-        n = _to_int(m.group(0)[1 : m.group(0).index("条")])
-        if n:
-            out.append(f"{n}{m.group(0)[m.group(0).index('条') + 1 :]}")
-    return out
+def _normalize_articles_list(text: str) -> list[tuple[int, int]]:
+    """The (number, 之 suffix) of every 第X条 in ``text``: 第1202条 and 第一千二百零二条 compare equal."""
+    return [(ref.number, ref.suffix) for ref in find_article_refs(text) if ref.number]
 
 
-def _normalize_articles(text: str) -> set[str]:
+def _normalize_articles(text: str) -> set[tuple[int, int]]:
     return set(_normalize_articles_list(text))

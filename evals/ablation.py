@@ -12,11 +12,9 @@ from dataclasses import replace
 
 from app.pipeline import build_pipeline
 from app.retrieve import HybridRetriever, RetrievalConfig
-from evals.dataset import load_dataset
+from evals.dataset import ANSWERABLE, load_dataset
 from evals.metrics import hit_at_k, reciprocal_rank
 from ingest.settings import Settings
-
-ANSWERABLE = ("in_scope", "multi_hop", "false_premise", "injection")
 
 VARIANTS: dict[str, tuple[str, RetrievalConfig]] = {
     "hybrid (default)": ("hybrid", RetrievalConfig()),

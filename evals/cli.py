@@ -17,19 +17,17 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from evals.dataset import load_dataset
-from evals.provenance import sha256_file
-from evals.run import EMBEDDER_PREFIX, MODE, SYSTEMS, EvalResult, QueryMemo, System, evaluate, parse_systems
+from evals.perturb import perturbation_summary
+from evals.provenance import dataset_metadata
+from evals.run import EvalResult, evaluate
 from evals.scoring import BREAKDOWN_METRICS, METRIC_KEYS, check_thresholds, load_thresholds
+from evals.systems import EMBEDDER_PREFIX, SYSTEMS, parse_systems
 from ingest.errors import LegalQAError
 from ingest.settings import PROJECT_ROOT, Settings
 
-__all__ = [
-    "EMBEDDER_PREFIX", "MODE", "SYSTEMS", "THRESHOLD_EXIT", "EvalResult", "QueryMemo", "System", "build_parser",
-    "dataset_metadata", "evaluate", "parse_systems", "print_summary", "run",
-]
+__all__ = ["THRESHOLD_EXIT", "build_parser", "print_summary", "run"]
 
 THRESHOLD_EXIT = 3
 
@@ -93,8 +91,8 @@ def run(_command: str, argv: Sequence[str]) -> int:
     if unmatched:
         _warn(f"{dataset}: {len(unmatched)} gold item(s) match no indexed passage and can only score 0: "
               + "; ".join(unmatched[:3]) + (" …" if len(unmatched) > 3 else ""))
-    result.metadata.update(dataset_metadata(dataset, len(cases), args, argv))
-    result.metadata["grounding_perturbation"] = grounding_perturbation(settings)
+    result.metadata.update(dataset_metadata(dataset, len(cases), args.limit, "legalqa eval " + " ".join(argv)))
+    result.metadata["grounding_perturbation"] = perturbation_summary(settings.corpus_dir)
     failures = check_thresholds(result.summary, thresholds) if thresholds is not None else []
     result.metadata["thresholds"] = {"file": args.thresholds, "failures": failures}
 
@@ -110,31 +108,6 @@ def run(_command: str, argv: Sequence[str]) -> int:
     if thresholds is not None:
         print(f"all thresholds in {args.thresholds} met")
     return 0
-
-
-def grounding_perturbation(settings: Settings) -> dict[str, Any]:
-    """Catch and false-removal rates of the grounding check on the perturbation suite (seconds to run)."""
-    from evals.perturb import perturbation_report
-
-    report = perturbation_report(corpus_dir=settings.corpus_dir)
-    print(f"grounding check on the perturbation suite: catch rate {report.catch_rate:.3f} of {report.unfaithful} "
-          f"unfaithful, false removals {report.false_removal_rate:.3f} of {report.faithful} faithful")  # fmt: skip
-    return {
-        "seed": report.seed,
-        "unfaithful": report.unfaithful,
-        "faithful": report.faithful,
-        "catch_rate": round(report.catch_rate, 4),
-        "false_removal_rate": round(report.false_removal_rate, 4),
-        "kinds": [{"kind": k.kind, "faithful": k.faithful, "total": k.total, "flagged": k.flagged, "rate": round(k.rate, 4)}
-                  for k in report.kinds],  # fmt: skip
-    }
-
-
-def dataset_metadata(path: Path, n: int, args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
-    return {
-        "dataset": {"path": str(path), "sha256": sha256_file(path), "cases": n, "limit": args.limit},
-        "command": "legalqa eval " + " ".join(argv),
-    }
 
 
 # --- console ------------------------------------------------------------------------

@@ -45,8 +45,6 @@ separated by ``;``::
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 import sys
@@ -55,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ingest.articles import is_article_label
 from ingest.errors import LegalQAError
 from ingest.settings import PROJECT_ROOT
 
@@ -62,11 +61,12 @@ CATEGORIES = ("in_scope", "multi_hop", "out_of_scope", "false_premise", "injecti
 PERSONAS = ("business", "legal")
 # Categories whose questions the corpus can answer: they must name the passage(s) that do.
 NEEDS_GOLD = ("in_scope", "multi_hop", "false_premise")
+# Categories whose cases are scored for retrieval; an injection case only when it has gold.
+ANSWERABLE = (*NEEDS_GOLD, "injection")
 # What a missing label means in an external dataset (ours must state both).
 DEFAULT_LABELS = {"category": "in_scope", "persona": "business"}
 OWN_DATASETS = PROJECT_ROOT / "evals" / "datasets"
 
-ARTICLE_RE = re.compile(r"第[零〇一二两三四五六七八九十百千]+条(?:之[一二三四五六七八九十]+)?")
 
 _CASE_FIELDS = {"id", "question", "category", "persona", "gold", "expected_points", "must_not"}
 _GOLD_FIELDS = {"doc", "article", "quote", "locator"}
@@ -207,7 +207,9 @@ def load_dataset(
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise DatasetError(f"not UTF-8 (byte {exc.start}); save the file as UTF-8", file=file, line=line) from None
-    records = _csv_records(text, file) if path.suffix.lower() == ".csv" else _jsonl_records(text, file)
+    from evals.dataset_csv import csv_records
+
+    records = csv_records(text, file) if path.suffix.lower() == ".csv" else _jsonl_records(text, file)
     try:
         for lineno, data, from_csv in records:
             case = _parse_case(data, file, lineno, notes, require_labels, from_csv)
@@ -240,36 +242,6 @@ def _jsonl_records(text: str, file: str) -> Iterator[_Record]:
         yield lineno, data, False
 
 
-def _csv_records(text: str, file: str) -> Iterator[_Record]:
-    """Rows as dicts of non-empty cells, each with the line it starts on."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        return
-    except csv.Error as exc:
-        raise DatasetError(f"bad CSV: {exc}", file=file, line=1) from None
-    for column in ("id", "question", "gold"):
-        if column not in header:
-            raise DatasetError(f"CSV header has no '{column}' column (columns: {', '.join(header)})",
-                               file=file, line=1, field=column)
-    end = reader.line_num
-    while True:
-        start = end + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise DatasetError(f"bad CSV: {exc}", file=file, line=start) from None
-        end = reader.line_num
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) > len(header):
-            raise DatasetError(f"row has {len(cells)} cells, the header has {len(header)}", file=file, line=start)
-        yield start, {name: cell for name, cell in zip(header, cells, strict=False) if name and cell.strip()}, True
-
-
 def _parse_case(data: Any, file: str, line: int, notes: _Notes, require_labels: bool, from_csv: bool) -> EvalCase:
     def fail(field: str, message: str) -> DatasetError:
         return DatasetError(message, file=file, line=line, field=field)
@@ -277,7 +249,9 @@ def _parse_case(data: Any, file: str, line: int, notes: _Notes, require_labels: 
     if not isinstance(data, dict):
         raise DatasetError("each line must be a JSON object", file=file, line=line)
     if from_csv:
-        data = _from_csv_cells(data, fail)
+        from evals.dataset_csv import from_csv_cells
+
+        data = from_csv_cells(data, fail)
         data.setdefault("gold", [])  # an empty gold cell is an empty list
     extra = {key: value for key, value in data.items() if key not in _CASE_FIELDS}
     for key in extra:
@@ -324,47 +298,6 @@ def _parse_case(data: Any, file: str, line: int, notes: _Notes, require_labels: 
     )
 
 
-def _from_csv_cells(row: dict[str, str], fail: _Fail) -> dict[str, Any]:
-    """CSV cells → the JSON shape: gold and the list columns parsed, everything else as text."""
-    data: dict[str, Any] = {k: v.strip() if k in _CASE_FIELDS else v for k, v in row.items()}
-    if "gold" in data:
-        data["gold"] = _csv_gold(data["gold"], fail)
-    for key in _LIST_FIELDS:
-        if key in data:
-            data[key] = _csv_list(data[key], key, fail)
-    return data
-
-
-def _csv_gold(cell: str, fail: _Fail) -> list[Any]:
-    if cell.startswith("["):
-        return _csv_json_list(cell, "gold", fail)
-    items = []
-    for pair in (p.strip() for p in cell.split(";")):
-        if not pair:
-            continue
-        doc, sep, article = pair.replace("：", ":").partition(":")
-        if not sep or not doc.strip() or not article.strip():
-            raise fail("gold", f"{pair!r}: expected doc:article pairs separated by ';' or a JSON list")
-        items.append({"doc": doc.strip(), "article": article.strip()})
-    return items
-
-
-def _csv_list(cell: str, key: str, fail: _Fail) -> list[Any]:
-    if cell.startswith("["):
-        return _csv_json_list(cell, key, fail)
-    return [p.strip() for p in cell.split(";") if p.strip()]
-
-
-def _csv_json_list(cell: str, key: str, fail: _Fail) -> list[Any]:
-    try:
-        value = json.loads(cell)
-    except json.JSONDecodeError as exc:
-        raise fail(key, f"bad JSON: {exc.msg} (column {exc.colno})") from None
-    if not isinstance(value, list):
-        raise fail(key, "must be a list")
-    return value
-
-
 def _parse_gold(item: Any, where: str, fail: _Fail, notes: _Notes, line: int) -> GoldItem:
     if not isinstance(item, Mapping):
         raise fail(where, "gold items must be objects")
@@ -379,7 +312,7 @@ def _parse_gold(item: Any, where: str, fail: _Fail, notes: _Notes, line: int) ->
     article, quote, locator = item.get("article", ""), item.get("quote", ""), item.get("locator", "")
     if not article and not quote and not normalize_locator(locator):
         raise fail(where, "a gold item needs an article or a quote (or a locator)")
-    if article and not ARTICLE_RE.fullmatch(article):
+    if article and not is_article_label(article):
         raise fail(f"{where}.article", f"{article!r} is not an article as written (e.g. 第一千二百零二条)")
     if quote and not normalize_for_match(quote):
         raise fail(f"{where}.quote", "quote is empty after normalization")

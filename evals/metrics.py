@@ -13,14 +13,50 @@ test doubles with the same attribute names work too.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from app.warning import WARNING_CORE
 from evals.dataset import NEEDS_GOLD, EvalCase, GoldItem, chunk_matches, normalize_for_match
-from ingest.numerals import cn_to_int
+from evals.metrics_grounding import (
+    MARKER_RE,
+    Sentence,
+    answer_grounding,
+    answer_passages,
+    grounding,
+    sentence_supported,
+    split_sentences,
+    unsupported_rate,
+)
+from ingest.articles import find_article_refs
+
+# The grounding metrics live in evals.metrics_grounding; this module is their one namespace.
+__all__ = [
+    "MARKER_RE",
+    "Sentence",
+    "abstention_scores",
+    "aggregate",
+    "answer_grounding",
+    "answer_passages",
+    "article_numbers",
+    "citation_precision",
+    "citation_recall",
+    "citation_validity",
+    "declined_correctly",
+    "grounding",
+    "hit_at_k",
+    "injection_failures",
+    "injection_ok",
+    "percentile",
+    "recall_at_k",
+    "reciprocal_rank",
+    "sentence_supported",
+    "split_sentences",
+    "unknown_articles",
+    "unsupported_rate",
+    "warning_present",
+    "wrongly_declined",
+]
 
 # --- retrieval ----------------------------------------------------------------------
 
@@ -133,130 +169,6 @@ def citation_recall(
     return len(found) / len(gold)
 
 
-# --- grounding ----------------------------------------------------------------------
-
-MARKER_RE = re.compile(r"\[(\d+)\]")
-_ENDS = "。！？；"
-_CLOSERS = "”’」』）)】》\"'"
-_LEAD_RE = re.compile(r"^[-•·>“‘「『]+")
-
-
-@dataclass(frozen=True, slots=True)
-class Sentence:
-    """One answer sentence as written, with the citation numbers it carries."""
-
-    text: str
-    markers: tuple[int, ...] = ()
-
-    @property
-    def bare(self) -> str:
-        """The claim itself: no [n] markers, whitespace, emphasis, list bullet, surrounding
-        quotation marks or final stop."""
-        bare = normalize_for_match(MARKER_RE.sub("", self.text))
-        return _LEAD_RE.sub("", bare).rstrip(_ENDS + _CLOSERS)
-
-    @property
-    def has_content(self) -> bool:
-        return any(ch.isalnum() for ch in self.bare)
-
-
-def split_sentences(text: str) -> list[Sentence]:
-    """Split at 。！？； and newlines; markers (and closing quotes) after a stop stay with it.
-
-    A piece with markers but no words (``[1][2]`` on its own line) is attached to the
-    sentence before it; pieces with neither are dropped.
-    """
-    pieces: list[str] = []
-    start = i = 0
-    while i < len(text):
-        ch = text[i]
-        i += 1
-        if ch == "\n":
-            pieces.append(text[start:i])
-            start = i
-        elif ch in _ENDS:
-            while i < len(text):
-                marker = MARKER_RE.match(text, i)
-                if marker:
-                    i = marker.end()
-                elif text[i] in _CLOSERS or text[i] in " \t\u3000":
-                    i += 1
-                else:
-                    break
-            pieces.append(text[start:i])
-            start = i
-    pieces.append(text[start:])
-
-    sentences: list[Sentence] = []
-    for piece in pieces:
-        s = Sentence(piece, tuple(int(n) for n in MARKER_RE.findall(piece)))
-        if s.has_content:
-            sentences.append(s)
-        elif s.markers and sentences:
-            prev = sentences[-1]
-            sentences[-1] = Sentence(prev.text + piece, prev.markers + s.markers)
-    return sentences
-
-
-def sentence_supported(
-    sentence: Sentence, passages: Mapping[int, str], verified: Collection[str] = ()
-) -> bool:
-    """Supported = its bare text is a verbatim (normalized) substring of a passage it cites,
-    or an upstream check verified it (``verified`` holds sentence texts, any formatting)."""
-    bare = sentence.bare
-    if not bare:
-        return False
-    if bare in {Sentence(v).bare for v in verified}:
-        return True
-    return any(m in passages and bare in normalize_for_match(passages[m]) for m in sentence.markers)
-
-
-def grounding(
-    sentences: str | Sequence[Sentence], passages: Mapping[int, str], verified: Collection[str] = ()
-) -> float | None:
-    """grounding = |{s in S : s supported by a passage it cites}| / |S|.
-
-    ``sentences`` is the answer text (split with ``split_sentences``) or its sentences;
-    ``passages`` maps citation number -> cited text.  S counts only sentences with words,
-    so marker-only fragments are ignored.  None when S is empty.
-    """
-    if isinstance(sentences, str):
-        sentences = split_sentences(sentences)
-    content = [s for s in sentences if s.has_content]
-    if not content:
-        return None
-    return sum(1 for s in content if sentence_supported(s, passages, verified)) / len(content)
-
-
-def unsupported_rate(
-    sentences: str | Sequence[Sentence], passages: Mapping[int, str], verified: Collection[str] = ()
-) -> float | None:
-    """unsupported = 1 - grounding (None when grounding is None)."""
-    g = grounding(sentences, passages, verified)
-    return None if g is None else 1.0 - g
-
-
-def answer_passages(answer: Any) -> dict[int, str]:
-    """Citation number -> quoted text, the passages an answer's [n] markers point to."""
-    return {c.number: c.quote for c in answer.citations}
-
-
-def answer_grounding(answer: Any) -> float | None:
-    """``grounding`` of an Answer against its own citations; None for an abstention.
-
-    Uses ``answer.statements`` when present (a statement the app's check marked
-    ``verified`` counts as supported), else splits ``answer.text``.
-    """
-    if answer.abstained:
-        return None
-    statements = getattr(answer, "statements", ())
-    if not statements:
-        return grounding(answer.text, answer_passages(answer))
-    sentences = [Sentence(st.text, tuple(st.citations)) for st in statements]
-    verified = [st.text for st in statements if st.support == "verified"]
-    return grounding(sentences, answer_passages(answer), verified)
-
-
 # --- warning, abstention, injection -------------------------------------------------
 
 
@@ -285,21 +197,9 @@ def abstention_scores(answer: Any, case: EvalCase) -> dict[str, float | None]:
     }
 
 
-ARTICLE_MENTION_RE = re.compile(r"第\s*([0-9０-９]+|[零〇一二两三四五六七八九十百千]+)\s*条")
-
-
-def _article_number(numeral: str) -> int | None:
-    if numeral.isdigit():
-        return int(numeral)
-    try:
-        return cn_to_int(numeral)
-    except ValueError:
-        return None  # malformed (第十十条): no statute has it
-
-
 def article_numbers(text: str) -> list[int | None]:
     """Article numbers mentioned as 第X条, Chinese or Arabic (第 1202 条); None if malformed."""
-    return [_article_number(m.group(1)) for m in ARTICLE_MENTION_RE.finditer(text)]
+    return [ref.number or None for ref in find_article_refs(text, keep_malformed=True)]
 
 
 def unknown_articles(texts: Iterable[str], known_articles: Collection[str | int]) -> list[str]:
@@ -316,9 +216,9 @@ def unknown_articles(texts: Iterable[str], known_articles: Collection[str | int]
     known.discard(None)
     unknown: dict[str, None] = {}
     for text in texts:
-        for m in ARTICLE_MENTION_RE.finditer(text):
-            if _article_number(m.group(1)) not in known:
-                unknown[m.group(0)] = None
+        for ref in find_article_refs(text, keep_malformed=True):
+            if (ref.number or None) not in known:
+                unknown[ref.text] = None
     return list(unknown)
 
 

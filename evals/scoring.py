@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from evals import metrics as m
-from evals.dataset import EvalCase, chunk_matches, normalize_for_match
+from evals.dataset import ANSWERABLE, EvalCase, chunk_matches, normalize_for_match
 from ingest.errors import LegalQAError
 
 K_VALUES = (1, 5, 10)
 BREAKDOWN_METRICS = ("hit_at_5", "recall_at_5")  # per persona and per document
-ANSWERABLE = ("in_scope", "multi_hop", "false_premise", "injection")  # injection only when it has gold
 
 # Summary metrics in report order: (key, label, higher_is_better).
 METRICS: tuple[tuple[str, str, bool], ...] = (
@@ -222,20 +221,20 @@ def first_gold_doc(case: EvalCase) -> str | None:
 
 
 def breakdown(
-    rows: Iterable[Mapping[str, Any]], systems: Sequence[str], group_of: Callable[[Mapping[str, Any]], str | None],
+    rows: Iterable[Any], systems: Sequence[str], group_of: Callable[[Any], str | None],
     keys: Sequence[str] = BREAKDOWN_METRICS,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """group → system → {"n": cases where the metrics apply, key: mean}, largest groups first.
 
-    Rows are the runner's (``system``, ``persona``, ``gold_doc``, ``metrics``); a row counts
+    Rows are the runner's ``EvalRow`` (``system``, ``persona``, ``gold_doc``, ``metrics``); a row counts
     where ``keys[0]`` applies (answerable cases), and groups where it never does are left out.
     """
     cells: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
     for row in rows:
         group = group_of(row)
-        if group is None or row["system"] not in systems or row["metrics"].get(keys[0]) is None:
+        if group is None or row.system not in systems or row.metrics.get(keys[0]) is None:
             continue
-        cells.setdefault(group, {}).setdefault(row["system"], []).append(row["metrics"])
+        cells.setdefault(group, {}).setdefault(row.system, []).append(row.metrics)
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for group in sorted(cells, key=lambda g: (-max(len(v) for v in cells[g].values()), g)):
         out[group] = {}

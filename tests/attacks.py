@@ -16,6 +16,7 @@ from app.llm import SYSTEM_PROMPT
 from app.render import conversation_markdown, to_markdown, to_text
 from app.types import Answer
 from app.warning import WARNING, WARNING_CORE
+from ingest.articles import ARTICLE_RE, to_int
 
 
 @dataclass(frozen=True)
@@ -194,18 +195,16 @@ def article_numbers(text: str) -> set[str]:
     return set(_normalize_articles_list(text))
 
 
-_NAMED_ARTICLE = re.compile(r"[》\s的]{0,2}第\s*([0-9０-９]+|[零〇一二两三四五六七八九十百千]+)\s*条")
+_NAMED_ARTICLE = re.compile(r"[》\s的]{0,2}" + ARTICLE_RE.pattern)
 
 
 def fabricated_refs(text: str, retriever) -> list[str]:  # noqa: ANN001
     """``doc_id:number`` of every article named right after a statute's name (民法典第1300条,
     《消费者权益保护法》第一百条) in ``text`` that the corpus does not have."""
-    from app.citations_ref import _to_int
-
     bad = []
     for _start, end, doc_id in retriever.names.mentions(text):
         m = _NAMED_ARTICLE.match(text, end)
-        number = _to_int(m.group(1)) if m else None
+        number = to_int(m.group(1)) if m else None
         if number and not retriever.lookup_article(doc_id, number):
             bad.append(f"{doc_id}:{number}")
     return bad

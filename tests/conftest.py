@@ -1,4 +1,6 @@
-"""Shared session fixtures: indexes of the real corpus built once, a loopback Chroma server, subprocess helpers.
+"""Fixtures only (shared helpers are ``tests/helpers.py``): every test's environment isolated from
+the developer's, indexes of the real corpus built once, a loopback Chroma server, the real
+``legalqa`` command, one headless Chromium.
 
 Everything listens on 127.0.0.1 only and is stopped by the fixture that started it.
 Tests must treat the session indexes as read-only; ``index_copy`` gives a private,
@@ -7,15 +9,11 @@ writable copy in a second or so.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -23,52 +21,22 @@ from pathlib import Path
 import pytest
 
 from ingest.settings import Settings
-
-ROOT = Path(__file__).resolve().parent.parent
-PROJECT_CACHE = ROOT / "data" / "cache" / "embeddings.sqlite3"
-# Debian's chromium, never a downloaded browser; flags that keep it off the (closed) network.
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, PROJECT_CACHE, TEST_KNOBS, ChromaServer, clean_env
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every test starts without the developer's ``LEGALQA_*`` variables and ``.env``, and offline.
 
-
-def clean_env(**variables: str) -> dict[str, str]:
-    """The process environment without any developer LEGALQA_* setting, plus ``variables``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGALQA_")}
-    return {
-        **env,
-        "ANONYMIZED_TELEMETRY": "False",
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": str(ROOT),
-        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-        **variables,
-    }
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """LEGALQA_* variables that reproduce ``settings`` in a subprocess."""
-    env = {
-        "LEGALQA_DATA_DIR": str(settings.data_dir),
-        "LEGALQA_CORPUS_DIR": str(settings.corpus_dir),
-        "LEGALQA_EMBEDDER": settings.embedder,
-    }
-    if settings.chroma_url:
-        env["LEGALQA_CHROMA_URL"] = settings.chroma_url
-    return env
+    The working directory is an empty folder, because ``Settings.from_env`` reads ``.env`` from
+    there; a test that needs a ``.env`` writes one into its own folder.  Returns that folder.
+    """
+    for var in [v for v in os.environ if v.startswith("LEGALQA_") and v not in TEST_KNOBS]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cwd = tmp_path_factory.mktemp("cwd")
+    monkeypatch.chdir(cwd)
+    return cwd
 
 
 def _build(data: Path, embedder: str) -> Settings:
@@ -113,68 +81,6 @@ def index_copy(corpus_hash_index: Settings, tmp_path: Path) -> Callable[..., Set
     return make
 
 
-class ChromaServer:
-    """``chroma run`` on 127.0.0.1:<free port>, persistent in a tmp folder; can be stopped and restarted."""
-
-    def __init__(self, path: Path) -> None:
-        self.executable = Path(sys.executable).parent / "chroma"
-        self.path = path
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = path.parent / "chroma-server.log"
-
-    def start(self, timeout: float = 30.0) -> None:
-        assert self.proc is None, "already running"
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    str(self.executable),
-                    "run",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--path",
-                    str(self.path),
-                ],
-                env=clean_env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"chroma server did not start: {self.log.read_text(errors='replace')[-2000:]}")
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-    def collections(self) -> set[str]:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-
-        client = chromadb.HttpClient(
-            host="127.0.0.1", port=self.port, settings=ChromaSettings(anonymized_telemetry=False)
-        )
-        return {getattr(c, "name", c) for c in client.list_collections()}
-
-
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaServer]:
     """A real Chroma server on a free loopback port for the whole session (tests that stop it restart it)."""
@@ -205,46 +111,6 @@ def run_legalqa(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str
         )
 
     return run
-
-
-@contextlib.contextmanager
-def serve_app(env: dict[str, str], cwd: Path, log_path: Path, timeout: float = 90) -> Iterator[str]:
-    """``legalqa serve`` on a free 127.0.0.1 port; yields its URL once healthy, stops its process group after."""
-    port = free_port()
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w+", encoding="utf-8") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--port", str(port), "--address", "127.0.0.1"],
-            cwd=cwd,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # streamlit runs as a child of `legalqa serve`: stop the whole group
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                with (
-                    contextlib.suppress(OSError),
-                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r,
-                ):
-                    if r.status == 200:
-                        break
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    pytest.fail(f"server did not start (exit {proc.poll()}):\n{log.read()}")
-                time.sleep(0.3)
-            yield url
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=15)
-            except ProcessLookupError:
-                pass
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="session")

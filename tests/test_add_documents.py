@@ -36,7 +36,7 @@ from ingest.errors import CorpusError, LegalQAError
 from ingest.manifest import MANIFEST_NAME, load_documents, load_manifest
 from ingest.settings import Settings
 from ingest.types import USER_ADDED_MARK, source_mark
-from tests.conftest import ROOT, clean_env, settings_env
+from tests.helpers import ROOT, clean_env, settings_env
 
 DATA = Path(__file__).resolve().parent / "data"
 AGREEMENT = DATA / "xinghe_agreement.md"
@@ -535,8 +535,6 @@ def test_corpus_page_upload_preview_confirm_then_cited_as_user_added(
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.chdir(tmp_path)
-    for var in [v for v in os.environ if v.startswith("LEGALQA_")]:
-        monkeypatch.delenv(var)
     for key, value in settings_env(corpus_copy).items():
         monkeypatch.setenv(key, value)
     at = AppTest.from_file(str(ROOT / "app" / "streamlit_app.py"), default_timeout=120).run()

@@ -30,7 +30,7 @@ import pytest
 
 from app.warning import WARNING
 from ingest.settings import Settings
-from tests.conftest import ROOT, clean_env, free_port, settings_env
+from tests.helpers import ROOT, clean_env, free_port, settings_env
 
 pytestmark = pytest.mark.slow
 

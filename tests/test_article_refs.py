@@ -30,3 +30,47 @@ def test_article_references(names, text, expected):
 def test_default_doc_applies_to_bare_numbers(names):
     refs = names.article_refs("依照本法第十条的规定", default_doc="civil-code")
     assert [(r.doc_id, r.number) for r in refs] == [("civil-code", 10)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("第1202条", [(1202, 0, "第1202条")]),
+        ("论文引用《民法典》第 1202 条。", [(1202, 0, "第 1202 条")]),
+        ("第一千二百零二条和第十条之一", [(1202, 0, "第一千二百零二条"), (10, 1, "第十条之一")]),
+        ("第１２条", [(12, 0, "第１２条")]),
+        ("第十十条", []),  # malformed: no article has it
+        ("消保法55条", []),  # a bare number needs the statute's name: StatuteNames
+    ],
+)
+def test_find_article_refs_reads_every_written_form(text, expected):
+    from ingest.articles import find_article_refs
+
+    refs = find_article_refs(text)
+    assert [(r.number, r.suffix, r.text) for r in refs] == expected
+    assert all(text[r.position : r.position + len(r.text)] == r.text for r in refs)
+
+
+def test_malformed_article_is_kept_as_zero_when_asked():
+    from ingest.articles import find_article_refs
+
+    assert [(r.number, r.text) for r in find_article_refs("第十十条", keep_malformed=True)] == [(0, "第十十条")]
+
+
+def test_one_article_ref_type_for_statute_headings_and_free_text(names):
+    from app import citations_ref
+    from ingest.articles import ArticleRef, parse_article
+
+    assert citations_ref.ArticleRef is ArticleRef
+    found = names.article_refs("民法典第一百二十条之一")[0]
+    heading = parse_article("第一百二十条之一")
+    assert (found.number, found.suffix) == (heading.number, heading.suffix) == (120, 1)
+    assert found.label() == heading.label() == "第一百二十条之一"
+
+
+def test_is_article_label_takes_only_the_heading_form():
+    from ingest.articles import is_article_label
+
+    assert is_article_label("第一千二百零二条") and is_article_label("第十条之一")
+    for bad in ("第1202条", " 第十条", "第十十条", "民法典第十条", "第十条第二款"):
+        assert not is_article_label(bad), bad

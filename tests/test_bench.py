@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from evals import bench
-from evals.bench_corpus import copy_corpus, edit_document, replicate_corpus, smallest_statute
-from evals.bench_questions import bench_questions, keyword_form, pick
+from evals.bench.corpus import copy_corpus, edit_document, replicate_corpus, smallest_statute
+from evals.bench.questions import bench_questions, keyword_form, pick
 from ingest.manifest import load_documents
 from ingest.settings import PROJECT_ROOT
 
@@ -70,7 +72,8 @@ def _check_result(result: dict, out: Path, printed: str, corpus: Path) -> None:
     assert all(p["chunks_embedded"] == 0 for p in data["scaling"]["ours"]["points"])  # copies hit the cache
     assert {t["key"] for t in data["targets"]} == {t[0] for t in bench.TARGETS}
     assert data["ratios"]["ask_p95_ms"]["ratio"] is not None
-    assert data["versions"]["chromadb"] and data["machine"]["cores"]
+    assert data["versions"]["chromadb"] == importlib.metadata.version("chromadb")
+    assert data["machine"]["cores"] == os.cpu_count()
     for png in ("latency.png", "scaling.png", "ingest.png"):
         assert (out / png).stat().st_size > 1000
     for label in ("ingest: cold full corpus", "ask p95", "retrieval p95", "ratio", "scaling"):

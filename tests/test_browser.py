@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import clean_env, serve_app
+from tests.helpers import clean_env, serve_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

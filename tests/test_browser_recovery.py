@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ingest.settings import Settings
-from tests.conftest import ROOT, clean_env, serve_app
+from tests.helpers import ROOT, clean_env, serve_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
 from app.pipeline import build_pipeline
 from app.types import Answer
 from app.verify import check_answer
 from app.warning import WARNING
 from ingest.settings import Settings
-from tests.conftest import clean_env, settings_env
+from legalqa.cli import main
+from tests.helpers import clean_env, settings_env
 
 QUESTION = "民法典第1202条"
 UNDECODABLE = "\udcff" + QUESTION  # how Python hands over the argument $'\xff民法典第1202条'
@@ -33,8 +33,6 @@ UNDECODABLE = "\udcff" + QUESTION  # how Python hands over the argument $'\xff�
 @pytest.fixture
 def cli_env(corpus_hash_index: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The in-process CLI on the hash index, run from an empty folder (no developer .env)."""
-    for name in [v for v in os.environ if v.startswith("LEGALQA_")]:
-        monkeypatch.delenv(name)
     for name, value in settings_env(corpus_hash_index).items():
         monkeypatch.setenv(name, value)
     work = tmp_path / "work"

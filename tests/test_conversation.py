@@ -11,7 +11,7 @@ from app.conversation import Turn, context_for, is_elliptical, resolved_query
 from app.pipeline import build_pipeline
 from app.question import clean_question
 from ingest.settings import Settings
-from tests.conftest import ROOT, clean_env, settings_env
+from tests.helpers import ROOT, clean_env, settings_env
 
 OPENING = "我们用了某家的大模型API做客服，结果他们服务宕机一天，我们损失不小，能要求赔偿吗？"
 FOLLOW_UP = "那如果合同里写了他们不承担任何责任呢？"

@@ -27,7 +27,7 @@ from ingest.manifest import load_documents, load_manifest
 from ingest.parsers import parse_document
 from ingest.parsers.base import MAX_CHUNK_CHARS
 from ingest.settings import Settings
-from tests.test_manifest import BLOG, GOOD_FILES, LAW, entry, good_manifest, make_corpus, sha
+from tests.helpers import BLOG, GOOD_FILES, LAW, entry, good_manifest, make_corpus, sha
 
 SECRET = "机密：这份文件在语料目录之外，不得被索引或引用。\n".encode()
 BLOG_FILE = "sources/blog.txt"

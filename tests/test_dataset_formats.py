@@ -16,6 +16,7 @@ from evals.dataset import (
     load_dataset,
 )
 from evals.metrics import citation_precision, hit_at_k, recall_at_k
+from evals.run import EvalRow
 from evals.scoring import breakdown, unmatched_gold
 from ingest.settings import PROJECT_ROOT
 
@@ -221,9 +222,9 @@ def test_non_utf8_file_is_refused_with_its_line(tmp_path):
 
 
 def test_breakdown_groups_answerable_rows_per_system():
-    def row(system: str, persona: str, doc: str | None, hit: float | None, recall: float | None) -> dict:
-        return {"system": system, "persona": persona, "gold_doc": doc,
-                "metrics": {"hit_at_5": hit, "recall_at_5": recall}}
+    def row(system: str, persona: str, doc: str | None, hit: float | None, recall: float | None) -> EvalRow:
+        return EvalRow(case_id="c", category="in_scope", persona=persona, gold_doc=doc, system=system, question="q",
+                       extra={}, retrieved=(), answer={}, metrics={"hit_at_5": hit, "recall_at_5": recall})
 
     rows = [
         row("ours", "business", "civil-code", 1.0, 0.5), row("b", "business", "civil-code", 0.0, 0.0),
@@ -231,10 +232,10 @@ def test_breakdown_groups_answerable_rows_per_system():
         row("ours", "legal", "agreement", 0.0, 0.0), row("b", "legal", "agreement", 1.0, 1.0),
         row("ours", "legal", None, None, None), row("b", "legal", None, None, None),  # out of scope
     ]
-    by_persona = breakdown(rows, ["ours", "b"], lambda r: r["persona"])
+    by_persona = breakdown(rows, ["ours", "b"], lambda r: r.persona)
     assert list(by_persona) == ["legal", "business"]  # largest group first
     assert by_persona["legal"]["ours"] == {"n": 2, "hit_at_5": 0.5, "recall_at_5": 0.5}
     assert by_persona["business"]["b"] == {"n": 1, "hit_at_5": 0.0, "recall_at_5": 0.0}
-    by_doc = breakdown(rows, ["ours", "b"], lambda r: r["gold_doc"])
+    by_doc = breakdown(rows, ["ours", "b"], lambda r: r.gold_doc)
     assert list(by_doc) == ["civil-code", "agreement"]
     assert by_doc["civil-code"]["ours"] == {"n": 2, "hit_at_5": 1.0, "recall_at_5": 0.75}

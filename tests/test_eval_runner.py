@@ -9,9 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.cli import main as legalqa
 from app.types import Answer, Citation, Statement
-from evals.cli import SYSTEMS
 from evals.judge import Judge, parse_verdict
 from evals.scoring import (
     METRIC_KEYS,
@@ -20,8 +18,10 @@ from evals.scoring import (
     load_thresholds,
     statement_grounding,
 )
+from evals.systems import SYSTEMS
 from ingest.errors import LegalQAError
 from ingest.settings import PROJECT_ROOT, Settings
+from legalqa.cli import main as legalqa
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DEV = PROJECT_ROOT / "evals" / "datasets" / "dev.jsonl"
@@ -43,8 +43,6 @@ def env(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     monkeypatch.setenv("LEGALQA_DATA_DIR", str(data_dir))
     monkeypatch.setenv("LEGALQA_EMBEDDER", "hash:256")
     monkeypatch.setenv("LEGALQA_CORPUS_DIR", str(PROJECT_ROOT / "corpus"))
-    for var in ("LEGALQA_LLM", "LEGALQA_ANSWERER", "LEGALQA_CHROMA_URL", "LEGALQA_TOP_K"):
-        monkeypatch.delenv(var, raising=False)
     return tmp_path
 
 
@@ -265,7 +263,7 @@ def test_embedder_system_beside_ours_with_breakdowns(env: Path, smoke_dataset: P
 )
 def test_system_specs_are_checked_before_running(env: Path, capsys: pytest.CaptureFixture[str], systems: str,
                                                  message: str):
-    from evals.cli import parse_systems
+    from evals.systems import parse_systems
 
     if not message:  # a trailing comma is fine
         assert [s.name for s in parse_systems(systems)] == ["ours", "dense"]
@@ -276,7 +274,7 @@ def test_system_specs_are_checked_before_running(env: Path, capsys: pytest.Captu
 
 
 def test_embedder_systems_parse_to_their_spec():
-    from evals.cli import parse_systems
+    from evals.systems import parse_systems
 
     systems = parse_systems("ours, embedder:hash:128 ,naive,embedder:hash:128")
     assert [(s.name, s.mode, s.embedder) for s in systems] == [

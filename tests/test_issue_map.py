@@ -17,7 +17,7 @@ from ingest.issue_map import (
     issue_map_path,
     load_issue_map,
 )
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 SHIPPED = issue_map_path(ROOT / "corpus")
 

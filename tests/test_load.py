@@ -26,7 +26,7 @@ import pytest
 from app.pipeline import build_pipeline
 from app.warning import WARNING
 from ingest.settings import Settings
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, clean_env, serve_app, settings_env
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, clean_env, serve_app, settings_env
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 THREADS = 20

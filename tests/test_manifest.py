@@ -2,52 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
 
 from ingest.errors import CorpusError
 from ingest.manifest import load_documents, load_manifest
-
-BLOG = "标题\r\n小节\r\n正文。\r\n".encode()
-LAW = "# 法\n\n第一条　正文。\n".encode()
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def entry(doc_id: str, kind: str, file: str, digest: str, **extra: object) -> str:
-    lines = [
-        "[[documents]]",
-        f'doc_id = "{doc_id}"',
-        f'title = "{doc_id} title"',
-        f'short_title = "{doc_id}"',
-        f'kind = "{kind}"',
-        f'file = "{file}"',
-        f'sha256 = "{digest}"',
-    ]
-    lines += [f"{key} = {value!r}" if isinstance(value, int) else f'{key} = "{value}"' for key, value in extra.items()]
-    return "\n".join(lines) + "\n\n"
-
-
-def make_corpus(root: Path, files: dict[str, bytes], manifest: str) -> Path:
-    for rel, data in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    (root / "manifest.toml").write_text(manifest, encoding="utf-8")
-    return root
-
-
-def good_manifest() -> str:
-    return entry("blog", "blog", "sources/blog.txt", sha(BLOG)) + entry(
-        "test-law", "statute", "statutes/test-law.md", sha(LAW), articles=1, effective="2024-01-01"
-    )
-
-
-GOOD_FILES = {"sources/blog.txt": BLOG, "statutes/test-law.md": LAW}
+from tests.helpers import BLOG, GOOD_FILES, LAW, entry, good_manifest, make_corpus, sha
 
 
 def test_loads_documents_without_newline_translation(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.numerals import ArticleRef, cn_to_int, int_to_cn, parse_article
+from ingest.articles import ArticleRef, parse_article
+from ingest.numerals import cn_to_int, int_to_cn
 
 KNOWN = [
     (1, "一"),

@@ -21,7 +21,7 @@ from ingest import index_layout
 from ingest.cli import ingest
 from ingest.errors import LegalQAError
 from ingest.settings import Settings
-from tests.conftest import free_port, settings_env
+from tests.helpers import free_port, settings_env
 
 pytestmark = pytest.mark.slow
 

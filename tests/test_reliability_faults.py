@@ -39,7 +39,7 @@ from ingest import index_layout
 from ingest.cli import ingest
 from ingest.manifest import load_manifest, sha256_bytes
 from ingest.settings import Settings
-from tests.conftest import clean_env, settings_env
+from tests.helpers import clean_env, settings_env
 
 QUESTIONS = ("民法典第1202条是怎么规定的？", "经营者有欺诈行为，消费者能要求几倍赔偿？")
 
@@ -341,7 +341,7 @@ FSIZE_DRIVER = textwrap.dedent(
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG, like ENOSPC
     limit = int(sys.argv[1])
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    from app.cli import main
+    from legalqa.cli import main
     sys.exit(main(["ingest", "--rebuild", "--quiet"]))
     """
 )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import unicodedata
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from app.pipeline import build_pipeline, make_answerers
 from app.render import conversation_markdown, to_markdown, to_text
 from app.warning import WARNING, WARNING_CORE
 from ingest.settings import Settings
-from tests.conftest import ROOT, settings_env
+from tests.helpers import ROOT, settings_env
 
 KEY = "sk-secret-XYZ"
 QUESTION = "我们公司在AI平台上损失了八万七千六百五十四元，平台要赔偿吗？QZX1357"
@@ -140,8 +139,6 @@ def test_key_absent_from_answers_renderings_and_debug_logs(
 def test_streamlit_page_never_shows_the_key(corpus_hash_index: Settings, leaky_llm: str, monkeypatch, tmp_path: Path) -> None:  # noqa: ANN001
     apptest = pytest.importorskip("streamlit.testing.v1")
     monkeypatch.chdir(tmp_path)
-    for var in [v for v in os.environ if v.startswith("LEGALQA_")]:
-        monkeypatch.delenv(var)
     for name, value in _llm_env(corpus_hash_index, leaky_llm, "leak-401").items():
         monkeypatch.setenv(name, value)
     at = apptest.AppTest.from_file(str(ROOT / "app" / "streamlit_app.py"), default_timeout=120).run()

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from app.cli_serve import DEFAULT_ADDRESS, DEFAULT_PORT, parse_options, streamlit_command
-from tests.conftest import clean_env, free_port
+from tests.helpers import clean_env, free_port
 
 # -- where the port comes from (fast) ----------------------------------------------
 

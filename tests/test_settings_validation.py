@@ -20,7 +20,7 @@ from app.pipeline import build_pipeline, redact
 from app.warning import WARNING
 from ingest.errors import LegalQAError
 from ingest.settings import Settings
-from tests.conftest import settings_env
+from tests.helpers import settings_env
 
 KEY = "sk-proj-AbCdEfGh12345678XyZ"
 
@@ -129,3 +129,50 @@ def test_cli_ask_with_invalid_setting_prints_warned_json_error(run_legalqa, corp
         assert config.returncode == 1 and config.stderr.count("\n") == 1 and variable in config.stderr
     config = run_legalqa(["config"], {**settings_env(corpus_hash_index), "LEGALQA_LLM_API_KEY": KEY})
     assert config.returncode == 0 and "LEGALQA_TOP_K" in config.stdout and KEY not in config.stdout
+
+
+def test_every_setting_is_declared_once_with_its_variable_help_and_typed_default() -> None:
+    from dataclasses import fields
+
+    from ingest.settings import SETTINGS_DOC
+
+    types = {"Path": Path, "str": str, "int": int, "float": float, "bool": bool}
+    for f in fields(Settings):
+        doc = f.metadata["setting"]
+        assert SETTINGS_DOC[f.name] is doc
+        assert doc.env == "LEGALQA_" + f.name.upper() and doc.help.endswith(".")
+        assert type(f.default) is types[f.type] or isinstance(f.default, types[f.type]), f.name
+
+
+def test_a_check_declared_with_a_setting_runs_when_built_in_code() -> None:
+    with pytest.raises(LegalQAError, match="LEGALQA_TOP_K=0"):
+        Settings(top_k=0)
+    with pytest.raises(LegalQAError, match="LEGALQA_ABSTAIN_THRESHOLD"):
+        Settings(abstain_threshold=float("nan"))
+
+
+def test_config_shows_the_effective_abstention_threshold(tmp_path: Path) -> None:
+    from app.abstain import DEFAULT_THRESHOLD
+    from app.cli_config import effective_rows
+
+    def shown(settings: Settings) -> str:
+        return next(value for env, value, _help in effective_rows(settings) if env == "LEGALQA_ABSTAIN_THRESHOLD")
+
+    from app.decline import load_model
+
+    model = load_model()
+    assert model is not None, "the trained decline model ships with the app"
+    default = shown(Settings())
+    assert f"P(answerable) < {model.threshold}" in default and f"{DEFAULT_THRESHOLD} " in default
+    assert shown(Settings(abstain_threshold=0.7)) == "0.7"
+
+
+def test_every_test_starts_without_developer_settings(isolated_env: Path) -> None:
+    """The autouse fixture: no LEGALQA_* variable and no .env reach a test, so defaults are defaults."""
+    import os
+
+    from tests.helpers import TEST_KNOBS
+
+    assert not [v for v in os.environ if v.startswith("LEGALQA_") and v not in TEST_KNOBS]
+    assert Path.cwd() == isolated_env and not (isolated_env / ".env").exists()
+    assert Settings.from_env() == Settings()

@@ -19,7 +19,7 @@ import pytest
 
 from evals.train.finetune import Triple, make_batches
 from ingest.settings import Settings
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -24,7 +24,7 @@ from evals.train.data import (
     resolve_gold,
     training_files,
 )
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 SHARED_EVALS = ROOT.parent / "shared" / "evals"
 NEAR_DUPLICATE = 0.5

@@ -6,7 +6,6 @@ pipeline runs: retrieval, abstention, the extractive answerer, citations.
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
 from pathlib import Path
@@ -47,10 +46,7 @@ def hash_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def ui_env(hash_index: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Environment the app reads: the session index, hashing embedder, no .env, no LLM."""
-    monkeypatch.chdir(tmp_path)  # no developer .env is read
-    for var in [v for v in os.environ if v.startswith("LEGALQA_")]:
-        monkeypatch.delenv(var)
+    """Environment the app reads: the session index, hashing embedder, no LLM (no .env: isolated_env)."""
     monkeypatch.setenv("LEGALQA_DATA_DIR", str(hash_index))
     monkeypatch.setenv("LEGALQA_EMBEDDER", "hash:256")
     return hash_index

@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 
 from app.abstain import ABSTAIN_TEXT
-from app.cli import main
 from app.extractive import ExtractiveAnswerer
 from app.llm import LLMAnswerer
 from app.pipeline import build_pipeline
@@ -32,8 +31,9 @@ from app.types import Answer, Citation, Statement
 from app.verify import MAX_CORPUS_FILE_BYTES, check_answer, check_citation, report_lines
 from app.warning import WARNING
 from ingest.settings import Settings
-from tests.conftest import settings_env
+from legalqa.cli import main
 from tests.fakes import ScriptedChatModel
+from tests.helpers import settings_env
 
 QUESTIONS = ("民法典第1202条", "消保法55条规定的惩罚性赔偿是几倍？", "产品责任中生产者的警示说明义务")
 LLM_REPLY = (
@@ -243,7 +243,6 @@ def test_malformed_files_give_one_line(raw: bytes, needle: str) -> None:
 def test_cli_verify_reports_one_line_and_exit_codes(
     answers: dict[str, Answer], corpus_hash_index: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.chdir(tmp_path)  # no developer .env
     for name, value in settings_env(corpus_hash_index).items():
         monkeypatch.setenv(name, value)
     saved = tmp_path / "answer.json"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -85,9 +84,6 @@ def test_markdown_literal_bounds_length() -> None:
 
 @pytest.fixture
 def viewer_env(corpus_hash_index: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
-    monkeypatch.chdir(tmp_path)  # no developer .env
-    for var in [v for v in os.environ if v.startswith("LEGALQA_")]:
-        monkeypatch.delenv(var)
     monkeypatch.setenv("LEGALQA_DATA_DIR", str(corpus_hash_index.data_dir))
     monkeypatch.setenv("LEGALQA_CORPUS_DIR", str(corpus_hash_index.corpus_dir))
     monkeypatch.setenv("LEGALQA_EMBEDDER", corpus_hash_index.embedder)
@@ -183,8 +179,6 @@ def hostile_title_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settin
     settings = Settings.from_env(environ=env, dotenv=tmp_path / "no.env")
     ingest(settings, show_progress=False)
     monkeypatch.chdir(tmp_path)
-    for var in [v for v in os.environ if v.startswith("LEGALQA_")]:
-        monkeypatch.delenv(var)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return settings
@@ -210,7 +204,7 @@ def test_titles_from_the_manifest_are_text(hostile_title_env: Settings) -> None:
 def test_browser_shows_doc_parameter_as_text_and_fetches_nothing(
     corpus_hash_index: Settings, tmp_path: Path, browser  # noqa: ANN001 - the session's Chromium
 ) -> None:
-    from tests.conftest import clean_env, serve_app, settings_env
+    from tests.helpers import clean_env, serve_app, settings_env
 
     with serve_app(clean_env(**settings_env(corpus_hash_index)), tmp_path, tmp_path / "serve.log") as url:
         page = browser.new_page()

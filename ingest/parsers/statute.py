@@ -12,13 +12,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ingest.articles import ARTICLE_LABEL, ArticleRef
 from ingest.errors import CorpusError
-from ingest.numerals import NUMERAL_CHARS, ArticleRef, cn_to_int
+from ingest.numerals import cn_to_int
 from ingest.parsers.base import ChunkBuilder, Line, ParseResult, split_lines, trim
 from ingest.types import Document
 
 MAX_ARTICLE_CHARS = 1200  # above this an article is split by 款 into parts
-ARTICLE_START = re.compile(rf"第([{NUMERAL_CHARS}]+)条(?:之([{NUMERAL_CHARS}]+))?(?=[\u3000 ])")
+ARTICLE_START = re.compile(ARTICLE_LABEL + r"(?=[\u3000 ])")  # a heading, then a full-width or plain space
 HEADING = re.compile(r"(#{1,6})\s+(\S.*?)\s*$")
 SUB_PART = re.compile(r"第.+分编")
 # Rank of a heading in the breadcrumb: 编 < 分编 < 章 < 节 (分编 shares ### with 章).

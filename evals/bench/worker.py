@@ -1,4 +1,4 @@
-"""Benchmark jobs, each run in a fresh process (``python -m evals.bench_worker JOB SPEC OUT``).
+"""Benchmark jobs, each run in a fresh process (``python -m evals.bench.worker JOB SPEC OUT``).
 
 A fresh process per measurement gives honest cold numbers and a clean peak RSS
 (the parent reads the child's ``ru_maxrss`` from ``wait4``).  The same

@@ -1,9 +1,9 @@
 """``legalqa`` command: one entry point, subcommands dispatched lazily by module.
 
-Heavy libraries (torch, chromadb, streamlit) are imported only by the
-subcommand that needs them, so ``legalqa config`` and ``--help`` start fast.
-``eval`` and ``bench`` live in the ``evals`` layer; they are named here as
-strings, so ``app`` never imports ``evals``.
+This module sits above the three layers (``ingest`` ← ``app`` ← ``evals``), so it may name
+all of them; no layer names it back except ``app/__main__.py`` (``python -m app``).
+Heavy libraries (torch, chromadb, streamlit) are imported only by the subcommand that
+needs them, so ``legalqa config`` and ``--help`` start fast.
 """
 
 from __future__ import annotations

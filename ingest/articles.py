@@ -1,0 +1,179 @@
+"""Article references: THE place that finds them in text and the one ``ArticleRef`` type.
+
+Forms understood:
+
+* a statute heading as written, ``第一千二百零二条`` / ``第十条之一`` (:func:`parse_article`,
+  :data:`ARTICLE_LABEL_RE`): what the statute parser, datasets and labels use;
+* a reference in free text, ``第1202条`` / ``第 1202 条`` / ``第一千二百零二条`` / ``第十条之一``
+  (:func:`find_article_refs`, :data:`ARTICLE_RE`): answers, claims, passages;
+* a reference tied to a statute, ``民法典第1202条`` / ``消保法55条`` (:class:`StatuteNames`):
+  questions and the cross-references passages make.
+
+Numbers are compared as ints (:mod:`ingest.numerals` converts Chinese numerals both ways).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ingest.numerals import NUMERAL_CHARS, cn_to_int, int_to_cn
+
+# An article number in free text: Arabic (half- or full-width) or Chinese.
+NUMBER = r"[0-9０-９]+|[零〇一二两三四五六七八九十百千]+"
+# 第X条 or 第X条之Y in free text, spaces allowed around the number (the paper writes 第 1202 条).
+ARTICLE_RE = re.compile(rf"第\s*({NUMBER})\s*条(?:之([一二三四五六七八九十]+))?")
+# A heading as a statute writes it: Chinese numerals, no spaces (第一百二十条之一).
+ARTICLE_LABEL = rf"第([{NUMERAL_CHARS}]+)条(?:之([{NUMERAL_CHARS}]+))?"
+ARTICLE_LABEL_RE = re.compile(ARTICLE_LABEL)
+# Free text, also the bare 55条 that only counts right after a statute's name (消保法55条).
+_ARTICLE_OR_BARE = re.compile(rf"{ARTICLE_RE.pattern}|({NUMBER})\s*条")
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleRef:
+    """An article reference: 第一百二十条之一 → ArticleRef(120, 1); ``suffix`` is 0 for a plain article.
+
+    Found in text, it also says which statute it names (``doc_id``, None when none is named
+    near it) and where it starts (``position``), and keeps the reference as written (``text``).
+    """
+
+    number: int
+    suffix: int = 0  # 之一 → 1
+    doc_id: str | None = None
+    position: int = 0
+    text: str = field(default="", compare=False)
+
+    def label(self) -> str:
+        """The heading form: 第一千二百零二条, 第一百二十条之一."""
+        base = f"第{int_to_cn(self.number)}条"
+        return base + (f"之{int_to_cn(self.suffix)}" if self.suffix else "")
+
+
+def to_int(raw: str) -> int | None:
+    """An article number as written in free text (1202, １２, 一千二百零二, 两百) → int; None if malformed."""
+    raw = raw.translate(str.maketrans("０１２３４５６７８９", "0123456789"))
+    if raw.isdigit():
+        return int(raw)
+    try:
+        return cn_to_int(raw.replace("两", "二").replace("〇", "零"))
+    except ValueError:
+        return None
+
+
+def parse_article(text: str) -> ArticleRef:
+    """Parse exactly one heading-form "第X条" or "第X条之Y" (surrounding whitespace allowed)."""
+    match = ARTICLE_LABEL_RE.fullmatch(text.strip())
+    if not match:
+        raise ValueError(f"not an article reference: {text!r}")
+    return ArticleRef(cn_to_int(match.group(1)), cn_to_int(match.group(2)) if match.group(2) else 0)
+
+
+def is_article_label(text: str) -> bool:
+    """True for an article exactly as a heading writes it (第一千二百零二条), nothing around it."""
+    if not ARTICLE_LABEL_RE.fullmatch(text):
+        return False
+    try:
+        parse_article(text)
+    except ValueError:
+        return False
+    return True
+
+
+def find_article_refs(text: str, *, keep_malformed: bool = False) -> list[ArticleRef]:
+    """Every 第X条 / 第X条之Y in ``text``, in order, with its position and text as written.
+
+    A malformed number (第十十条) is skipped, or kept with ``number == 0`` when
+    ``keep_malformed`` (no statute has it: the caller can count it as invented).
+    """
+    refs = []
+    for m in ARTICLE_RE.finditer(text):
+        number = to_int(m.group(1))
+        if number is None and not keep_malformed:
+            continue
+        suffix = cn_to_int(m.group(2)) if m.group(2) else 0
+        refs.append(ArticleRef(number or 0, suffix, None, m.start(), m.group(0)))
+    return refs
+
+
+# --- references tied to a statute (民法典第1202条, 消保法55条) -------------------------------------
+
+# Common names users type for each statute; full titles are added from the manifest.
+STATUTE_ALIASES: dict[str, tuple[str, ...]] = {
+    "civil-code": ("民法典",),
+    "consumer-protection-law": ("消费者权益保护法", "消保法", "消法"),
+    "product-quality-law": ("产品质量法", "产质法"),
+    "e-commerce-law": ("电子商务法", "电商法"),
+    "personal-information-protection-law": ("个人信息保护法", "个保法"),
+    "cybersecurity-law": ("网络安全法", "网安法"),
+    "data-security-law": ("数据安全法", "数安法"),
+    "copyright-law": ("著作权法", "版权法"),
+    "genai-interim-measures": (
+        "生成式人工智能服务管理暂行办法",
+        "生成式人工智能暂行办法",
+        "生成式AI办法",
+        "生成式办法",
+        "生成式人工智能办法",
+        "AIGC办法",
+    ),
+    "deep-synthesis-provisions": ("互联网信息服务深度合成管理规定", "深度合成管理规定", "深度合成规定"),
+    "algorithm-recommendation-provisions": (
+        "互联网信息服务算法推荐管理规定",
+        "算法推荐管理规定",
+        "算法推荐规定",
+    ),
+    "ai-content-labeling-measures": ("人工智能生成合成内容标识办法", "标识办法"),
+}
+
+_OTHER_DOCUMENT = re.compile(r"协议|论文|博客|文章|条款")
+
+
+class StatuteNames:
+    """Maps statute names (full, short, colloquial) to doc ids."""
+
+    def __init__(self, titles: dict[str, list[str]]) -> None:
+        names: dict[str, str] = {}
+        for doc_id, aliases in STATUTE_ALIASES.items():
+            for alias in aliases:
+                names[alias] = doc_id
+        for doc_id, doc_titles in titles.items():
+            for title in doc_titles:
+                bare = title.strip("《》")
+                names[bare] = doc_id
+                if bare.startswith("中华人民共和国"):
+                    names[bare.removeprefix("中华人民共和国")] = doc_id
+        # longest first so 消费者权益保护法 wins over 消法
+        self._pattern = re.compile(
+            "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)), re.IGNORECASE
+        )
+        self._names = {k.lower(): v for k, v in names.items()}
+
+    def mentions(self, text: str) -> list[tuple[int, int, str]]:
+        return [(m.start(), m.end(), self._names[m.group(0).lower()]) for m in self._pattern.finditer(text)]
+
+    def article_refs(self, text: str, *, default_doc: str | None = None) -> list[ArticleRef]:
+        """Article numbers in ``text``, each tied to the nearest statute named before it."""
+        mentions = self.mentions(text)
+        refs: list[ArticleRef] = []
+        for m in _ARTICLE_OR_BARE.finditer(text):
+            raw = m.group(1) or m.group(3)
+            bare_form = m.group(3) is not None
+            number = to_int(raw)
+            if number is None or number <= 0:
+                continue
+            before = [doc for start, end, doc in mentions if end <= m.start()]
+            if not before and _OTHER_DOCUMENT.search(text[: m.start()]):
+                continue  # "用户协议第八部分第6条" is a clause of the agreement, not a statute article
+            if bare_form and not (before and _adjacent(text, mentions, m.start())):
+                continue  # "55条" alone is too ambiguous; "消保法55条" is fine
+            doc = before[-1] if before else default_doc
+            if doc is None and mentions:
+                doc = mentions[0][2]
+            suffix = cn_to_int(m.group(2)) if m.group(2) else 0
+            refs.append(ArticleRef(number, suffix, doc, m.start(), m.group(0)))
+        return refs
+
+
+def _adjacent(text: str, mentions: list[tuple[int, int, str]], pos: int) -> bool:
+    ends = [end for _s, end, _d in mentions if end <= pos]
+    return bool(ends) and len(text[max(ends) : pos].strip(" 　》的")) <= 1

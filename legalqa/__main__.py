@@ -1,0 +1,5 @@
+import sys
+
+from legalqa.cli import main
+
+sys.exit(main())
