@@ -38,6 +38,7 @@ eval: ingest  ## full eval on the dev, held-out and external LawBench 3-8 sets w
 	$(PY) -m app eval --dataset evals/datasets/dev.jsonl --out evals/results/dev
 	$(PY) -m app eval --dataset evals/datasets/holdout.jsonl --out evals/results/holdout
 	$(PY) -m app eval --dataset ../shared/evals/lawbench-3-8.jsonl --out evals/results/lawbench
+	$(PY) -m evals.multiturn
 
 bench: ingest  ## performance benchmark
 	$(PY) -m app bench

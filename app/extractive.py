@@ -48,7 +48,8 @@ def can_lead(unit: Unit) -> bool:
     text = unit.text.strip()
     if len(text) < 12 or not _SENTENCE_END.search(text):
         return False
-    return unit.chunk.kind == "statute" or not _ADDRESSED.search(text)
+    # a statute or agreement addresses its parties (您 is the user); prose addressing the reader is advice
+    return unit.chunk.kind in ("statute", "agreement") or not _ADDRESSED.search(text)
 
 
 @dataclass(frozen=True, slots=True)
