@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from app.types import Answer
+    from app.answer import Answer
 
 
 def ask(question: str, **options: object) -> Answer:

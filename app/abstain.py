@@ -13,9 +13,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
+from app.answer import Retrieved
 from app.decline import DeclineModel, features
 from app.terms import question_terms
-from app.types import Retrieved
 
 ABSTAIN_TEXT = (
     "资料库中没有找到能可靠回答这个问题的依据。本工具只覆盖生成式人工智能服务民事责任相关的法律条文和资料"

@@ -47,7 +47,8 @@ def ask(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     answerer = _arg_text(args.answerer) if args.answerer else None
 
-    from app.pipeline import default_pipeline, error_answer, redact
+    from app.failures import error_answer, redact
+    from app.pipeline import default_pipeline
     from app.render import to_text
 
     try:

@@ -23,11 +23,11 @@ from app.abstain import (
     is_licence_procedure,
     task_kind,
 )
+from app.answer import Retrieved
 from app.notes import DRAFTING_NOTE, OUTSIDE_FOCUS_NOTE, missing_article_note
 from app.question import Question, retrieval_query
 from app.retrieve import HybridRetriever
 from app.terms import question_terms
-from app.types import Retrieved
 
 # Words that put a question inside the AI-service focus (a general civil-law question has none).
 _FOCUS = re.compile(

@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.answer import Retrieved
 from app.terms import question_terms
-from app.types import Retrieved
 
 MODEL_PATH = Path(__file__).with_name("decline_model.json")
 

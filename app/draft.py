@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from app.answer import Citation, Retrieved, Statement
 from app.question import Question
-from app.types import Citation, Retrieved, Statement
 
 # Headings an answer may use besides a source's title.  An issue heading names an issue of the
 # corpus's issue map (a label chosen by legal staff, never a conclusion); the verifier checks it.

@@ -18,11 +18,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from app.answer import Citation, Retrieved, Statement
 from app.draft import ISSUE_HEADING_PREFIX, KEY_POINTS_HEADING, PROVISIONS_HEADING, Draft
 from app.question import Question, as_question
 from app.sentences import Unit, split_units, unit_at
 from app.terms import STOPWORDS, question_terms
-from app.types import Citation, Retrieved, Statement
 
 __all__ = ["STOPWORDS", "ExtractiveAnswerer", "compose", "question_terms", "unit_score"]
 

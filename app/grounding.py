@@ -22,10 +22,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from app.answer import Statement
 from app.fact_extract import extract, negated_at
 from app.facts import Passage, as_passage, changed_facts
 from app.terms import question_terms
-from app.types import Statement
 from ingest.articles import find_article_refs
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from app.answer import Citation, Retrieved, Statement
 from app.draft import Draft
 from app.grounding import ground
 from app.question import Question, as_question
-from app.types import Citation, Retrieved, Statement
 from ingest.errors import LegalQAError
 from ingest.settings import Settings
 

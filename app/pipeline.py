@@ -16,7 +16,6 @@ is removed) until ``legalqa ingest`` runs again.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import threading
@@ -27,21 +26,23 @@ from functools import lru_cache
 from pathlib import Path
 
 from app.abstain import ABSTAIN_TEXT, DECLINE_TEXTS, Evidence, assess
+from app.answer import Answer, Retrieved
 from app.conversation import HistoryItem, context_for, resolved_query, user_questions
 from app.decide import Decision, decide
 from app.decline import DeclineModel, load_model
 from app.draft import Answerer, Draft, Rewriter
 from app.extractive import ExtractiveAnswerer
+from app.failures import error_answer, redact, valid_text
 from app.issues import IssueMatcher
 from app.question import Question, QuestionError, clean_question, retrieval_query
-from app.retrieve import HybridRetriever
-from app.types import Answer, Retrieved
+from app.retrieve import HybridRetriever, Retriever
+from app.staleness import StalenessWatch
 from ingest.embed import Embedder, make_embedder
 from ingest.errors import CorpusError, LegalQAError
 from ingest.issue_map import issue_map_path, load_issue_map
 from ingest.settings import Settings
 from ingest.store import Index
-from ingest.types import DocumentMeta, source_mark
+from ingest.types import source_mark
 
 log = logging.getLogger("legalqa.pipeline")
 
@@ -51,20 +52,34 @@ class Pipeline:
     settings: Settings
     index: Index
     answerers: Mapping[str, Answerer]
-    retrievers: dict[str, HybridRetriever] = field(default_factory=dict)
+    # ranking per mode ("hybrid", "dense", "bm25", or e.g. the evals' "naive" baseline plugged in)
+    retrievers: dict[str, Retriever] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _log_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _shas: dict[Path, tuple[tuple[int, int], str]] = field(default_factory=dict, repr=False)
-    _metas: tuple[tuple[Path, int, int], dict[str, DocumentMeta]] | None = field(default=None, repr=False)
-    _files: tuple[object, dict[str, str]] | None = field(default=None, repr=False)  # (index, doc_id → file)
+    staleness: StalenessWatch = field(init=False, repr=False)
     _decliner: tuple[DeclineModel | None] | None = field(default=None, repr=False)
+    _authority: HybridRetriever | None = field(default=None, repr=False)
 
-    def retriever(self, mode: str = "hybrid") -> HybridRetriever:
+    def __post_init__(self) -> None:
+        self.staleness = StalenessWatch(Path(self.settings.corpus_dir), self.index)
+
+    def retriever(self, mode: str = "hybrid") -> Retriever:
         with self._lock:
             if mode not in self.retrievers:
                 issues = self._issue_matcher() if mode == "hybrid" else None
                 self.retrievers[mode] = HybridRetriever(self.index, mode=mode, issues=issues)
             return self.retrievers[mode]
+
+    def authority(self) -> HybridRetriever:
+        """What exists in the corpus, whatever ranks the passages: article lookup, the statutes' sizes,
+        the issue map.  Declining and notes ask it, so they do not depend on the ranking mode."""
+        hybrid = self.retriever("hybrid")
+        if isinstance(hybrid, HybridRetriever):
+            return hybrid
+        with self._lock:  # "hybrid" was replaced by another ranking: keep a reference of our own
+            if self._authority is None:
+                self._authority = HybridRetriever(self.index, mode="hybrid", issues=self._issue_matcher())
+            return self._authority
 
     def _decline_model(self) -> DeclineModel | None:
         """The trained decline model, if it was trained with this index's embedder (loaded once)."""
@@ -143,7 +158,7 @@ class Pipeline:
         try:
             t0 = time.perf_counter()
             asked = self._rewritten(asked, self.answerers[name], self._earlier(history))
-            retriever = self.retriever(mode)
+            authority = self.authority()
             results = self.retrieve(
                 asked.query, k, mode, focus=retrieval_query(asked.text) if asked.resolved else ""
             )
@@ -154,10 +169,10 @@ class Pipeline:
                 self.settings.abstain_threshold,
                 self.index.idf,
                 model=self._decline_model(),
-                issue_score=retriever.best_issue_score(asked.query),
+                issue_score=authority.best_issue_score(asked.query),
                 vector=self.index.query_vector(asked.query),
             )
-            decision = decide(asked, results, evidence, retriever)
+            decision = decide(asked, results, evidence, authority)
             if decision.decline:
                 draft = Draft(decision.decline, (), (), abstained=True)
             else:
@@ -173,7 +188,7 @@ class Pipeline:
             "total_ms": (time.perf_counter() - started) * 1e3,
         }
         answer = self._mark_sources(_finish(asked, name, draft, results, evidence, timings, decision))
-        stale = self._stale_or_nothing()
+        stale = self.staleness.stale_or_nothing()
         return replace(answer, stale=tuple(stale)) if stale else answer
 
     @staticmethod
@@ -189,85 +204,17 @@ class Pipeline:
         return replace(asked, query=standalone) if standalone else asked
 
     def stale_documents(self) -> list[str]:
-        """Doc ids whose corpus no longer matches the index (sorted): the file's sha256 differs from
-        the indexed one or the file is gone, or the manifest lists a sha256 (or a document) that the
-        index does not have, or the index has a document the manifest dropped.  Empty when the corpus
-        folder is absent (nothing to compare).  File hashes are cached by size and mtime; a file that
-        ingest would refuse (symlink out of the corpus, FIFO, over the size limit) counts as stale."""
-        info = getattr(self.index, "info", None)
-        corpus = Path(self.settings.corpus_dir)
-        if info is None or not corpus.is_dir():
-            return []
-        indexed: dict[str, str] = dict(info.documents)
-        files = dict(self._index_files())
-        stale: set[str] = set()
-        metas = self._manifest(corpus)
-        if metas is not None:
-            for doc_id, meta in metas.items():
-                files.setdefault(doc_id, meta.file)
-                if indexed.get(doc_id) != meta.sha256:
-                    stale.add(doc_id)
-            stale |= set(indexed) - set(metas)
-        for doc_id, sha in indexed.items():
-            file = files.get(doc_id)
-            if file is not None and self._file_sha(corpus, file) != sha:
-                stale.add(doc_id)
-        return sorted(stale)
-
-    def _index_files(self) -> dict[str, str]:
-        """doc_id → corpus file of the indexed chunks, computed once per index (it was O(chunks) per ask)."""
-        cached = self._files
-        if cached is None or cached[0] is not self.index:
-            cached = (self.index, {c.doc_id: c.file for c in self.index.chunks.values()})
-            self._files = cached
-        return cached[1]
-
-    def _manifest(self, corpus: Path) -> dict[str, DocumentMeta] | None:
-        """The manifest's entries by doc id (cached by size and mtime); None if it cannot be read."""
-        from ingest.manifest import MANIFEST_NAME, load_manifest
-
-        try:
-            st = (corpus / MANIFEST_NAME).stat()
-            key = (corpus, st.st_size, st.st_mtime_ns)
-            if self._metas is None or self._metas[0] != key:
-                self._metas = (key, {m.doc_id: m for m in load_manifest(corpus)})
-            return self._metas[1]
-        except (CorpusError, OSError):
-            return None  # a broken manifest is ingest's error to report; compare the files alone
+        """Doc ids whose corpus no longer matches the index (see ``app.staleness``)."""
+        return self.staleness.stale_documents()
 
     def _mark_sources(self, answer: Answer) -> Answer:
         """Citations of user-added documents carry their mark (``Citation.source_mark``) from here on,
         so no output has to look the manifest up again; an unreadable manifest marks nothing."""
         if not answer.citations:
             return answer
-        metas = self._manifest(Path(self.settings.corpus_dir)) or {}
+        metas = self.staleness.manifest() or {}
         marked = tuple(replace(c, source_mark=source_mark(metas.get(c.doc_id))) for c in answer.citations)
         return replace(answer, citations=marked)
-
-    def _stale_or_nothing(self) -> list[str]:
-        try:
-            return self.stale_documents()
-        except Exception:  # noqa: BLE001 - a staleness note must never cost the user the answer
-            return []
-
-    def _file_sha(self, corpus: Path, file: str) -> str | None:
-        """sha256 of a corpus file (cached by size and mtime), or None, i.e. stale, when it is gone or
-        ingest would refuse it: outside the corpus folder after symlinks, not a regular file, too big.
-        Only a checked regular file is opened: a FIFO in the corpus used to block every ``ask`` here."""
-        from ingest.corpus_files import confined_path, corpus_file_stat, read_corpus_file
-
-        try:
-            real = confined_path(corpus, file)
-            st = corpus_file_stat(corpus, file)
-            key = (st.st_size, st.st_mtime_ns)
-            cached = self._shas.get(real)
-            if cached is not None and cached[0] == key:
-                return cached[1]
-            sha = hashlib.sha256(read_corpus_file(corpus, file)).hexdigest()
-        except (CorpusError, OSError):
-            return None
-        self._shas[real] = (key, sha)
-        return sha
 
     def _redact(self, message: str) -> str:
         return redact(message, self.settings.llm_api_key)
@@ -280,55 +227,6 @@ class Pipeline:
         line = json.dumps({"t": time.time(), "q": question}, ensure_ascii=False) + "\n"
         with self._log_lock, contextlib.suppress(OSError), path.open("a", encoding="utf-8") as fh:
             fh.write(line)
-
-
-_REDACT_RUN = 8  # an echoed piece of the key this long (or the whole key, if shorter) is masked
-
-
-def redact(message: str, secret: str) -> str:
-    """``message`` without ``secret`` (an API key a backend error may echo).
-
-    Services echo keys in other forms than the one sent: upper-cased, or shortened to a prefix
-    or suffix ("sk-proj-abcd…wxyz").  So matching ignores case, and every run of the message
-    that equals any 8+ consecutive characters of the key (the whole key when it is shorter) is
-    masked.  Keys under 4 characters are not real keys; masking them would garble messages.
-    """
-    if not secret or len(secret) < 4:
-        return message
-    text, key = _fold(message), _fold(secret)
-    run = min(_REDACT_RUN, len(key))
-    hidden = bytearray(len(text))
-    for i in range(len(key) - run + 1):
-        piece = key[i : i + run]
-        at = text.find(piece)
-        while at >= 0:
-            hidden[at : at + run] = b"\x01" * run
-            at = text.find(piece, at + 1)
-    if not any(hidden):
-        return message
-    out: list[str] = []
-    for i, ch in enumerate(message):
-        if not hidden[i]:
-            out.append(ch)
-        elif i == 0 or not hidden[i - 1]:
-            out.append("***")
-    return "".join(out)
-
-
-def _fold(text: str) -> str:
-    """Case-folded per character, keeping the length (so positions map back to ``text``)."""
-    return "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
-
-
-def valid_text(text: str) -> str:
-    """``text`` with lone surrogates (undecodable bytes of a command line, broken JSON escapes)
-    replaced by U+FFFD: such a string cannot be written as UTF-8, so logging, saving or
-    printing it would raise far from where it came in."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return text
 
 
 def _finish(
@@ -375,17 +273,6 @@ def _retrieved_row(r: Retrieved) -> dict[str, object]:
     }
 
 
-def error_answer(question: object, name: str, message: str) -> Answer:
-    return Answer(
-        question=valid_text(question) if isinstance(question, str) else repr(question),
-        text=ABSTAIN_TEXT,
-        citations=(),
-        abstained=True,
-        answerer=name,
-        error=message,
-    )
-
-
 def make_answerers(settings: Settings) -> dict[str, Answerer]:
     answerers: dict[str, Answerer] = {"extractive": ExtractiveAnswerer()}
     if settings.llm:
@@ -418,7 +305,19 @@ _DEFAULT_LOCK = threading.Lock()
 
 
 def default_pipeline(settings: Settings | None = None) -> Pipeline:
-    """One pipeline per settings per process (the model and index load once, even when threads race)."""
+    """One pipeline per settings per process (the model and index load once, even when threads race);
+    reopened when a newer ``legalqa ingest`` has switched the current index generation.  Every front
+    end (Python API, CLI, browser) uses this one cache; a failure to open is never cached."""
     settings = settings or Settings.from_env()
     with _DEFAULT_LOCK:
-        return _cached(settings)
+        pipeline = _cached(settings)
+        if not pipeline.index.is_current():
+            _cached.cache_clear()
+            pipeline = _cached(settings)
+        return pipeline
+
+
+def forget_pipelines() -> None:
+    """Drop every cached pipeline (tests; a front end that must reopen everything)."""
+    with _DEFAULT_LOCK:
+        _cached.cache_clear()

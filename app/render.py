@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from app.types import Answer
+from app.answer import Answer
 
 _EMPHASIS = re.compile(r"\*\*|__")
 _ITEM = re.compile(r"[-*•]\s+(.*)")

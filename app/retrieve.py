@@ -10,23 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from app.answer import IssueTag, Retrieved
 from app.citations_ref import ArticleRef, StatuteNames, agreement_clause_refs
-from app.expand import expand_query
 from app.issues import IssueMatch, IssueMatcher
 from app.terms import question_terms
-from app.types import IssueTag, Retrieved
 from ingest.numerals import int_to_cn
 from ingest.types import Chunk
+
+if TYPE_CHECKING:
+    from ingest.store import IndexInfo
 
 MODES = ("hybrid", "dense", "bm25")
 
 
 class SearchIndex(Protocol):
-    """What retrieval needs from the index (ingest.store.Index has it)."""
+    """What retrieval (and the staleness watch) need from the index (ingest.store.Index has it)."""
 
     chunks: dict[str, Chunk]
+    info: IndexInfo
+
+    def idf(self, tokens: Sequence[str]) -> dict[str, float]: ...
 
     def dense_search(self, query: str, k: int) -> list[tuple[str, float]]: ...
 
@@ -56,7 +61,6 @@ class RetrievalConfig:
     )
     issue_rules: int = 2  # governing provisions of matched issues kept after the top k even if ranked lower
     issue_extras: int = 3  # the agreement clause / commentary of matched issues, appended likewise
-    expand: bool = False  # measured: hurts hit@5 on the dev set (see evals.ablation); add statutory terms for colloquial wording to the BM25 query
 
 
 def article_key(doc_id: str, number: int, suffix: int = 0) -> tuple[str, str]:
@@ -183,6 +187,10 @@ class HybridRetriever:
             matches = (own + [m for m in matches if m.issue.id not in known])[: self.issues.config.limit]
         return matches
 
+    def lexical_query(self, question: str) -> str:
+        """What BM25 searches for; the question itself (an ablation overrides it with query expansion)."""
+        return question
+
     def _issue_tags(self, matches: Sequence[IssueMatch]) -> dict[str, IssueTag]:
         """chunk id → why the issue map brings it in, in the matched issues' order (rule first)."""
         assert self.issues is not None or not matches
@@ -227,7 +235,7 @@ class HybridRetriever:
     ) -> list[Retrieved]:
         n = max(self.config.candidates, k)
         dense = self.index.vector_search(vector, n) if vector is not None else []
-        lexical = expand_query(question) if self.config.expand else question
+        lexical = self.lexical_query(question)
         sparse = self.index.bm25_search(lexical, n) if self.mode in ("hybrid", "bm25") else []
         if self.mode == "dense":
             return [
@@ -287,11 +295,10 @@ class HybridRetriever:
 
     def _rerank(self, question: str, scores: dict[str, float]) -> None:
         """Blend RRF with how much of the question (weighted by term rarity) each candidate contains."""
-        idf_fn = getattr(self.index, "idf", None)
         terms = list(question_terms(question))
-        if idf_fn is None or not terms:
+        if not terms:
             return
-        weights = idf_fn(terms)
+        weights = self.index.idf(terms)
         total = sum(weights.values()) or 1.0
         top = max(scores.values())
         depth = sorted(scores, key=lambda c: -scores[c])[: self.config.rerank_depth]

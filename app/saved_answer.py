@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from app.types import Answer, Citation, Statement
+from app.answer import Answer, Citation, Statement
 from app.warning import WARNING
 from ingest.errors import LegalQAError
 from ingest.types import USER_ADDED_MARK

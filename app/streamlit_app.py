@@ -9,12 +9,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-_HERE = Path(__file__).resolve().parent
-# `streamlit run` puts this folder first on sys.path, where app/types.py would shadow the
-# standard library's `types`; import the project as a package from its root instead.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-if str(_HERE.parent) not in sys.path:
-    sys.path.insert(0, str(_HERE.parent))
+_ROOT = Path(__file__).resolve().parent.parent
+if str(_ROOT) not in sys.path:  # `streamlit run app/streamlit_app.py` from a checkout that is not installed
+    sys.path.insert(0, str(_ROOT))
 
 import streamlit as st  # noqa: E402
 

@@ -19,22 +19,18 @@ from __future__ import annotations
 
 import hashlib
 import re
-import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from app.abstain import DECLINE_TEXTS
-from app.citations_ref import ArticleRef, StatuteNames
+from app.answer import Answer, Citation
 from app.draft import ISSUE_HEADING_PREFIX, KEY_POINTS_HEADING, PROVISIONS_HEADING
 from app.grounding import check_sentence, split_sentences
 from app.notes import note_problem
 from app.saved_answer import printable
-from app.types import Answer, Citation
+from app.verify_corpus import CorpusFacts, CorpusReader, Refused, read_corpus_file
 from ingest.errors import CorpusError
-from ingest.types import DocumentMeta
-
-MAX_CORPUS_FILE_BYTES = 20 * 2**20  # the largest corpus file (民法典) is under 1 MB
 
 # Our citation markers in answer text; the extractive answerer shows a source's own [8] as ［8］.
 _MARKER = re.compile(r"\[(\d+)\]")
@@ -68,38 +64,6 @@ class Verification:
         return all(c.ok for c in self.citations) and not self.findings
 
 
-class _Refused(Exception):
-    """A cited file that must not or cannot be read; the message says why."""
-
-
-def read_corpus_file(corpus_dir: Path, file: object) -> bytes:
-    """The bytes of ``file`` (relative to ``corpus_dir``), or _Refused: absolute paths, ``..``,
-    symlinks leading out of the folder, devices, FIFOs, folders and oversized files are never
-    read (a saved answer must not turn ``legalqa verify`` into a reader of /etc or /dev/zero)."""
-    if not isinstance(file, str) or not file or "\x00" in file:
-        raise _Refused(f"{file!r} 不是语料文件路径")
-    rel = PurePosixPath(file)
-    if rel.is_absolute() or ".." in rel.parts:
-        raise _Refused(f"{file} 不是语料目录内的相对路径，已拒绝读取")
-    try:
-        root = Path(corpus_dir).resolve(strict=True)
-        target = (root / rel).resolve(strict=True)
-        if target == root or not target.is_relative_to(root):
-            raise _Refused(f"{file} 指向语料目录之外，已拒绝读取")
-        info = target.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise _Refused(f"{file} 不是普通文件，已拒绝读取")
-        if info.st_size > MAX_CORPUS_FILE_BYTES:
-            raise _Refused(f"{file} 超过 {MAX_CORPUS_FILE_BYTES // 2**20} MB，已拒绝读取")
-        with target.open("rb") as fh:
-            data = fh.read(MAX_CORPUS_FILE_BYTES + 1)
-    except (OSError, RuntimeError, ValueError) as exc:  # missing, unreadable, symlink loop, unencodable name
-        raise _Refused(f"无法读取 {file}: {getattr(exc, 'strerror', None) or exc}") from None
-    if len(data) > MAX_CORPUS_FILE_BYTES:
-        raise _Refused(f"{file} 超过 {MAX_CORPUS_FILE_BYTES // 2**20} MB，已拒绝读取")
-    return data
-
-
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -117,7 +81,7 @@ def _citation_problem(c: Citation, read: Callable[[object], bytes]) -> str:
             return f"标注范围 {list(span)} 不在引文 [{c.start}:{c.end}] 之内"
     try:
         data = read(c.file)
-    except _Refused as exc:
+    except Refused as exc:
         return str(exc)
     if hashlib.sha256(data).hexdigest() != c.sha256:
         return f"{c.file} 已被修改（sha256 不同），引文可能已过时"
@@ -139,111 +103,20 @@ def check_citation(citation: Citation, corpus_dir: Path) -> CitationCheck:
 
 def verify_answer(answer: Answer, corpus_dir: Path) -> list[CitationCheck]:
     """The citation checks alone (see ``check_answer`` for the whole answer)."""
-    reader = _Reader(corpus_dir)
+    reader = CorpusReader(corpus_dir)
     return [
         CitationCheck(c.number, c.locator, not (p := _citation_problem(c, reader)), p)
         for c in answer.citations
     ]
 
 
-class _Reader:
-    """``read_corpus_file`` once per file for one verification (an answer cites a file many times)."""
-
-    def __init__(self, corpus_dir: Path) -> None:
-        self.corpus_dir = corpus_dir
-        self._seen: dict[str, bytes | _Refused] = {}
-
-    def __call__(self, file: object) -> bytes:
-        key = file if isinstance(file, str) else repr(file)
-        if key not in self._seen:
-            try:
-                self._seen[key] = read_corpus_file(self.corpus_dir, file)
-            except _Refused as exc:
-                self._seen[key] = exc
-        got = self._seen[key]
-        if isinstance(got, _Refused):
-            raise got
-        return got
-
-
-@dataclass(frozen=True)
-class _Corpus:
-    """What the manifest says: documents by id, statute names, and which articles exist."""
-
-    metas: dict[str, DocumentMeta]
-    names: StatuteNames
-    read: _Reader
-    issue_names: frozenset[str] = frozenset()
-
-    @classmethod
-    def load(cls, corpus_dir: Path, read: _Reader) -> _Corpus:
-        from ingest.issue_map import issue_map_path, load_issue_map
-        from ingest.manifest import load_manifest
-
-        metas = {m.doc_id: m for m in load_manifest(corpus_dir)}
-        titles = {m.doc_id: [m.title, m.short_title] for m in metas.values() if m.kind == "statute"}
-        try:  # an unreadable map names no issue: every issue heading is then reported
-            issues = frozenset(i.name for i in load_issue_map(issue_map_path(corpus_dir)).issues)
-        except CorpusError:
-            issues = frozenset()
-        return cls(metas, StatuteNames(titles), read, issues)
-
-    def doc_problem(self, c: Citation) -> str:
-        meta = self.metas.get(c.doc_id)
-        if meta is None:
-            return f"doc_id {c.doc_id!r} 不在语料清单（manifest.toml）中"
-        if meta.file != c.file:
-            return f"{c.file} 不是 {c.doc_id} 的语料文件（清单中为 {meta.file}）"
-        return ""
-
-    def statute_count(self, title: str) -> tuple[str, int] | None:
-        """(doc id, number of articles) of the statute shown as ``title`` (《民法典》)."""
-        bare = title.strip("《》")
-        for doc_id, meta in self.metas.items():
-            if meta.kind == "statute" and meta.articles and bare in (meta.title.strip("《》"), meta.short_title.strip("《》")):
-                return doc_id, meta.articles
-        return None
-
-    def has(self, doc_id: str, number: int, suffix: int) -> bool:
-        return self._in_statute(doc_id, number, suffix)
-
-    def has_article(self, ref: ArticleRef) -> bool:
-        docs = [ref.doc_id] if ref.doc_id else [d for d, m in self.metas.items() if m.kind == "statute"]
-        return any(self._in_statute(d, ref.number, ref.suffix) for d in docs)
-
-    def _in_statute(self, doc_id: str, number: int, suffix: int) -> bool:
-        meta = self.metas.get(doc_id)
-        if meta is None or meta.kind != "statute" or not meta.articles:
-            return False
-        if not suffix:  # plain articles run 1..N, and ingest holds the file to the manifest's N
-            return 1 <= number <= meta.articles
-        return (doc_id, number, suffix) in self._suffixed(doc_id)
-
-    def _suffixed(self, doc_id: str) -> set[tuple[str, int, int]]:
-        """第X条之Y articles of a statute, from its parsed file (none if it cannot be read or parsed)."""
-        from ingest.numerals import cn_to_int
-        from ingest.parsers import parse_document
-        from ingest.types import Document
-
-        meta = self.metas[doc_id]
-        try:
-            chunks = parse_document(Document(meta, self.read(meta.file).decode("utf-8"))).chunks
-            return {
-                (doc_id, c.article_no, cn_to_int(c.article.split("之", 1)[1]))
-                for c in chunks
-                if "之" in c.article
-            }
-        except (_Refused, UnicodeDecodeError, ValueError, CorpusError):
-            return set()
-
-
 def check_answer(answer: Answer, corpus_dir: Path) -> Verification:
     """Every check of the module docstring; ``Verification.ok`` only when all pass."""
-    reader = _Reader(corpus_dir)
+    reader = CorpusReader(corpus_dir)
     findings: list[Finding] = []
-    corpus: _Corpus | None
+    corpus: CorpusFacts | None
     try:
-        corpus = _Corpus.load(Path(corpus_dir), reader)
+        corpus = CorpusFacts.load(Path(corpus_dir), reader)
     except (CorpusError, OSError) as exc:
         corpus = None
         findings.append(Finding("corpus", f"无法读取语料清单，文档与条文未核对：{exc}"))
@@ -262,11 +135,15 @@ def check_answer(answer: Answer, corpus_dir: Path) -> Verification:
     return Verification(tuple(checks), tuple(findings))
 
 
-def _note_findings(answer: Answer, corpus: _Corpus | None) -> list[Finding]:
+def _note_findings(answer: Answer, corpus: CorpusFacts | None) -> list[Finding]:
     """A note is a claim of code: it must be one this tool attaches, true of the corpus."""
     found = []
     for i, note in enumerate(answer.notes):
-        problem = "语料清单无法读取，说明未核对" if corpus is None else note_problem(note, corpus.statute_count, corpus.has)
+        problem = (
+            "语料清单无法读取，说明未核对"
+            if corpus is None
+            else note_problem(note, corpus.statute_count, corpus.has)
+        )
         if problem:
             found.append(Finding(f"notes[{i}]", f"{_excerpt(note)} {problem}"))
     return found
@@ -354,7 +231,9 @@ def _bare(text: str) -> str:
     return re.sub(r"\s+", "", _MARKER.sub("", text).replace("**", "")).lstrip("-*•")
 
 
-def _text_findings(answer: Answer, passages: list[Citation | str], corpus: _Corpus | None) -> list[Finding]:
+def _text_findings(
+    answer: Answer, passages: list[Citation | str], corpus: CorpusFacts | None
+) -> list[Finding]:
     found: list[Finding] = []
     bad_markers = sorted({int(m) for m in _MARKER.findall(answer.text) if not 1 <= int(m) <= len(passages)})
     if bad_markers:
@@ -398,7 +277,7 @@ def _is_source_heading(title: str, citations: Sequence[Citation]) -> bool:
     return bool(title) and any(title in c.locator or title == c.doc_title for c in citations)
 
 
-def _article_findings(text: str, corpus: _Corpus | None, where: str) -> list[Finding]:
+def _article_findings(text: str, corpus: CorpusFacts | None, where: str) -> list[Finding]:
     if corpus is None:
         return []
     found = []

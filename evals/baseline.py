@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.types import Retrieved
+from app.answer import Retrieved
 from ingest.embed import Embedder, l2_normalize
 from ingest.errors import LegalQAError
 from ingest.manifest import load_documents

@@ -24,8 +24,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     pipeline = build_pipeline(Settings.from_env())
     rows = []
     for case in cases:
-        results = pipeline.retrieve(case.question)
-        ev = assess(case.question, results, threshold=1e-9, idf=pipeline.index.idf)
+        query = pipeline.prepare(case.question).query
+        results = pipeline.retrieve(query)
+        ev = assess(query, results, threshold=1e-9, idf=pipeline.index.idf)
         rows.append((case, ev))
     off = [(c, e) for c, e in rows if c.category == "out_of_scope"]
     on = [(c, e) for c, e in rows if c.category in NEEDS_GOLD]

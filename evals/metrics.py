@@ -5,8 +5,8 @@ citations, nothing answered) returns ``None`` rather than 0 or 1, and ``aggregat
 ``None``, so an out-of-scope case never drags retrieval recall down and an abstention
 never counts as perfectly grounded.
 
-Everything here works on ``app.types.Answer`` / ``Citation`` and ``ingest.types.Chunk``
-(or ``app.types.Retrieved``, unwrapped via ``.chunk``), but only reads attributes, so
+Everything here works on ``app.answer.Answer`` / ``Citation`` and ``ingest.types.Chunk``
+(or ``app.answer.Retrieved``, unwrapped via ``.chunk``), but only reads attributes, so
 test doubles with the same attribute names work too.
 """
 

@@ -227,7 +227,7 @@ def _answer_and_score(case: EvalCase, r: _Runner, settings: Settings, answerer: 
     answer = p.ask(case.question, answerer=answerer, mode=mode)
     r.memo.reuse = True
     try:
-        retrieved = p.retrieve(_cleaned(case.question, settings), k, mode)[:k]
+        retrieved = p.retrieve(_prepared(p, case.question), k, mode)[:k]
     except Exception as exc:  # scored as an empty ranking; the answer records the error too
         retrieved = []
         answer_error = f"retrieve failed: {exc}"
@@ -245,12 +245,13 @@ def _answer_and_score(case: EvalCase, r: _Runner, settings: Settings, answerer: 
     return _row(case, r.system.name, answer, retrieved, metrics, answer_error)
 
 
-def _cleaned(question: str, settings: Settings) -> str:
-    """The question exactly as ``Pipeline.ask`` retrieves with it."""
-    from app.question import QuestionError, clean_question
+def _prepared(pipeline: Any, question: str) -> str:
+    """The query exactly as ``Pipeline.ask`` retrieves with it (the pipeline's own preparation: cleaned,
+    fake system turns dropped), so injection cases are scored on the query that was answered."""
+    from app.question import QuestionError
 
     try:
-        return clean_question(question, settings.max_question_chars)
+        return pipeline.prepare(question).query
     except QuestionError:
         return question
 

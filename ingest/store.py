@@ -117,6 +117,7 @@ class Index:
         self._finalizer: Any = lambda: None
         self._query_lock = threading.Lock()
         self._query_cache: dict[str, list[float]] = {}
+        self._by_doc: dict[str, tuple[Chunk, ...]] | None = None
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder) -> Index:
@@ -199,6 +200,15 @@ class Index:
         if k <= 0 or not self.chunks or (doc_ids is not None and not doc_ids):
             return []
         return self.vector_search(self.query_vector(query), k, doc_ids)
+
+    def chunks_by_doc(self) -> dict[str, tuple[Chunk, ...]]:
+        """Every chunk grouped by document, in document order (computed once; the index is read-only)."""
+        if self._by_doc is None:
+            grouped: dict[str, list[Chunk]] = {}
+            for chunk in self.chunks.values():
+                grouped.setdefault(chunk.doc_id, []).append(chunk)
+            self._by_doc = {d: tuple(sorted(cs, key=lambda c: (c.ordinal, c.start))) for d, cs in grouped.items()}
+        return self._by_doc
 
     def query_vector(self, query: str) -> list[float]:
         """The query's embedding, remembered for a few queries: retrieval and issue matching share it."""

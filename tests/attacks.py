@@ -12,9 +12,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from app.answer import Answer
 from app.llm import SYSTEM_PROMPT
 from app.render import conversation_markdown, to_markdown, to_text
-from app.types import Answer
 from app.warning import WARNING, WARNING_CORE
 from ingest.articles import ARTICLE_RE, to_int
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from app.types import Retrieved
+from app.answer import Retrieved
 from ingest.types import Chunk
 
 

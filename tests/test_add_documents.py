@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from app.answer import Answer, Citation
 from app.render import conversation_markdown, to_markdown, to_text
-from app.types import Answer, Citation
 from app.ui.html import kind_label
 from ingest import index_layout as layout
 from ingest.corpus_edit import add_document, remove_document, without_entry

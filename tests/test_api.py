@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from app.answer import Answer
 from app.api import create_app
 from app.render import to_text
-from app.types import Answer
 from app.verify import verify_answer
 from app.warning import WARNING, WARNING_CORE
 from ingest.errors import LegalQAError

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from app.answer import Answer
 from app.pipeline import build_pipeline
-from app.types import Answer
 from app.verify import check_answer
 from app.warning import WARNING
 from ingest.settings import Settings

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.types import Answer, Citation, Statement
+from app.answer import Answer, Citation, Statement
 from evals.judge import Judge, parse_verdict
 from evals.scoring import (
     METRIC_KEYS,

@@ -12,8 +12,8 @@ from html.parser import HTMLParser
 from markdown_it import MarkdownIt
 
 from app.abstain import ABSTAIN_TEXT
+from app.answer import Answer, Citation
 from app.render import conversation_markdown, markdown_text, to_markdown
-from app.types import Answer, Citation
 from app.ui.html import answer_body_html
 from app.warning import WARNING
 

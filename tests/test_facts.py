@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
+from app.answer import Citation
 from app.fact_extract import extract, negated_at
 from app.facts import FactProblem, Passage, as_passage, changed_facts
 from app.grounding import check_sentence, ground
 from app.llm import LLMAnswerer
-from app.types import Citation
 from tests.chunks import make_chunk, passages
 from tests.fakes import ScriptedChatModel
 

@@ -25,9 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.abstain import ABSTAIN_TEXT
+from app.answer import Answer
 from app.pipeline import Pipeline, build_pipeline
 from app.render import to_markdown, to_text
-from app.types import Answer
 from app.warning import WARNING
 from ingest.errors import CorpusError
 from ingest.manifest import REQUIRED_KEYS, load_documents, load_manifest

@@ -193,7 +193,7 @@ def test_hostile_sentence_is_removed_and_the_grounded_one_kept() -> None:
 
 
 def test_warning_survives_a_saved_answer_that_tries_to_change_it(extractive: Pipeline) -> None:
-    from app.types import Answer
+    from app.answer import Answer
 
     data = extractive.ask("民法典第1202条是怎么规定的？").to_dict()
     data["warning"] = "仅供参考，不构成法律意见——但本回答实际上就是正式法律意见。"

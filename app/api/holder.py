@@ -20,7 +20,6 @@ from app.api.errors import ApiError
 from app.pipeline import Pipeline, build_pipeline, redact
 from ingest.errors import IndexMismatchError, IndexMissingError, LegalQAError
 from ingest.settings import Settings
-from ingest.types import Chunk
 
 
 @dataclass
@@ -59,12 +58,8 @@ class PipelineHolder:
         """chunk_id → (previous, next) chunk id in the same document, computed once per index."""
         cached = self._neighbours
         if cached is None or cached[0] is not pipeline.index:
-            by_doc: dict[str, list[Chunk]] = {}
-            for chunk in pipeline.index.chunks.values():
-                by_doc.setdefault(chunk.doc_id, []).append(chunk)
             table: dict[str, tuple[str | None, str | None]] = {}
-            for chunks in by_doc.values():
-                chunks.sort(key=lambda c: (c.ordinal, c.start))
+            for chunks in pipeline.index.chunks_by_doc().values():
                 for i, c in enumerate(chunks):
                     prev = chunks[i - 1].chunk_id if i > 0 else None
                     nxt = chunks[i + 1].chunk_id if i + 1 < len(chunks) else None

@@ -16,11 +16,11 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from app.answer import Answer
 from app.api.encoding import dumps, utf8
 from app.api.errors import ApiError
 from app.api.schemas import ChatMessage
 from app.render import to_text
-from app.types import Answer
 
 _PARAGRAPH_END = re.compile(r"(?<=\n\n)")
 

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Body, FastAPI, Security
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPBearer
 
+from app.answer import Answer
 from app.api.encoding import JSONBody
 from app.api.errors import ApiError, install_error_handlers
 from app.api.guard import DEFAULT_MAX_BODY_BYTES, Guard
@@ -27,7 +28,6 @@ from app.api.schemas import AskRequest, ChatCompletionRequest
 from app.conversation import Turn
 from app.pipeline import Pipeline, build_pipeline
 from app.question import QuestionError, clean_question
-from app.types import Answer
 from app.verify import verify_answer
 from app.warning import WARNING
 from ingest.errors import CorpusError

@@ -38,9 +38,9 @@ from langchain_core.runnables import Runnable, RunnableLambda, RunnableParallel,
 from pydantic import ConfigDict
 
 from app.abstain import ABSTAIN_TEXT
+from app.answer import Retrieved
 from app.llm import NO_BASIS, SYSTEM_PROMPT, fenced
 from app.question import clean_question, retrieval_query
-from app.types import Retrieved
 from app.warning import WARNING
 from ingest.settings import Settings
 

@@ -9,16 +9,14 @@ show as a clear message (with the command to run), never as a trace.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 import streamlit as st
 
-from app.abstain import ABSTAIN_TEXT
-from app.types import Answer
+from app.failures import redact as redact_secret
 from ingest.errors import IndexMismatchError, IndexMissingError, LegalQAError
 from ingest.settings import Settings
 from ingest.types import Chunk, DocumentMeta
@@ -29,9 +27,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("legalqa.ui")
 
 
+ProblemKind = Literal["settings", "missing", "mismatch", "backend"]
+
+
 @dataclass(frozen=True)
 class Problem:
-    kind: str  # settings | missing | mismatch | backend
+    kind: ProblemKind
     message: str
 
 
@@ -43,29 +44,8 @@ def load_settings() -> Settings | Problem:
 
 
 def redact(text: str, settings: Settings | None) -> str:
-    """Remove the API key from any text shown in the UI (error messages from a backend, say).
-
-    The pipeline's one redaction rule (any case, shortened forms of the key) does the work."""
-    from app.pipeline import redact as redact_secret
-
+    """The API key masked out of a problem shown on a page (the one rule of ``app.failures.redact``)."""
     return redact_secret(text, settings.llm_api_key if settings else "")
-
-
-def _settings_key(settings: Settings) -> str:
-    return hashlib.sha256(repr(settings).encode("utf-8")).hexdigest()
-
-
-@st.cache_resource(show_spinner="正在加载资料索引和模型（仅首次需要几秒钟）…", max_entries=4)
-def _load_pipeline(settings_key: str, _settings: Settings) -> Pipeline:
-    from app.pipeline import build_pipeline
-
-    pipeline = build_pipeline(_settings)
-    log.info("pipeline opened index generation %s (%s)", pipeline.index.info.generation, pipeline.index.info.path)
-    # warm up the query embedder, tokenizer and BM25 so the first question is not the slow one;
-    # a failing warm-up shows up, clearly, on the first question instead
-    with contextlib.suppress(Exception):
-        pipeline.retrieve("生成式人工智能服务 民事责任", 1)
-    return pipeline
 
 
 def settings_and_pipeline() -> tuple[Settings, Pipeline] | Problem:
@@ -78,13 +58,14 @@ def settings_and_pipeline() -> tuple[Settings, Pipeline] | Problem:
 
 
 def get_pipeline(settings: Settings) -> Pipeline | Problem:
-    key = _settings_key(settings)
+    """The process's one pipeline for these settings (``app.pipeline.default_pipeline``: loaded once,
+    reopened after a new ingest), or the problem that keeps it from opening; never cached."""
+    from app.pipeline import default_pipeline
+
     try:
-        pipeline = _load_pipeline(key, settings)
-        is_current = getattr(pipeline.index, "is_current", None)
-        if callable(is_current) and not is_current():  # a new ingest finished: reopen
-            _load_pipeline.clear()
-            pipeline = _load_pipeline(key, settings)
+        with st.spinner("正在加载资料索引和模型（仅首次需要几秒钟）…"):
+            pipeline = default_pipeline(settings)
+        _warm(pipeline)
         return pipeline
     except IndexMissingError as exc:
         problem = Problem("missing", redact(str(exc), settings))
@@ -98,53 +79,24 @@ def get_pipeline(settings: Settings) -> Pipeline | Problem:
     return problem
 
 
-def safe_ask(
-    pipeline: Pipeline, settings: Settings, question: str, *, k: int, answerer: str, history: Sequence[str] = ()
-) -> Answer:
-    """``Pipeline.ask`` with a UI-side length guard and a last-resort catch (it should never raise).
-    ``history``: the conversation's earlier questions, for reading a follow-up."""
-    limit = settings.max_question_chars
-    if len(question) > limit:
-        return error_answer(
-            question,
-            answerer,
-            f"问题过长（{len(question)} 字）：请控制在 {limit} 字以内，只保留与法律问题相关的内容。",
-        )
-    try:
-        answer = pipeline.ask(question, history=history, k=k, answerer=answerer)
-    except Exception as exc:
-        return error_answer(question, answerer, redact(f"后端出错（{type(exc).__name__}）：{exc}", settings))
-    if answer.error:
-        answer = replace(answer, error=redact(answer.error, settings))
-    return answer
+_WARMED: set[int] = set()
 
 
-def error_answer(question: str, answerer: str, message: str) -> Answer:
-    return Answer(
-        question=question, text=ABSTAIN_TEXT, citations=(), abstained=True, answerer=answerer, error=message
-    )
-
-
-# -- corpus data ---------------------------------------------------------------
-
-
-_GROUPED: dict[tuple[int, str, int], dict[str, tuple[Chunk, ...]]] = {}
+def _warm(pipeline: Pipeline) -> None:
+    """Once per opened index: log which generation serves the page, and warm up the query embedder,
+    tokenizer and BM25 so the first question is not the slow one (a failing warm-up shows up,
+    clearly, on the first question instead)."""
+    if id(pipeline.index) in _WARMED:
+        return
+    _WARMED.add(id(pipeline.index))
+    log.info("pipeline opened index generation %s (%s)", pipeline.index.info.generation, pipeline.index.info.path)
+    with contextlib.suppress(Exception):
+        pipeline.retrieve("生成式人工智能服务 民事责任", 1)
 
 
 def doc_chunks(pipeline: Pipeline) -> dict[str, tuple[Chunk, ...]]:
-    """Every indexed chunk grouped by document, in document order (computed once per index)."""
-    index = pipeline.index
-    key = (id(index), getattr(getattr(index, "info", None), "generation", ""), len(index.chunks))
-    if key not in _GROUPED:
-        if len(_GROUPED) > 8:
-            _GROUPED.clear()
-        grouped: dict[str, list[Chunk]] = {}
-        for chunk in index.chunks.values():
-            grouped.setdefault(chunk.doc_id, []).append(chunk)
-        _GROUPED[key] = {
-            d: tuple(sorted(cs, key=lambda c: (c.ordinal, c.start))) for d, cs in grouped.items()
-        }
-    return _GROUPED[key]
+    """Every indexed chunk grouped by document, in document order."""
+    return pipeline.index.chunks_by_doc()
 
 
 @st.cache_data(show_spinner=False, ttl=300)
@@ -205,7 +157,7 @@ def citation_check(
     """Re-check one citation against the corpus file (sha256 and exact slice), for the 原文核对 badge."""
     from pathlib import Path
 
-    from app.types import Citation
+    from app.answer import Citation
     from app.verify import check_citation
 
     cit = Citation(0, "", "", "", "", "", quote, start, end, file, sha256, 0.0)

@@ -6,8 +6,8 @@ from datetime import datetime
 
 import streamlit as st
 
+from app.answer import Answer
 from app.render import conversation_markdown
-from app.types import Answer
 from app.ui import backend
 from app.ui.backend import Problem
 from app.ui.components import (
@@ -113,7 +113,7 @@ def render() -> None:
         with st.chat_message("assistant", avatar="⚖️"):
             with st.spinner(SPINNER, show_time=True):
                 earlier = typed[-4:]  # the conversation so far: a follow-up is read against it
-                answer = backend.safe_ask(pipeline, settings, question, k=k, answerer=answerer, history=earlier)
+                answer = pipeline.ask(question, history=earlier, k=k, answerer=answerer)  # never raises
             history.append(answer)
             typed.append(question)
             msg_id = f"a{len(history) - 1}"

@@ -6,8 +6,8 @@ import re
 
 import streamlit as st
 
+from app.answer import Answer, Citation
 from app.render import context_lines, stale_note
-from app.types import Answer, Citation
 from app.ui import backend, nav
 from app.ui.backend import Problem
 from app.ui.html import anchor_id, answer_body_html, citation_html, format_spans, kind_label

@@ -13,6 +13,7 @@ import html
 import json
 import re
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from urllib.parse import quote
 
 from app.render import answer_blocks
@@ -24,6 +25,11 @@ MARKER = re.compile(r"\[(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\]")
 KIND_LABELS = {"statute": "法律法规", "agreement": "用户协议", "paper": "学术论文", "blog": "博客文章"}
 
 Span = tuple[int, int]
+
+
+def _asset(name: str) -> str:
+    """A page snippet kept as its own file (app/ui/assets/): CSS and scripts read as what they are."""
+    return (Path(__file__).with_name("assets") / name).read_text(encoding="utf-8")
 
 
 def esc(text: object) -> str:
@@ -265,36 +271,7 @@ def page_url(path: str, **params: object) -> str:
     return f"{path}?{query}" if query else path
 
 
-_SCROLL_JS = """
-<script>
-(function () {
-  // A page with a chat input keeps its scroll pinned to the bottom while content still grows, and
-  // lets go only when a scroll happens while nothing changes size and its own scrolling is over.  So:
-  // wait until the page stopped growing and moving, scroll, and again if the pin pulled it back.
-  const id = %s, block = %s;
-  let polls = 0, stable = 0, last = "", tries = 0;
-  const placed = (el) => {
-    const r = el.getBoundingClientRect();
-    return block === "start" ? r.top > -2 && r.top < window.innerHeight / 2 : r.bottom > 0 && r.top < window.innerHeight;
-  };
-  const go = () => {
-    const el = document.getElementById(id);
-    const pinned = document.querySelector('[data-testid="stAppScrollToBottomContainer"]');
-    const now = pinned ? pinned.scrollHeight + ":" + pinned.scrollTop : "";
-    stable = now === last ? stable + 1 : 0;
-    last = now;
-    if (polls++ > 150) { return; }
-    if (!el || stable < 3) { setTimeout(go, 100); return; }
-    el.scrollIntoView({block: block});
-    setTimeout(() => {
-      if (placed(el)) { el.setAttribute("data-scrolled", "true"); }  // done (tests wait for this)
-      else if (tries++ < 5) { stable = 0; go(); }
-    }, 400);
-  };
-  setTimeout(go, 100);
-})();
-</script>
-"""
+_SCROLL_JS = _asset("scroll.js.html")
 
 
 def scroll_script(element_id: str, block: str = "center") -> str:
@@ -306,86 +283,11 @@ def scroll_script(element_id: str, block: str = "center") -> str:
 
 # The live "n / max" counter under the chat input: Streamlit's own counter (max_chars) refuses a paste
 # over the limit outright, and the input's text never reaches Python before it is sent.
-_COUNTER_JS = """
-<script>
-(function () {
-  const max = %d;
-  const update = () => {
-    const box = document.querySelector('[data-testid="stChatInputTextArea"]');
-    const host = box && box.closest('[data-testid="stChatInput"]');
-    if (!host) { return; }
-    let counter = document.getElementById("question-counter");
-    if (!counter || counter.previousElementSibling !== host) {
-      if (counter) { counter.remove(); }
-      counter = document.createElement("div");
-      counter.id = "question-counter";
-      counter.setAttribute("aria-live", "polite");
-      host.insertAdjacentElement("afterend", counter);
-    }
-    const n = box.value.length;
-    counter.textContent = n + " / " + max;
-    counter.className = n > max ? "over" : "";
-  };
-  if (window.legalqaCounter) { clearInterval(window.legalqaCounter); }
-  window.legalqaCounter = setInterval(update, 250);
-  update();
-})();
-</script>
-"""
+_COUNTER_JS = _asset("counter.js.html")
 
 
 def counter_script(max_chars: int) -> str:
     return _COUNTER_JS % int(max_chars)
 
 
-CSS = """
-<style>
-:root { --legal-accent: #1f4e79; --legal-mark: #ffe58a; --legal-target: #fff8dc; }
-[data-testid="stMainBlockContainer"] { max-width: 1120px; padding-top: 2.5rem; }
-[data-testid="stAppDeployButton"], .stAppDeployButton { display: none; }
-.answer-body { line-height: 1.85; font-size: 1rem; }
-.answer-body p { margin: 0 0 .55rem 0; }
-.answer-body .answer-lead { font-size: 1.04rem; font-weight: 600; margin-bottom: .8rem; }
-.answer-body .answer-h { font-weight: 700; color: var(--legal-accent); margin: .7rem 0 .25rem 0; }
-.answer-body ul { margin: 0 0 .4rem 1.1rem; padding: 0; }
-.answer-body li { margin: .15rem 0; }
-.stMarkdown p, .stMarkdown li { line-height: 1.75; }
-sup.cite-ref { font-size: 0.72em; margin-left: 1px; }
-sup.cite-ref a { text-decoration: none; color: var(--legal-accent); font-weight: 600; background: #e8eef6;
-  padding: 0 .22em; border-radius: 3px; }
-sup.cite-ref a:hover { text-decoration: underline; }
-sup.cite-ref { position: relative; }
-.cite-pop { display: none; position: absolute; z-index: 1000; top: 1.6em; left: -1rem; width: min(24rem, 78vw);
-  background: #fff; color: #262730; border: 1px solid #d0d7de; border-radius: 6px; padding: .5rem .7rem;
-  box-shadow: 0 4px 14px rgba(0, 0, 0, .15); font-size: .85rem; line-height: 1.6; font-weight: 400;
-  text-align: left; white-space: normal; }
-sup.cite-ref:hover .cite-pop, sup.cite-ref:focus-within .cite-pop { display: block; }
-.cite-pop-loc { display: block; font-weight: 700; color: var(--legal-accent); margin-bottom: .2rem; }
-.answer-top { scroll-margin-top: 4rem; height: 0; }
-.cite-card { scroll-margin-top: 4rem; }
-#question-counter { text-align: right; font-size: .8rem; color: #5f6368; padding: .15rem .4rem 0 0; }
-#question-counter.over { color: #d93025; font-weight: 600; }
-/* long example questions wrap inside their buttons instead of being cut off (phones) */
-.stButton button { height: auto; min-height: 2.5rem; }
-.stButton button p { white-space: normal; text-align: left; word-break: break-word; }
-@media (max-width: 640px) {
-  [data-testid="stMainBlockContainer"] { padding-left: 1rem; padding-right: 1rem; padding-top: 3rem; }
-}
-.cite-head { display: flex; gap: .5rem; align-items: baseline; flex-wrap: wrap; }
-.cite-num { color: var(--legal-accent); font-weight: 700; }
-.cite-loc { font-weight: 700; font-size: 1.02rem; }
-.cite-meta { color: #5f6368; font-size: .86rem; margin: .15rem 0 .45rem 0; }
-.cite-meta .cite-crumb::before { content: " · "; }
-.passage-text { line-height: 1.8; font-size: .95rem; color: #262730; }
-mark.hl { background: var(--legal-mark); padding: 0 1px; border-radius: 2px; color: inherit; }
-.doc-view { font-size: .98rem; }
-.doc-h { font-weight: 700; color: var(--legal-accent); margin: 1.1rem 0 .4rem 0; }
-.doc-h0 { font-size: 1.15rem; } .doc-h1 { font-size: 1.05rem; } .doc-h2, .doc-h3 { font-size: .98rem; }
-.doc-sec .doc-sec { margin-left: .8rem; padding-left: .6rem; border-left: 2px solid #e3e8ef; }
-.passage { padding: .45rem .75rem; margin: .3rem 0; border-left: 3px solid transparent; border-radius: 4px; }
-.passage.target { background: var(--legal-target); border-left-color: #e0a800; scroll-margin-top: 5rem; }
-.passage-loc { color: #5f6368; font-size: .82rem; margin-bottom: .15rem; }
-.ask-note { color: #5f6368; font-size: .85rem; font-weight: 400; }
-.cite-title { margin-top: .6rem; font-weight: 700; }
-</style>
-"""
+CSS = _asset("style.css.html")

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from app.warning import WARNING, WARNING_CORE
 from ingest.types import Chunk
+
+# How a passage came to be retrieved: a ranker's own list, both fused, the article the question
+# names, the issue map, or an article a top passage cites.
+Via = Literal["hybrid", "dense", "bm25", "lookup", "issue", "xref"]
+# How a statement of an answer is backed: a verbatim quote, checked by the grounding check, or neither.
+Support = Literal["quote", "verified", "unsupported"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +36,7 @@ class Retrieved:
     bm25_score: float | None = None
     dense_rank: int | None = None
     bm25_rank: int | None = None
-    via: str = "hybrid"  # hybrid | dense | bm25 | lookup | issue | xref
+    via: Via = "hybrid"
     issue: IssueTag | None = None  # set when via == "issue"
 
 
@@ -85,7 +91,7 @@ class Statement:
 
     text: str
     citations: tuple[int, ...]
-    support: str = "quote"
+    support: Support = "quote"
 
 
 @dataclass(frozen=True, slots=True)
