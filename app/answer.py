@@ -24,6 +24,7 @@ class IssueTag:
     role: str
     sentence: str = ""
     score: float = 0.0
+    keywords: tuple[str, ...] = ()  # the words people use for the issue (the map's keywords)
 
 
 @dataclass(frozen=True, slots=True)

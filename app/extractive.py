@@ -123,7 +123,7 @@ class ExtractiveAnswerer:
                     continue
                 if n > 0 and r.via == "issue":  # appended by the map, not ranked for this question
                     continue
-                unit = _decisive_unit(r, terms)
+                unit = _decisive_unit(r, terms) if n == 0 else _speaking_unit(r, terms)
                 if unit is not None:
                     quoted.append((unit, r))
                     cited.add(r.chunk.chunk_id)
@@ -176,6 +176,22 @@ def _decisive_unit(r: Retrieved, terms: dict[str, float]) -> Unit | None:
         return None
     standing = [u for u in units if can_lead(u)] or units
     return max(standing, key=lambda u: (unit_score(u, terms), -u.start))
+
+
+def _speaking_unit(r: Retrieved, terms: dict[str, float]) -> Unit | None:
+    """Of an issue's clause or commentary, the best sentence that speaks to the issue in its own words
+    (one of the issue's keywords, or a word of three or more characters of its name, in it); None when no sentence does (an opening line of
+    a blog post is not commentary on the issue)."""
+    tag = r.issue
+    words = {
+        *(tag.keywords if tag else ()),
+        *(t for t in question_terms(tag.issue_name if tag else "") if len(t) >= 3),
+    }
+    units = [u for u in split_units(r.chunk) if not u.text.rstrip().endswith(("？", "?"))]
+    speaking = [u for u in units if any(w in u.text for w in words)]
+    if not speaking:
+        return None
+    return max(speaking, key=lambda u: (unit_score(u, terms), -u.start))
 
 
 # The paper's own reference markers ([8]) are shown with full-width brackets in the answer

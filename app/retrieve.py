@@ -59,7 +59,7 @@ class RetrievalConfig:
     issue_weight: float = (
         1.0  # weight of the issue map's ranking in the fusion, next to dense and BM25 (1 each)
     )
-    issue_rules: int = 2  # governing provisions of matched issues kept after the top k even if ranked lower
+    issue_rules: int = 3  # governing provisions of matched issues kept after the top k even if ranked lower
     issue_extras: int = 3  # the agreement clause / commentary of matched issues, appended likewise
 
 
@@ -195,13 +195,24 @@ class HybridRetriever:
         """chunk id → why the issue map brings it in, in the matched issues' order (rule first)."""
         assert self.issues is not None or not matches
         tags: dict[str, IssueTag] = {}
-        for match in matches:
-            for resolved in self.issues.provisions(match.issue):  # type: ignore[union-attr]
-                p = resolved.provision
-                chunk_id = _holding(resolved.chunk_ids, p.sentence, self.index.chunks)
-                tags.setdefault(
-                    chunk_id, IssueTag(match.issue.id, match.issue.name, p.role, p.sentence, match.score)
-                )
+        # every matched issue's governing rule first, then the other provisions: a chunk that one
+        # issue lists as a remedy and another as its rule is tagged as that issue's rule
+        for governing in (True, False):
+            for match in matches:
+                for n, resolved in enumerate(self.issues.provisions(match.issue)):  # type: ignore[union-attr]
+                    if (n == 0) != governing:
+                        continue
+                    p = resolved.provision
+                    chunk_id = _holding(resolved.chunk_ids, p.sentence, self.index.chunks)
+                    tag = IssueTag(
+                        match.issue.id,
+                        match.issue.name,
+                        p.role,
+                        p.sentence,
+                        match.score,
+                        match.issue.keywords,
+                    )
+                    tags.setdefault(chunk_id, tag)
         return tags
 
     def _issue_extras(
