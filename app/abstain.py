@@ -50,6 +50,20 @@ _PREDICTION = re.compile(
 )
 
 
+_DRAFT_ACTION = re.compile(
+    r"(?:帮我|给我|替我|请|麻烦)?(?:写|起草|拟定|草拟|拟|代写|出)(?:一份|一个|一封|个|份|封)?"
+)
+_DOCUMENT_TYPE = re.compile(
+    r"合同|协议书|协议|起诉状|诉状|答辩状|律师函|声明|隐私政策|用户协议|文书|申请书|委托书|章程|模板|范本"
+)
+
+
+def drafting_matter(question: str) -> str:
+    """What a drafting request is about, without the request and the document type:
+    "帮我写一份离婚协议书" → "离婚"; "帮我写一份律师函" → "" (no matter to give provisions for)."""
+    return " ".join(_DOCUMENT_TYPE.sub(" ", _DRAFT_ACTION.sub(" ", question)).split())
+
+
 def task_kind(question: str) -> str:
     """ "draft" for a request to draft a document, "predict" for a request to foresee a ruling, else ""."""
     if _DRAFTING.search(question):

@@ -20,6 +20,7 @@ from app.abstain import (
     OFF_TOPIC_TEXT,
     TASK_TEXT,
     Evidence,
+    drafting_matter,
     is_licence_procedure,
     task_kind,
 )
@@ -59,6 +60,8 @@ def decide(
     task = task_kind(question.text)
     if task == "predict":
         return Decision(TASK_TEXT)
+    if task == "draft" and len(question_terms(drafting_matter(asked))) < 1:
+        return Decision(DRAFTING_TEXT)  # nothing but a document type: no matter to give provisions for
     if evidence.abstain:
         if task == "draft":
             return Decision(DRAFTING_TEXT)
@@ -75,9 +78,13 @@ def decide(
     return Decision("", tuple(notes), issues)
 
 
-_ARTICLE_WORDS = re.compile(r"第\s*[0-9零〇一二两三四五六七八九十百千]+\s*条(?:之[一二三四五六七八九十]+)?|[0-9]+\s*条")
+_ARTICLE_WORDS = re.compile(
+    r"第\s*[0-9零〇一二两三四五六七八九十百千]+\s*条(?:之[一二三四五六七八九十]+)?|[0-9]+\s*条"
+)
 # what a bare lookup says besides the article: 规定了什么, 怎么说, 内容, 请引用…回答
-_LOOKUP_WORDS = re.compile(r"规定|什么|内容|怎么|如何|说的|讲的|原文|全文|条文|请|引用|回答|解释|是|的|了|吗|呢")
+_LOOKUP_WORDS = re.compile(
+    r"规定|什么|内容|怎么|如何|说的|讲的|原文|全文|条文|请|引用|回答|解释|是|的|了|吗|呢"
+)
 
 
 def asks_more_than_articles(question: str, retriever: HybridRetriever) -> bool:

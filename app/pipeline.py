@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
-from app.abstain import ABSTAIN_TEXT, DECLINE_TEXTS, Evidence, assess
+from app.abstain import ABSTAIN_TEXT, DECLINE_TEXTS, DEFAULT_THRESHOLD, Evidence, assess, task_kind
 from app.answer import Answer, Retrieved
 from app.conversation import HistoryItem, context_for, resolved_query, user_questions
 from app.decide import Decision, decide
@@ -126,7 +126,9 @@ class Pipeline:
         earlier = []
         for q in user_questions(history):
             try:
-                earlier.append(retrieval_query(clean_question(valid_text(q), self.settings.max_question_chars)))
+                earlier.append(
+                    retrieval_query(clean_question(valid_text(q), self.settings.max_question_chars))
+                )
             except QuestionError:
                 continue
         return earlier
@@ -166,7 +168,10 @@ class Pipeline:
             evidence = assess(
                 asked.query,
                 results,
-                self.settings.abstain_threshold,
+                # a drafting request is judged by the corpus evidence alone: the model learned to decline
+                # drafting, but the provisions that govern the matter are still worth giving
+                self.settings.abstain_threshold
+                or (DEFAULT_THRESHOLD if task_kind(asked.text) == "draft" else 0.0),
                 self.index.idf,
                 model=self._decline_model(),
                 issue_score=authority.best_issue_score(asked.query),

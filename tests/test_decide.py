@@ -96,3 +96,11 @@ def test_the_verifier_accepts_issue_headings_only_from_the_issue_map(
     claimed = replace(answer, text=f"**要点**\n\n**争点：平台无需承担任何责任**\n\n{quoted}")
     findings = check_answer(claimed, corpus).findings
     assert any("不是争点清单" in f.problem for f in findings)
+
+
+def test_a_drafting_request_without_a_matter_is_declined_with_the_reason(pipeline) -> None:
+    from app.abstain import drafting_matter
+
+    assert drafting_matter("帮我写一份离婚协议书") == "离婚" and drafting_matter("帮我写一份律师函") == ""
+    answer = pipeline.ask("帮我写一份律师函")
+    assert answer.abstained and answer.text == DRAFTING_TEXT and not answer.citations
