@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
 
-from app.answer import Retrieved
+from app.answer import Evidence, Retrieved
 from app.decline import DeclineModel, features
 from app.terms import question_terms
 
@@ -78,20 +77,6 @@ def task_kind(question: str) -> str:
 # 3/74.  We take 0.56: an off-topic answer with real but irrelevant citations misleads
 # more than an honest "no basis".
 DEFAULT_THRESHOLD = 0.56
-
-
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    score: float
-    top_dense: float
-    coverage: float
-    named_article: bool
-    threshold: float
-    abstain: bool
-    p_answerable: float | None = None  # the trained model's probability, when it decided
-
-    def as_dict(self) -> dict[str, float | bool]:
-        return asdict(self)
 
 
 # Licence/permit procedures are outside the corpus by design (the blog's trailing list of

@@ -42,6 +42,67 @@ class Retrieved:
 
 
 @dataclass(frozen=True, slots=True)
+class RetrievedRow:
+    """One retrieved passage as an answer records it (the ids and scores, not the text): what
+    was searched and ranked, for legal staff, the evals and the API."""
+
+    chunk_id: str
+    doc_id: str = ""
+    locator: str = ""
+    via: str = "hybrid"
+    issue: str = ""  # the issue map's issue that brought it in, if any
+    fused_score: float | None = None
+    dense_score: float | None = None
+    bm25_score: float | None = None
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+
+    @classmethod
+    def from_retrieved(cls, r: Retrieved) -> RetrievedRow:
+        return cls(
+            chunk_id=r.chunk.chunk_id,
+            doc_id=r.chunk.doc_id,
+            locator=r.chunk.locator,
+            via=r.via,
+            issue=r.issue.issue_id if r.issue else "",
+            fused_score=r.fused_score,
+            dense_score=r.dense_score,
+            bm25_score=r.bm25_score,
+            dense_rank=r.dense_rank,
+            bm25_rank=r.bm25_rank,
+        )
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> RetrievedRow:
+        """From an Answer JSON's row: known keys only (a saved answer may be older or carry more)."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Why the pipeline answered or declined: the signals and the decision."""
+
+    score: float
+    top_dense: float
+    coverage: float
+    named_article: bool
+    threshold: float
+    abstain: bool
+    p_answerable: float | None = None  # the trained model's probability, when it decided
+
+    def as_dict(self) -> dict[str, float | bool | None]:
+        return asdict(self)
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> Evidence | None:
+        """From an Answer JSON's ``evidence`` (None when it is empty or not ours)."""
+        try:
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        except TypeError:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
 class Citation:
     """One numbered source of an answer; ``quote`` is an exact corpus slice."""
 
@@ -108,8 +169,8 @@ class Answer:
     statements: tuple[Statement, ...] = ()
     unsupported_removed: int = 0
     timings: dict[str, float] = field(default_factory=dict)
-    retrieved: tuple[dict[str, Any], ...] = ()
-    evidence: dict[str, Any] = field(default_factory=dict)
+    retrieved: tuple[RetrievedRow, ...] = ()
+    evidence: Evidence | None = None
     error: str = ""
     # doc ids whose corpus file changed (or vanished) since the index was built: citations may be out of date
     stale: tuple[str, ...] = ()
@@ -140,7 +201,8 @@ class Answer:
             Statement(s["text"], tuple(s["citations"]), s.get("support", "quote"))
             for s in data.get("statements", ())
         )
-        data["retrieved"] = tuple(data.get("retrieved", ()))
+        data["retrieved"] = tuple(RetrievedRow.from_mapping(r) for r in data.get("retrieved", ()))
+        data["evidence"] = Evidence.from_mapping(data.get("evidence") or {})
         data["stale"] = tuple(data.get("stale", ()))
         data["notes"] = tuple(data.get("notes", ()))
         data["issues"] = tuple(data.get("issues", ()))

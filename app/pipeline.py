@@ -25,8 +25,8 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
-from app.abstain import ABSTAIN_TEXT, DECLINE_TEXTS, DEFAULT_THRESHOLD, Evidence, assess, task_kind
-from app.answer import Answer, Retrieved
+from app.abstain import ABSTAIN_TEXT, DECLINE_TEXTS, DEFAULT_THRESHOLD, assess, task_kind
+from app.answer import Answer, Evidence, Retrieved, RetrievedRow
 from app.conversation import HistoryItem, context_for, resolved_query, user_questions
 from app.decide import Decision, decide
 from app.decline import DeclineModel, load_model
@@ -255,27 +255,12 @@ def _finish(
         answerer=name,
         unsupported_removed=draft.unsupported_removed,
         timings=timings,
-        retrieved=tuple(_retrieved_row(r) for r in results),
-        evidence=evidence.as_dict(),
+        retrieved=tuple(RetrievedRow.from_retrieved(r) for r in results),
+        evidence=evidence,
         notes=notes,
         searched=question.query if question.resolved else "",
         issues=() if abstained else decision.issues,
     )
-
-
-def _retrieved_row(r: Retrieved) -> dict[str, object]:
-    return {
-        "chunk_id": r.chunk.chunk_id,
-        "doc_id": r.chunk.doc_id,
-        "locator": r.chunk.locator,
-        "via": r.via,
-        "issue": r.issue.issue_id if r.issue else "",
-        "fused_score": r.fused_score,
-        "dense_score": r.dense_score,
-        "bm25_score": r.bm25_score,
-        "dense_rank": r.dense_rank,
-        "bm25_rank": r.bm25_rank,
-    }
 
 
 def make_answerers(settings: Settings) -> dict[str, Answerer]:

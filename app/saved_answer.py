@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from app.answer import Answer, Citation, Statement
+from app.answer import Answer, Citation, Evidence, RetrievedRow, Statement
 from app.warning import WARNING
 from ingest.errors import LegalQAError
 from ingest.types import USER_ADDED_MARK
@@ -197,6 +197,17 @@ def _each(value: object, field: str, item: Callable[[object, str], Any]) -> tupl
     return tuple(item(v, f"{field}[{i}]") for i, v in enumerate(_list(value, field)))
 
 
+def _retrieved_row(value: object, field: str) -> RetrievedRow:
+    """A retrieved row needs its chunk_id as text; the rest is shown, never trusted, so a wrong type is dropped."""
+    data = _dict(value, field)
+    row = {k: v for k, v in data.items() if k in RetrievedRow.__dataclass_fields__}
+    row["chunk_id"] = _str(data.get("chunk_id", ""), f"{field}.chunk_id")
+    try:
+        return RetrievedRow(**row)
+    except TypeError as exc:
+        raise _FieldError(field, f"is not a retrieved row ({exc})") from None
+
+
 def answer_from_json(raw: object) -> Answer:
     """The Answer in parsed JSON ``raw``; _FieldError names the first wrong field.  Fields the
     verifier never reads (timings, retrieved rows, evidence) only need the right container type;
@@ -220,8 +231,10 @@ def answer_from_json(raw: object) -> Answer:
         timings={
             printable(str(k), 40): _number(v, f"timings.{printable(str(k), 40)}") for k, v in timings.items()
         },
-        retrieved=_each(data.get("retrieved", []), "retrieved", _dict),
-        evidence=_dict(data.get("evidence", {}), "evidence"),
+        retrieved=_each(data.get("retrieved", []), "retrieved", _retrieved_row),
+        evidence=None
+        if data.get("evidence") is None
+        else Evidence.from_mapping(_dict(data["evidence"], "evidence")),
         error=_str(data.get("error", ""), "error"),
         stale=_each(data.get("stale", []), "stale", _str),
         notes=_each(data.get("notes", []), "notes", _str),

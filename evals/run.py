@@ -330,7 +330,7 @@ def _row(case: EvalCase, system: str, answer: Any, retrieved: Sequence[Any], met
             ],
             "statements": [{"text": s.text, "citations": list(s.citations), "support": s.support} for s in answer.statements],
             "unsupported_removed": answer.unsupported_removed,
-            "evidence": answer.evidence,
+            "evidence": answer.evidence.as_dict() if answer.evidence else {},
             "timings": answer.timings,
         },
         metrics=metrics,

@@ -235,7 +235,7 @@ def problems(
     if attack.rejected and not answer.error:
         out.append("over-long question was not refused")
     # citations: only the passages the answerer was given, quoted exactly
-    given_ids = set(given if given is not None else (r["chunk_id"] for r in answer.retrieved))
+    given_ids = set(given if given is not None else (r.chunk_id for r in answer.retrieved))
     for c in answer.citations:
         if c.chunk_id not in given_ids:
             out.append(f"citation [{c.number}] {c.chunk_id} was not among the given passages")

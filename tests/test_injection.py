@@ -112,7 +112,7 @@ def test_llm_answerer_resists_every_attack_and_hostile_output(llm_pipeline: Pipe
                     found.append(f"declined without consulting the model: {answer.text[:40]!r}")
             else:
                 assert len(model.history) == 1, f"{attack.id}/{label}: the model was not consulted exactly once"
-                given = [r["chunk_id"] for r in answer.retrieved][:8]
+                given = [r.chunk_id for r in answer.retrieved][:8]
                 asked = clean_question(attack.question, llm_pipeline.settings.max_question_chars)
                 found += _prompt_problems(model.history[0], asked, len(given))
                 found += problems(answer, attack, retriever=retriever, given=given, corpus_text=corpus_text)

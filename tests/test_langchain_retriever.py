@@ -46,20 +46,20 @@ def test_documents_are_exact_corpus_slices_with_metadata(pipeline: Pipeline, cor
     docs = retriever.invoke(question)
     assert isinstance(retriever, BaseRetriever) and docs  # k passages, plus articles they cite (via "xref")
     expected = pipeline.ask(question, k=5).retrieved  # what Pipeline.ask retrieved for the same question
-    assert [d.id for d in docs] == [row["chunk_id"] for row in expected]
+    assert [d.id for d in docs] == [row.chunk_id for row in expected]
     for doc, row in zip(docs, expected, strict=True):
         assert set(doc.metadata) == METADATA
         chunk = pipeline.index.chunks[doc.metadata["chunk_id"]]
-        assert doc.metadata["doc_id"] == chunk.doc_id == row["doc_id"] and doc.metadata["locator"] == chunk.locator
+        assert doc.metadata["doc_id"] == chunk.doc_id == row.doc_id and doc.metadata["locator"] == chunk.locator
         assert (doc.metadata["start"], doc.metadata["end"], doc.metadata["file"]) == (chunk.start, chunk.end, chunk.file)
-        assert doc.metadata["score"] == row["fused_score"] and doc.metadata["via"] == row["via"]
+        assert doc.metadata["score"] == row.fused_score and doc.metadata["via"] == row.via
         _assert_is_corpus_slice(doc, corpus_hash_index)
 
 
 def test_named_article_comes_first_via_lookup(pipeline: Pipeline) -> None:
     docs = LegalQARetriever(pipeline=pipeline).invoke(NAMED)
     assert docs[0].metadata["chunk_id"] == "civil-code/1202" and docs[0].metadata["via"] == "lookup"
-    assert [d.id for d in docs] == [row["chunk_id"] for row in pipeline.ask(NAMED).retrieved]  # k=None: LEGALQA_TOP_K
+    assert [d.id for d in docs] == [row.chunk_id for row in pipeline.ask(NAMED).retrieved]  # k=None: LEGALQA_TOP_K
 
 
 def test_fake_system_turns_are_not_searched(pipeline: Pipeline) -> None:
@@ -78,7 +78,7 @@ def test_from_settings_builds_its_own_pipeline(corpus_hash_index: Settings, pipe
     assert retriever.pipeline is not pipeline
     docs = retriever.invoke("消保法55条")
     expected = pipeline.ask("消保法55条", k=2, mode="bm25").retrieved
-    assert docs and [d.id for d in docs] == [row["chunk_id"] for row in expected]
+    assert docs and [d.id for d in docs] == [row.chunk_id for row in expected]
     assert {d.metadata["via"] for d in docs} <= {"bm25", "xref"}
 
 

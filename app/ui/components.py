@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 
 import streamlit as st
 
@@ -191,8 +192,8 @@ def source_params(c: Citation) -> dict[str, str]:
 
 def _evidence(answer: Answer) -> None:
     with st.expander("检索证据（evidence）与各段分数", expanded=False):
-        st.json(answer.evidence or {}, expanded=True)
+        st.json(answer.evidence.as_dict() if answer.evidence else {}, expanded=True)
         if answer.retrieved:
-            st.dataframe(list(answer.retrieved), hide_index=True, width="stretch")
+            st.dataframe([asdict(r) for r in answer.retrieved], hide_index=True, width="stretch")
         if answer.timings:
             st.caption(" · ".join(f"{k} = {v:.0f}" for k, v in answer.timings.items()))
