@@ -93,14 +93,19 @@ def _save(name: str) -> None:
 
 
 def _ask(page, question: str) -> float:  # noqa: ANN001
-    """Type a question, press Enter; milliseconds until its answer (warning + citation cards) is on screen."""
+    """Type a question, press Enter; milliseconds until its whole answer (warning, text, every citation
+    card with its badge, the closing line) is on screen."""
     answers_before = page.locator(".answer-body").count()
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill(question)
     started = time.perf_counter()
     box.press("Enter")
     page.locator(".answer-body").nth(answers_before).wait_for(state="visible")
-    page.get_by_test_id("stChatMessage").last.locator(".cite-card").first.wait_for(state="visible")
+    answer = page.get_by_test_id("stChatMessage").last
+    answer.locator(".cite-card").first.wait_for(state="visible")
+    # the answer's last line: every card and its 原文核对 badge is on the page (Streamlit renders the
+    # elements one by one; reading the page before this raced with them on a loaded CI machine)
+    answer.get_by_text("回答方式：").wait_for(state="visible")
     return (time.perf_counter() - started) * 1000
 
 
