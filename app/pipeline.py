@@ -23,6 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from itertools import zip_longest
 from pathlib import Path
 
 from app.abstain import ABSTAIN_TEXT, DECLINE_TEXTS, DEFAULT_THRESHOLD, assess, task_kind
@@ -110,8 +111,25 @@ class Pipeline:
     def retrieve(
         self, question: str, k: int | None = None, mode: str = "hybrid", *, focus: str = ""
     ) -> list[Retrieved]:
-        """``focus``: for a follow-up read against the conversation, the follow-up alone."""
-        return self.retriever(mode).retrieve(question, k or self.settings.top_k, focus=focus)
+        """``focus``: for a follow-up read against the conversation, the follow-up alone; its own
+        ranking is interleaved with the conversation's, so a follow-up that turns to another matter
+        finds that matter's passages too."""
+        k = k or self.settings.top_k
+        retriever = self.retriever(mode)
+        merged = retriever.retrieve(question, k, focus=focus)
+        if not focus or focus == question:
+            return merged
+        own = [r for r in retriever.retrieve(focus, k) if r.via not in ("issue", "xref")]
+        head = [r for r in merged if r.via not in ("issue", "xref")]
+        tail = [r for r in merged if r.via in ("issue", "xref")]
+        out: list[Retrieved] = []
+        seen: set[str] = set()
+        for pair in zip_longest(head, own):
+            for r in pair:
+                if r is not None and r.chunk.chunk_id not in seen and len(out) < k:
+                    seen.add(r.chunk.chunk_id)
+                    out.append(r)
+        return out + [r for r in tail if r.chunk.chunk_id not in seen]
 
     def prepare(self, question: object, history: Sequence[HistoryItem] = ()) -> Question:
         """The question as every stage uses it (raises QuestionError for input that cannot be asked):
