@@ -124,12 +124,16 @@ class Pipeline:
         tail = [r for r in merged if r.via in ("issue", "xref")]
         out: list[Retrieved] = []
         seen: set[str] = set()
+        tagged = {r.chunk.chunk_id: r for r in merged if r.issue is not None}  # keep why the map brought it
         for pair in zip_longest(head, own):
             for r in pair:
+                r = tagged.get(r.chunk.chunk_id, r) if r is not None else None
                 if r is not None and r.chunk.chunk_id not in seen and len(out) < k:
                     seen.add(r.chunk.chunk_id)
                     out.append(r)
-        return out + [r for r in tail if r.chunk.chunk_id not in seen]
+        # a matched issue's provision that lost its place to the interleaving stays at hand, like the tail
+        kept = [r for r in head if r.issue is not None and r.chunk.chunk_id not in seen]
+        return out + [r for r in kept + tail if r.chunk.chunk_id not in seen]
 
     def prepare(self, question: object, history: Sequence[HistoryItem] = ()) -> Question:
         """The question as every stage uses it (raises QuestionError for input that cannot be asked):
