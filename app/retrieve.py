@@ -145,12 +145,6 @@ class HybridRetriever:
         ranked = self.issues.scores(question, self.index.query_vector(question))
         return ranked[0].score if ranked else 0.0
 
-    def match_issues(self, question: str) -> list[IssueMatch]:
-        """The issues of the map this question is about (empty without a map or in dense/bm25 mode)."""
-        if not self.issues:
-            return []
-        return self.issues.match(question, self.index.query_vector(question))
-
     def lookup_article(self, doc_id: str, number: int, suffix: int = 0) -> list[Chunk]:
         return [self.index.chunks[i] for i in self._articles.get(article_key(doc_id, number, suffix), [])]
 

