@@ -67,7 +67,11 @@ class IssueMatcher:
     ) -> None:
         self.config = config or IssueConfig()
         self.issues = issue_map.issues
-        self._resolved = {issue.id: _resolve(issue, chunks) for issue in self.issues}
+        by_article: dict[tuple[str, str], list[str]] = {}
+        for chunk in chunks.values():
+            if chunk.article:
+                by_article.setdefault((chunk.doc_id, chunk.article), []).append(chunk.chunk_id)
+        self._resolved = {issue.id: _resolve(issue, by_article, chunks) for issue in self.issues}
         texts: list[str] = []
         owner: list[int] = []
         for n, issue in enumerate(self.issues):
@@ -111,12 +115,10 @@ class IssueMatcher:
         ]
 
 
-def _resolve(issue: Issue, chunks: Mapping[str, Chunk]) -> tuple[Resolved, ...]:
+def _resolve(
+    issue: Issue, by_article: Mapping[tuple[str, str], list[str]], chunks: Mapping[str, Chunk]
+) -> tuple[Resolved, ...]:
     """Provisions → chunk ids of this index; one the index lacks is skipped (the map's test catches it)."""
-    by_article: dict[tuple[str, str], list[str]] = {}
-    for chunk in chunks.values():
-        if chunk.article:
-            by_article.setdefault((chunk.doc_id, chunk.article), []).append(chunk.chunk_id)
     out = []
     for p in issue.provisions:
         ids = (
