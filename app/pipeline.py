@@ -90,8 +90,8 @@ class Pipeline:
             return self._decliner[0]
 
     def _issue_matcher(self) -> IssueMatcher | None:
-        """The corpus's issue map against this index; a broken map is reported and left out, never fatal
-        (``legalqa ingest`` refuses it with the file and field)."""
+        """The corpus's issue map against this index; a broken map is logged (one line naming the file and
+        field) and left out, never fatal; a provision this index lacks is logged and skipped."""
         try:
             issue_map = load_issue_map(issue_map_path(self.settings.corpus_dir))
         except CorpusError as exc:
@@ -181,7 +181,7 @@ class Pipeline:
         self._log(asked.text)
         try:
             t0 = time.perf_counter()
-            asked = self._rewritten(asked, self.answerers[name], self._earlier(history))
+            asked = self._rewritten(asked, self.answerers[name], history)
             authority = self.authority()
             results = self.retrieve(
                 asked.query, k, mode, focus=retrieval_query(asked.text) if asked.resolved else ""
@@ -218,14 +218,13 @@ class Pipeline:
         stale = self.staleness.stale_or_nothing()
         return replace(answer, stale=tuple(stale)) if stale else answer
 
-    @staticmethod
-    def _rewritten(asked: Question, answerer: Answerer, earlier: Sequence[str]) -> Question:
+    def _rewritten(self, asked: Question, answerer: Answerer, history: Sequence[HistoryItem]) -> Question:
         """A follow-up read by the model itself when the answerer can (LLM); the heuristic reading stays
         when the model fails or returns nothing usable."""
         if not asked.resolved or not isinstance(answerer, Rewriter):
             return asked
         try:
-            standalone = answerer.rewrite(retrieval_query(asked.text), earlier)
+            standalone = answerer.rewrite(retrieval_query(asked.text), self._earlier(history))
         except Exception:  # noqa: BLE001 - the rewrite is an improvement, never a reason to fail the ask
             return asked
         return replace(asked, query=standalone) if standalone else asked
