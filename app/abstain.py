@@ -40,10 +40,6 @@ DRAFTING_TEXT = (
 )
 DECLINE_TEXTS = (ABSTAIN_TEXT, OFF_TOPIC_TEXT, MISSING_ARTICLE_TEXT, TASK_TEXT, DRAFTING_TEXT)
 
-_DRAFTING = re.compile(
-    r"(?:帮我|给我|替我|请|麻烦)?(?:写|起草|拟|草拟|拟定|代写|出)(?:一份|一个|一封|个|份|封)?[^，。？?]{0,12}"
-    r"(?:合同|协议|协议书|起诉状|诉状|答辩状|律师函|声明|隐私政策|用户协议|文书|申请书|委托书|章程|模板|范本)"
-)
 _PREDICTION = re.compile(
     r"法院会(?:怎么|如何)判|能判(?:多少|几年|赢)|(?:我|我们)能(?:赢|胜诉)吗|胜诉(?:率|的可能|概率)|会不会判|判决结果会"
 )
@@ -55,6 +51,8 @@ _DRAFT_ACTION = re.compile(
 _DOCUMENT_TYPE = re.compile(
     r"合同|协议书|协议|起诉状|诉状|答辩状|律师函|声明|隐私政策|用户协议|文书|申请书|委托书|章程|模板|范本"
 )
+# a request to draft: the action, then a document type within a few characters ("帮我写一份离婚协议书")
+_DRAFTING = re.compile(f"{_DRAFT_ACTION.pattern}[^，。？?]{{0,12}}(?:{_DOCUMENT_TYPE.pattern})")
 
 
 def drafting_matter(question: str) -> str:
