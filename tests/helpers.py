@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from evals.bench.common import CHROMIUM, CHROMIUM_ARGS
-from evals.bench.processes import clean_env, free_port
+from evals.bench.processes import clean_env, free_port, wait_until_healthy
 from ingest.settings import Settings
 
 __all__ = [
@@ -125,18 +125,9 @@ def serve_app(env: dict[str, str], cwd: Path, log_path: Path, timeout: float = 9
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                with (
-                    contextlib.suppress(OSError),
-                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r,
-                ):
-                    if r.status == 200:
-                        break
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    pytest.fail(f"server did not start (exit {proc.poll()}):\n{log.read()}")
-                time.sleep(0.3)
+            if not wait_until_healthy(url, proc, timeout):
+                log.seek(0)
+                pytest.fail(f"server did not start (exit {proc.poll()}):\n{log.read()}")
             yield url
         finally:
             try:

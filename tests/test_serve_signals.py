@@ -15,12 +15,12 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from app.cli_serve import DEFAULT_ADDRESS, DEFAULT_PORT, parse_options, streamlit_command
+from evals.bench.processes import wait_until_healthy
 from tests.helpers import clean_env, free_port
 
 # -- where the port comes from (fast) ----------------------------------------------
@@ -98,17 +98,8 @@ def _start(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subpro
 
 
 def _wait_healthy(proc: subprocess.Popen[bytes], port: int, log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r,
-        ):
-            if r.status == 200:
-                return
-        if proc.poll() is not None:
-            break
-        time.sleep(0.3)
+    if wait_until_healthy(f"http://127.0.0.1:{port}", proc, timeout):
+        return
     pytest.fail(
         f"server did not start on port {port} (exit {proc.poll()}):\n{log.read_text(errors='replace')}"
     )

@@ -10,13 +10,19 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from evals.bench.common import CHROMIUM, CHROMIUM_ARGS, COLD_QUESTION
-from evals.bench.processes import Runner, clean_env, free_port, process_tree_rss_mb, timed_process
+from evals.bench.processes import (
+    Runner,
+    clean_env,
+    free_port,
+    process_tree_rss_mb,
+    timed_process,
+    wait_until_healthy,
+)
 from ingest.errors import LegalQAError
 
 
@@ -110,20 +116,9 @@ def serve_cold_start(env: dict[str, str], cwd: Path, *, use_browser: bool, runne
                                 env=env, cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # fmt: skip
         try:
-            deadline = started + 180
-            while True:
-                with (
-                    contextlib.suppress(OSError),
-                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r,
-                ):
-                    if r.status == 200:
-                        break
-                if proc.poll() is not None or time.perf_counter() > deadline:
-                    log_file.seek(0)
-                    raise LegalQAError(
-                        f"server did not start (exit {proc.poll()}): {log_file.read()[-2000:]}"
-                    )
-                time.sleep(0.02)
+            if not wait_until_healthy(url, proc, timeout=180, poll=0.02):
+                log_file.seek(0)
+                raise LegalQAError(f"server did not start (exit {proc.poll()}): {log_file.read()[-2000:]}")
             out["server_ready_s"] = time.perf_counter() - started
             out["rss_ready_mb"] = process_tree_rss_mb(proc.pid)
             if browser is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,19 @@ def clean_env(**extra: str) -> dict[str, str]:
     path = env.get("PYTHONPATH", "")
     env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + path if path else "")
     return {**env, "ANONYMIZED_TELEMETRY": "False", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **extra}
+
+
+def wait_until_healthy(url: str, proc: subprocess.Popen[Any], timeout: float, poll: float = 0.3) -> bool:
+    """Poll a ``legalqa serve`` server's health endpoint: True once it answers 200, False when its
+    process exits or ``timeout`` seconds pass first (the caller reports that with its log)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+            if r.status == 200:
+                return True
+        if proc.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(poll)
 
 
 def free_port() -> int:
