@@ -110,6 +110,7 @@ class Index:
         self._collection = collection
         self._vectors = vectors  # rows in ``chunks`` order: exact search without Chroma (embedded store)
         self._ids = list(chunks)
+        self._position = {chunk_id: i for i, chunk_id in enumerate(self._ids)}  # corpus order, for ties
         rows_by_doc: dict[str, list[int]] = {}
         for row, chunk in enumerate(chunks.values()):
             rows_by_doc.setdefault(chunk.doc_id, []).append(row)
@@ -143,7 +144,9 @@ class Index:
         stored_backend = chroma_io.backend_of(gen_dir, manifest)
         wrong = chroma_io.wrong_backend(settings, index_dir, gen_dir, stored_backend)
         if wrong is not None:
-            if settings.chroma_url:  # a server that is down comes first: its error says start it or unset the URL
+            if (
+                settings.chroma_url
+            ):  # a server that is down comes first: its error says start it or unset the URL
                 _release(settings, *_open_client(settings, gen_dir))
             raise wrong
         records = layout.read_chunk_records(gen_dir / layout.CHUNKS)
@@ -207,7 +210,9 @@ class Index:
             grouped: dict[str, list[Chunk]] = {}
             for chunk in self.chunks.values():
                 grouped.setdefault(chunk.doc_id, []).append(chunk)
-            self._by_doc = {d: tuple(sorted(cs, key=lambda c: (c.ordinal, c.start))) for d, cs in grouped.items()}
+            self._by_doc = {
+                d: tuple(sorted(cs, key=lambda c: (c.ordinal, c.start))) for d, cs in grouped.items()
+            }
         return self._by_doc
 
     def query_vector(self, query: str) -> list[float]:
@@ -235,9 +240,13 @@ class Index:
         if doc_ids is not None:
             ids = sorted(set(doc_ids))
             where = {"doc_id": ids[0]} if len(ids) == 1 else {"doc_id": {"$in": ids}}
+        # The server's HNSW search is approximate, and which near-tied neighbours it returns varies
+        # between builds of the same corpus; fetch more than asked and cut by (similarity, corpus
+        # order), so the top k are the same after a rebuild, as with the exact in-memory search.
+        fetch = min(max(2 * k, k + 20), len(self.chunks))
         try:
             result = self._collection.query(
-                query_embeddings=[list(vector)], n_results=min(k, len(self.chunks)), where=where, include=["distances"]
+                query_embeddings=[list(vector)], n_results=fetch, where=where, include=["distances"]
             )
         except Exception as exc:
             if self.settings.chroma_url and is_connection_error(exc):
@@ -245,10 +254,12 @@ class Index:
                 raise server_unreachable(self.settings.chroma_url, exc) from exc
             raise
         # Chroma's cosine space returns distance = 1 - cosine similarity; convert once, here.
-        return [
+        found = [
             (cid, 1.0 - float(dist))
             for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True)
         ]
+        found.sort(key=lambda hit: (-round(hit[1], 6), self._position.get(hit[0], len(self._position))))
+        return found[:k]
 
     def _exact_search(
         self, vector: Sequence[float], k: int, doc_ids: Collection[str] | None
