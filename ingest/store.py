@@ -23,15 +23,19 @@ Design (files: ``index_layout``; writer: ``index_build``):
 * With ``LEGALQA_CHROMA_URL`` the vectors go to a Chroma server, one
   collection per generation (``legalqa-<generation>``); BM25, chunks and the
   manifest stay in the local index folder.
-* Dense search over the embedded store is exact: ``Index.open`` reads the
-  generation's vectors out of Chroma once (a few MB) and closes the store, and
-  queries are one matrix product.  Chroma's HNSW graph is approximate and is
-  rebuilt from its log when a process loads it, so the same query could rank its
-  tail differently after a restart or when the first queries of a fresh process
-  ran concurrently (tests/test_load.py caught it: a cited passage changed between
-  two loads of the same index).  A legal answer must cite the same passages every
-  time, and at a few thousand passages exact search costs ~1 ms.  With a Chroma
-  server the server's own index answers (it stays loaded there).
+* Dense search is exact, with either store: ``Index.open`` reads the
+  generation's vectors out of Chroma once (a few MB) and lets go of the store,
+  and queries are one matrix product.  Chroma's HNSW graph is approximate, and
+  it is built differently each time (threads insert in varying order; a
+  process rebuilds it from the log on load), so the same query could rank its
+  tail differently after a restart, when the first queries of a fresh process
+  ran concurrently (tests/test_load.py), or on a Chroma server against the
+  embedded store (tests/test_reliability_chroma.py: 25 of 574 searches over the
+  hash-embedded corpus ranked differently there).  A legal answer must cite the
+  same passages every time, and at a few thousand passages exact search costs
+  ~1 ms.  With a Chroma server, processes that are already serving therefore
+  keep answering while it is down; a process that opens the index then gets a
+  clear error naming ``LEGALQA_CHROMA_URL``.
 """
 
 from __future__ import annotations
@@ -39,7 +43,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
-import weakref
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,25 +100,19 @@ class Index:
         info: IndexInfo,
         chunks: dict[str, Chunk],
         bm25: BM25Index,
-        client: Any,
-        collection: Any,
-        vectors: np.ndarray | None = None,
+        vectors: np.ndarray,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.info = info
         self.chunks = chunks
         self._bm25 = bm25
-        self._client = client
-        self._collection = collection
-        self._vectors = vectors  # rows in ``chunks`` order: exact search without Chroma (embedded store)
+        self._vectors = vectors  # L2-normalized, one row per chunk in ``chunks`` (corpus) order
         self._ids = list(chunks)
-        self._position = {chunk_id: i for i, chunk_id in enumerate(self._ids)}  # corpus order, for ties
         rows_by_doc: dict[str, list[int]] = {}
         for row, chunk in enumerate(chunks.values()):
             rows_by_doc.setdefault(chunk.doc_id, []).append(row)
         self._doc_rows = {doc: np.asarray(rows) for doc, rows in rows_by_doc.items()}
-        self._finalizer: Any = lambda: None
         self._query_lock = threading.Lock()
         self._query_cache: dict[str, list[float]] = {}
         self._by_doc: dict[str, tuple[Chunk, ...]] | None = None
@@ -171,17 +168,16 @@ class Index:
                 f"index {gen_dir} is inconsistent (vectors {describe(stored)}, {count} of "
                 f"{len(chunks)} chunks); run `legalqa ingest --rebuild`"
             )
-        vectors = None
-        if not settings.chroma_url:
-            try:
-                vectors = _read_all_vectors(collection, list(chunks))
-            except Exception as exc:
-                _release(settings, client, scratch)
-                raise IndexMissingError(
-                    f"the vectors of index {gen_dir} cannot be read ({exc}); run `legalqa ingest --rebuild`"
-                ) from exc
+        try:
+            vectors = _read_all_vectors(collection, list(chunks))
+        except Exception as exc:
+            if settings.chroma_url and is_connection_error(exc):
+                raise server_unreachable(settings.chroma_url, exc) from exc
+            raise IndexMissingError(
+                f"the vectors of index {gen_dir} cannot be read ({exc}); run `legalqa ingest --rebuild`"
+            ) from exc
+        finally:
             _release(settings, client, scratch)  # nothing of Chroma stays open in a serving process
-            client = collection = scratch = None
         info = IndexInfo(
             path=gen_dir,
             generation=generation,
@@ -191,10 +187,7 @@ class Index:
             chunks=len(chunks),
             text=manifest.get("text", {}),
         )
-        index = cls(settings, embedder, info, chunks, bm25, client, collection, vectors)
-        if client is not None:
-            index._finalizer = weakref.finalize(index, _release, settings, client, scratch)
-        return index
+        return cls(settings, embedder, info, chunks, bm25, vectors)
 
     def dense_search(
         self, query: str, k: int, doc_ids: Collection[str] | None = None
@@ -231,41 +224,10 @@ class Index:
     def vector_search(
         self, vector: Sequence[float], k: int, doc_ids: Collection[str] | None = None
     ) -> list[tuple[str, float]]:
-        """``dense_search`` for an already embedded query (exact in memory, or the Chroma server)."""
+        """``dense_search`` for an already embedded query: cosine similarity against every stored
+        vector (exact), ties to corpus order, so the same question ranks the same passages every time."""
         if k <= 0 or not self.chunks or (doc_ids is not None and not doc_ids):
             return []
-        if self._vectors is not None:
-            return self._exact_search(vector, k, doc_ids)
-        where = None
-        if doc_ids is not None:
-            ids = sorted(set(doc_ids))
-            where = {"doc_id": ids[0]} if len(ids) == 1 else {"doc_id": {"$in": ids}}
-        # The server's HNSW search is approximate, and which near-tied neighbours it returns varies
-        # between builds of the same corpus; fetch more than asked and cut by (similarity, corpus
-        # order), so the top k are the same after a rebuild, as with the exact in-memory search.
-        fetch = min(max(2 * k, k + 20), len(self.chunks))
-        try:
-            result = self._collection.query(
-                query_embeddings=[list(vector)], n_results=fetch, where=where, include=["distances"]
-            )
-        except Exception as exc:
-            if self.settings.chroma_url and is_connection_error(exc):
-                # a clear error now; the HTTP client reconnects on the next query once the server is back
-                raise server_unreachable(self.settings.chroma_url, exc) from exc
-            raise
-        # Chroma's cosine space returns distance = 1 - cosine similarity; convert once, here.
-        found = [
-            (cid, 1.0 - float(dist))
-            for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True)
-        ]
-        found.sort(key=lambda hit: (-round(hit[1], 6), self._position.get(hit[0], len(self._position))))
-        return found[:k]
-
-    def _exact_search(
-        self, vector: Sequence[float], k: int, doc_ids: Collection[str] | None
-    ) -> list[tuple[str, float]]:
-        """Cosine similarity against every stored vector; ties go to corpus order (deterministic)."""
-        assert self._vectors is not None
         query = np.array(vector, dtype=np.float32)  # a copy: the caller's vector is never normalized in place
         query /= np.linalg.norm(query) or 1.0
         if doc_ids is None:
@@ -296,7 +258,7 @@ class Index:
         return self._bm25.idf(tokens)
 
     def warm_up(self) -> None:
-        """Load the embedding model and Chroma's HNSW segment now (the first query otherwise pays ~1 s)."""
+        """Load the embedding model and BM25 structures now (the first query otherwise pays ~1 s)."""
         self.dense_search("预热", 1)
         self.bm25_search("预热", 1)
 
@@ -305,7 +267,7 @@ class Index:
         return layout.read_current(self.settings.index_dir) == self.info.generation
 
     def close(self) -> None:
-        self._finalizer()
+        """Nothing to release (the store was closed at open); kept so an index works as a context manager."""
 
     def __enter__(self) -> Index:
         return self

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from app.pipeline import build_pipeline
-from app.render import to_markdown, to_text
 from app.warning import WARNING
 from ingest import index_layout
 from ingest.cli import ingest
@@ -80,7 +79,30 @@ def test_server_mode_answers_like_embedded_and_two_processes_share_it(
     print(f"\nserver mode: {len(QUESTIONS)} questions identical to the embedded store; 2 processes answered")
 
 
-def test_server_down_is_a_clear_error_and_recovers_without_restart(
+def test_server_mode_ranks_every_search_exactly_like_the_embedded_store(
+    server_settings: Settings, corpus_hash_index: Settings
+) -> None:
+    """The server's HNSW search is approximate and its graph differs per build: searched there, 25 of
+    574 rankings of this corpus differed from the embedded store's, which made the answer check above
+    fail at random.  Both modes search the same vectors exactly, so every ranking is identical."""
+    ingest(server_settings, show_progress=False)
+    embedded, shared = build_pipeline(corpus_hash_index).index, build_pipeline(server_settings).index
+    queries = [chunk.text[:30] for chunk in list(embedded.chunks.values())[::10]]
+    docs = sorted({chunk.doc_id for chunk in embedded.chunks.values()})
+    differing = []
+    for query in queries:
+        vector = embedded.query_vector(query)
+        for k, only in ((10, None), (50, None), (10, docs[:2]), (10, ["paper"])):
+            ranked = [
+                [chunk_id for chunk_id, _ in index.vector_search(vector, k, only)]
+                for index in (embedded, shared)
+            ]
+            if ranked[0] != ranked[1]:
+                differing.append((query, k, only))
+    assert not differing, f"{len(differing)} of {4 * len(queries)} searches differ, e.g. {differing[0]}"
+
+
+def test_server_down_is_a_clear_error_to_new_processes_and_serving_ones_keep_answering(
     server_settings: Settings, chroma_server, run_legalqa
 ) -> None:
     ingest(server_settings, show_progress=False)
@@ -92,11 +114,12 @@ def test_server_down_is_a_clear_error_and_recovers_without_restart(
 
     chroma_server.stop()
     try:
-        # 1. Pipeline.ask: an Answer with the error and the warning, never an exception
-        down = pipeline.ask(question)
-        assert down.error and down.abstained and not down.citations
-        assert "LEGALQA_CHROMA_URL" in down.error and "chroma run" in down.error and "start it" in down.error
-        assert down.warning == WARNING and WARNING in to_text(down) and WARNING in to_markdown(down)
+        # 1. a process that is already serving read the vectors at open: it keeps answering, the same
+        #    answer; a process that opens the index now gets the clear error instead
+        during = pipeline.ask(question)
+        assert not during.error and _signature(during) == _signature(before)
+        with pytest.raises(LegalQAError, match=r"LEGALQA_CHROMA_URL.*start it with `chroma run"):
+            build_pipeline(server_settings)
 
         # 2. the CLI: non-zero exit, one line on stderr naming the setting and the fix, warning on stdout
         cli = run_legalqa(["ask", question], env)
@@ -120,21 +143,24 @@ def test_server_down_is_a_clear_error_and_recovers_without_restart(
     finally:
         chroma_server.start()
 
-    # 4. back: the same pipeline object answers again, no restart, same answer as before the outage
-    after = pipeline.ask(question)
+    # 4. back: a new process opens the index again, no other step needed, same answer as before the outage
+    after = build_pipeline(server_settings).ask(question)
     assert not after.error, after.error
     assert _signature(after) == _signature(before)
-    pipeline.index.close()
     # the next ingest (nothing changed) clears what the failed ones left: one generation, one collection
     assert ingest(server_settings, show_progress=False).up_to_date
     assert [g.name for g in index_layout.generations(server_settings.index_dir)] == [current]
     assert index_layout.collection_name(current) in chroma_server.collections()
-    print(f"\nserver outage: Pipeline.ask error={down.error[:70]}…; CLI exit {cli.returncode}; recovered in-process")
+    print(f"\nserver outage: a serving process kept answering; CLI exit {cli.returncode}; reopened after")
 
 
 def test_no_server_at_the_url_is_a_clear_error(corpus_hash_index: Settings, run_legalqa) -> None:
-    settings = replace(corpus_hash_index, chroma_url=f"http://127.0.0.1:{free_port()}")  # nothing listens there
-    with pytest.raises(LegalQAError, match=r"LEGALQA_CHROMA_URL=http://127\.0\.0\.1:\d+.*start it with `chroma run"):
+    settings = replace(
+        corpus_hash_index, chroma_url=f"http://127.0.0.1:{free_port()}"
+    )  # nothing listens there
+    with pytest.raises(
+        LegalQAError, match=r"LEGALQA_CHROMA_URL=http://127\.0\.0\.1:\d+.*start it with `chroma run"
+    ):
         build_pipeline(settings)
     proc = run_legalqa(["ask", "民法典第1202条"], settings_env(settings))
     assert proc.returncode == 2 and WARNING in proc.stdout
