@@ -106,7 +106,12 @@ def _ask(page, question: str) -> float:  # noqa: ANN001
     # the answer's last line: every card and its 原文核对 badge is on the page (Streamlit renders the
     # elements one by one; reading the page before this raced with them on a loaded CI machine)
     answer.get_by_text("回答方式：").wait_for(state="visible")
-    return (time.perf_counter() - started) * 1000
+    elapsed = (time.perf_counter() - started) * 1000
+    # and the page has landed on it: the landing scroll runs once the page stops growing, and on a
+    # loaded machine it came after the next click began (mousedown on [n], mouseup elsewhere after the
+    # scroll: no navigation, and the wait for the card's hash timed out in CI)
+    page.locator(SCROLLED.format(f"a{answers_before}-top")).wait_for(state="attached")
+    return elapsed
 
 
 def test_ask_read_citation_open_source_and_come_back(
