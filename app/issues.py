@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,9 @@ class IssueMatcher:
                 owner.append(n)
         self._owner = np.asarray(owner, dtype=np.int64)
         self._vectors = _vectors(texts, embed_documents, fingerprint, cache_dir)
+        # retrieval and the decision to decline both score the same question: remember the last few
+        self._recent: dict[tuple[str, bytes], list[IssueMatch]] = {}
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.issues)
@@ -91,7 +95,21 @@ class IssueMatcher:
         """Every issue with its score, best first."""
         if not self.issues:
             return []
-        sims = self._vectors @ np.asarray(query_vector, dtype=np.float32)
+        vector = np.asarray(query_vector, dtype=np.float32)
+        key = (question, vector.tobytes())
+        with self._lock:
+            known = self._recent.get(key)
+        if known is not None:
+            return list(known)
+        out = self._score(question, vector)
+        with self._lock:
+            self._recent[key] = out
+            while len(self._recent) > 16:
+                self._recent.pop(next(iter(self._recent)))
+        return list(out)
+
+    def _score(self, question: str, vector: np.ndarray) -> list[IssueMatch]:
+        sims = self._vectors @ vector
         best = np.full(len(self.issues), -1.0, dtype=np.float32)
         np.maximum.at(best, self._owner, sims)
         out = []

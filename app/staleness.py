@@ -85,11 +85,10 @@ class StalenessWatch:
         """sha256 of a corpus file (cached by size and mtime), or None, i.e. stale, when it is gone or
         ingest would refuse it: outside the corpus folder after symlinks, not a regular file, too big.
         Only a checked regular file is opened: a FIFO in the corpus used to block every ``ask`` here."""
-        from ingest.corpus_files import confined_path, corpus_file_stat, read_corpus_file
+        from ingest.corpus_files import corpus_file_stat, read_corpus_file
 
         try:
-            real = confined_path(corpus, file)
-            st = corpus_file_stat(corpus, file)
+            real, st = corpus_file_stat(corpus, file)  # the path is resolved once: this runs per answer
             key = (st.st_size, st.st_mtime_ns)
             cached = self._shas.get(real)
             if cached is not None and cached[0] == key:

@@ -67,8 +67,9 @@ def confined_path(corpus_dir: str | Path, file: str) -> Path:
 
 def corpus_file_stat(
     corpus_dir: str | Path, file: str, max_bytes: int = MAX_DOCUMENT_BYTES
-) -> os.stat_result:
-    """``os.stat`` of a confined corpus file that may be read: a regular file of at most ``max_bytes``.
+) -> tuple[Path, os.stat_result]:
+    """The real path and ``os.stat`` of a confined corpus file that may be read: a regular file of at
+    most ``max_bytes``.
 
     FileNotFoundError when it does not exist (callers word that themselves);
     CorpusError for everything that must not be read.  Nothing is opened.
@@ -76,7 +77,7 @@ def corpus_file_stat(
     real = confined_path(corpus_dir, file)
     info = os.stat(real)
     _check(info, Path(corpus_dir) / file, max_bytes)
-    return info
+    return real, info
 
 
 def _check(info: os.stat_result, shown: Path, max_bytes: int) -> None:

@@ -232,12 +232,13 @@ class Index:
         query /= np.linalg.norm(query) or 1.0
         if doc_ids is None:
             rows = np.arange(len(self._ids))
+            scores = self._vectors @ query  # no row selection: indexing would copy the whole matrix
         else:
             parts = [self._doc_rows[d] for d in sorted(set(doc_ids)) if d in self._doc_rows]
             if not parts:
                 return []
             rows = np.sort(np.concatenate(parts))
-        scores = self._vectors[rows] @ query
+            scores = self._vectors[rows] @ query
         k = min(k, len(rows))
         top = np.argpartition(-scores, k - 1)[:k] if k < len(rows) else np.arange(len(rows))
         order = top[np.lexsort((rows[top], -scores[top]))]
