@@ -10,8 +10,12 @@ from ingest.settings import Settings
 
 
 def run(_command: str, argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="legalqa ingest", description="解析语料并建立/更新索引（增量、原子切换）。")
-    parser.add_argument("--rebuild", action="store_true", help="ignore the existing index and embed everything again")
+    parser = argparse.ArgumentParser(
+        prog="legalqa ingest", description="解析语料并建立/更新索引（增量、原子切换）。"
+    )
+    parser.add_argument(
+        "--rebuild", action="store_true", help="ignore the existing index and embed everything again"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
@@ -21,8 +25,9 @@ def run(_command: str, argv: Sequence[str]) -> int:
 
 
 def ingest(settings: Settings, *, rebuild: bool = False, show_progress: bool = True, embedder=None):  # noqa: ANN001, ANN201
-    """Load and validate every document first, so bad input never touches the index."""
+    """Load and validate every document (and the issue map) first, so bad input never touches the index."""
     from ingest.embed import make_embedder
+    from ingest.issue_map import check_corpus_map
     from ingest.manifest import load_documents
     from ingest.parsers import parse_document
     from ingest.store import build_index
@@ -30,6 +35,7 @@ def ingest(settings: Settings, *, rebuild: bool = False, show_progress: bool = T
     t0 = time.perf_counter()
     documents = load_documents(settings.corpus_dir)
     parsed = {doc.doc_id: (doc.meta, parse_document(doc)) for doc in documents}
+    check_corpus_map(settings.corpus_dir, (c for _meta, result in parsed.values() for c in result.chunks))
     parse_seconds = time.perf_counter() - t0
     embedder = embedder or make_embedder(settings.embedder)
     progress = _progress_bar() if show_progress else None

@@ -16,11 +16,12 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from ingest.errors import CorpusError
+from ingest.types import Chunk
 
 ISSUE_MAP_NAME = "issues.toml"
 
@@ -208,3 +209,31 @@ def check_against_corpus(
                 raise IssueMapError(
                     f"{at}.chunk: {p.chunk!r} is not a passage of the index", file=issue_map.file
                 )
+
+
+def article_texts(chunks: Iterable[Chunk]) -> dict[tuple[str, str], str]:
+    """(doc id, 第X条) → the article's text (an article cut into several chunks is joined)."""
+    out: dict[tuple[str, str], str] = {}
+    for c in chunks:
+        if c.article:
+            out[(c.doc_id, c.article)] = out.get((c.doc_id, c.article), "") + c.text
+    return out
+
+
+def check_corpus_map(corpus_dir: Path, chunks: Iterable[Chunk]) -> IssueMap:
+    """The corpus folder's issue map, parsed and checked against the corpus's chunks (``legalqa ingest``
+    runs this before touching the index, so legal staff who edit ``issues.toml`` hear of a mistake
+    there, with the file and the issue, instead of the app quietly answering without the map)."""
+    chunks = list(chunks)
+    issue_map = load_issue_map(issue_map_path(corpus_dir))
+    # a provision of a document the corpus no longer holds (removed by legal staff) is not a mistake in
+    # the map: the app skips it; every provision of a document it does hold must exist
+    held = {c.doc_id for c in chunks}
+    checked = replace(
+        issue_map,
+        issues=tuple(
+            replace(i, provisions=tuple(p for p in i.provisions if p.doc in held)) for i in issue_map.issues
+        ),
+    )
+    check_against_corpus(checked, article_texts(chunks), (c.chunk_id for c in chunks))
+    return issue_map

@@ -13,6 +13,7 @@ from ingest.embed import HashingEmbedder
 from ingest.issue_map import (
     ROLES,
     IssueMapError,
+    article_texts,
     check_against_corpus,
     issue_map_path,
     load_issue_map,
@@ -33,11 +34,7 @@ def chunks():
 
 
 def _articles(chunks) -> dict[tuple[str, str], str]:
-    out: dict[tuple[str, str], str] = {}
-    for c in chunks.values():
-        if c.article:
-            out[(c.doc_id, c.article)] = out.get((c.doc_id, c.article), "") + c.text
-    return out
+    return article_texts(chunks.values())
 
 
 def test_the_shipped_map_covers_the_field(shipped) -> None:
@@ -146,3 +143,32 @@ def test_matching_finds_the_issue_of_its_own_example_and_nothing_for_an_unrelate
     assert resolved[0].provision.role == "rule" and all(
         cid in chunks for r in resolved for cid in r.chunk_ids
     )
+
+
+def test_ingest_checks_the_map_first_and_names_the_mistake(index_copy, tmp_path: Path) -> None:
+    """Legal staff edit issues.toml; `legalqa ingest` tells them what is wrong (file, issue, provision)
+    and leaves the index as it was, rather than the app quietly answering without the map."""
+    import shutil
+
+    from ingest import index_layout
+    from ingest.cli import ingest
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SHIPPED.parent, corpus)
+    settings = index_copy(corpus_dir=corpus)
+    current = index_layout.read_current(settings.index_dir)
+    text = SHIPPED.read_text(encoding="utf-8")
+    (corpus / "issues.toml").write_text(
+        text.replace('article = "第五百七十七条"', 'article = "第五百七十七"', 1), encoding="utf-8"
+    )
+    with pytest.raises(
+        IssueMapError,
+        match=r"issues\.toml: issues\[id=.+\]\.provisions\[\d\]: civil-code has no 第五百七十七$",
+    ):
+        ingest(settings, show_progress=False)
+    (corpus / "issues.toml").write_text(text + "\n[[issues]\n", encoding="utf-8")
+    with pytest.raises(IssueMapError, match=r"issues\.toml: not valid TOML: .*line \d+"):
+        ingest(settings, show_progress=False)
+    assert index_layout.read_current(settings.index_dir) == current
+    (corpus / "issues.toml").write_text(text, encoding="utf-8")
+    assert ingest(settings, show_progress=False).up_to_date  # fixed: nothing to rebuild
