@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -39,3 +39,13 @@ class Rewriter(Protocol):
     """An answerer that can turn a follow-up into a stand-alone question itself (the LLM answerer)."""
 
     def rewrite(self, question: str, earlier: Sequence[str]) -> str: ...
+
+
+@runtime_checkable
+class Streamer(Protocol):
+    """An answerer whose text can be shown while it is written (the LLM answerer).  ``on_text`` gets the
+    text so far, unchecked; the draft returned at the end is checked like any other and replaces it."""
+
+    def answer_streaming(
+        self, question: Question | str, passages: Sequence[Retrieved], on_text: Callable[[str], None]
+    ) -> Draft: ...

@@ -10,7 +10,7 @@ the count is reported on the answer.  The warning is never the model's job.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -107,7 +107,23 @@ class LLMAnswerer:
     def answer(self, question: Question | str, passages: Sequence[Retrieved]) -> Draft:
         passages = list(passages)[: self.max_passages]
         reply = self.chat_model.invoke(self.messages(question, passages))
-        text = reply.content if isinstance(reply.content, str) else str(reply.content)
+        return self._checked(_content(reply), passages)
+
+    def answer_streaming(
+        self, question: Question | str, passages: Sequence[Retrieved], on_text: Callable[[str], None]
+    ) -> Draft:
+        """``answer``, with the text so far handed to ``on_text`` as the model writes it (LangChain's
+        ``stream``; a model that cannot stream gives it in one piece).  Only the checked draft counts."""
+        passages = list(passages)[: self.max_passages]
+        text = ""
+        for chunk in self.chat_model.stream(self.messages(question, passages)):
+            piece = _content(chunk)
+            if piece:
+                text += piece
+                on_text(text)
+        return self._checked(text, passages)
+
+    def _checked(self, text: str, passages: Sequence[Retrieved]) -> Draft:
         if not text.strip() or NO_BASIS in text:
             return Draft("", (), (), abstained=True)
         checked = ground(text, passages)  # the Retrieved themselves: the fact check needs each one's law
@@ -115,6 +131,14 @@ class LLMAnswerer:
         if not any(s.support != "unsupported" for s in kept):
             return Draft("", (), (), abstained=True, unsupported_removed=checked.unsupported)
         return _renumber(kept, passages, checked.unsupported if not self.mark_unsupported else 0)
+
+
+def _content(message: Any) -> str:
+    """A reply's or a streamed chunk's text (some providers send a list of parts)."""
+    content = message.content
+    if isinstance(content, str):
+        return content
+    return "".join(part if isinstance(part, str) else str(part.get("text", "")) for part in content)
 
 
 def _renumber(statements: list[Statement], passages: Sequence[Retrieved], removed: int) -> Draft:

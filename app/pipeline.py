@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import zip_longest
@@ -31,7 +31,7 @@ from app.answer import Answer, Evidence, Retrieved, RetrievedRow
 from app.conversation import HistoryItem, context_for, resolved_query, user_questions
 from app.decide import Decision, decide
 from app.decline import DeclineModel, load_model
-from app.draft import Answerer, Draft, Rewriter
+from app.draft import Answerer, Draft, Rewriter, Streamer
 from app.extractive import ExtractiveAnswerer
 from app.failures import error_answer, redact, valid_text
 from app.issues import IssueMatcher
@@ -163,9 +163,12 @@ class Pipeline:
         k: int | None = None,
         answerer: str | None = None,
         mode: str = "hybrid",
+        on_text: Callable[[str], None] | None = None,
     ) -> Answer:
         """Answer ``question``; ``history`` holds the conversation's earlier turns (``Turn``s, or the
-        earlier questions as strings), used only to read an elliptical follow-up."""
+        earlier questions as strings), used only to read an elliptical follow-up.  ``on_text``: with an
+        answerer that streams (LLM), receives the unchecked text so far while it is written (the UI shows
+        it); the returned ``Answer`` is the checked one, with the warning, as always."""
         started = time.perf_counter()
         name = answerer or self.settings.answerer
         if isinstance(name, str):
@@ -202,6 +205,8 @@ class Pipeline:
             decision = decide(asked, results, evidence, authority)
             if decision.decline:
                 draft = Draft(decision.decline, (), (), abstained=True)
+            elif on_text is not None and isinstance(self.answerers[name], Streamer):
+                draft = self.answerers[name].answer_streaming(asked, results, on_text)  # type: ignore[attr-defined]
             else:
                 draft = self.answerers[name].answer(asked, results)
             t2 = time.perf_counter()

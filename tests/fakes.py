@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 
 class UnexpectedCall(AssertionError):
@@ -27,9 +27,22 @@ class ScriptedChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "scripted"
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         self.history.append(list(messages))
         if not self.script:
             raise UnexpectedCall(f"unexpected call #{len(self.history)}: the script is exhausted")
         reply = self.script.pop(0)
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=reply))])
+
+    def _stream(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> Iterator[ChatGenerationChunk]:
+        """The same scripted reply, in pieces of three characters (as a provider streams tokens)."""
+        self.history.append(list(messages))
+        if not self.script:
+            raise UnexpectedCall(f"unexpected call #{len(self.history)}: the script is exhausted")
+        reply = self.script.pop(0)
+        for i in range(0, len(reply), 3):
+            yield ChatGenerationChunk(message=AIMessageChunk(content=reply[i : i + 3]))

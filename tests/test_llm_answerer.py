@@ -179,7 +179,9 @@ def test_a_follow_up_is_rewritten_by_the_model_and_the_answer_says_what_was_sear
     assert answer.searched == standalone and len(model.history) == 2
     assert "最后一个问题" in model.history[0][-1].content
 
-    broken = ScriptedChatModel(["", NO_BASIS])  # no usable rewrite: the conversation is still read, heuristically
+    broken = ScriptedChatModel(
+        ["", NO_BASIS]
+    )  # no usable rewrite: the conversation is still read, heuristically
     pipeline = build_pipeline(settings, answerers={"llm": LLMAnswerer(broken)})
     answer = pipeline.ask(
         "那如果合同里写了他们不承担任何责任呢？",
@@ -187,3 +189,50 @@ def test_a_follow_up_is_rewritten_by_the_model_and_the_answer_says_what_was_sear
         answerer="llm",
     )
     assert answer.searched.startswith("大模型服务宕机一天")
+
+
+# -- streaming: the text as the model writes it, then the same checked draft ---------------------------
+
+
+def test_streaming_shows_the_text_as_written_and_returns_the_same_checked_draft():
+    reply = "因产品存在缺陷造成他人损害的，生产者应当承担侵权责任。[1]\n平台完成备案即可免责。[2]"
+    seen: list[str] = []
+    streamed = LLMAnswerer(ScriptedChatModel([reply])).answer_streaming("问题", P, seen.append)
+    assert len(seen) > 5 and seen[-1] == reply
+    assert all(
+        later.startswith(earlier) for earlier, later in zip(seen, seen[1:], strict=False)
+    )  # it only grows
+    assert streamed == LLMAnswerer(ScriptedChatModel([reply])).answer("问题", P)
+    assert (
+        streamed.unsupported_removed == 1 and "备案" not in streamed.text
+    )  # shown while written, then removed
+
+
+def test_pipeline_streams_only_answerers_that_can_and_the_answer_is_the_checked_one(
+    corpus_hash_index: Settings,
+):
+    from dataclasses import replace as _replace
+
+    from app.pipeline import build_pipeline
+    from app.warning import WARNING
+
+    settings = _replace(corpus_hash_index, abstain_threshold=1e-9)
+    question = "产品有缺陷造成损害，生产者要承担责任吗？"
+    reply = "因产品存在缺陷造成他人损害的，生产者应当承担侵权责任。[1]\n平台完成备案即可免责。[2]"
+    streaming = build_pipeline(settings, answerers={"llm": LLMAnswerer(ScriptedChatModel([reply]))})
+    plain = build_pipeline(settings, answerers={"llm": LLMAnswerer(ScriptedChatModel([reply]))})
+    seen: list[str] = []
+    answer = streaming.ask(question, answerer="llm", on_text=seen.append)
+    expected = plain.ask(question, answerer="llm")
+    assert seen and seen[-1] == reply
+    assert answer.warning == WARNING and not answer.error
+    assert (answer.text, answer.citations, answer.abstained) == (
+        expected.text,
+        expected.citations,
+        expected.abstained,
+    )
+    assert "备案即可免责" not in answer.text
+
+    extractive = build_pipeline(settings)
+    called: list[str] = []
+    assert not extractive.ask(question, on_text=called.append).error and not called  # nothing to stream

@@ -297,6 +297,39 @@ def test_llm_answerer_offered_when_configured_and_key_never_shown(
     assert SECRET not in all_text(at)
 
 
+def test_llm_answer_is_drafted_while_written_then_replaced_by_the_checked_answer(
+    ui_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page hands ``Pipeline.ask`` a draft preview; once the answer is checked the preview is gone and
+    the checked answer (the invented sentence removed) is shown, with the warning."""
+    import app.pipeline as pipeline_module
+    from app.llm import LLMAnswerer
+    from app.ui.components import DRAFT_LABEL
+    from tests.fakes import ScriptedChatModel
+
+    reply = "因产品存在缺陷造成他人损害的，生产者应当承担侵权责任。[1]\n平台完成备案即可免责。[2]"
+    model = ScriptedChatModel([reply])
+    drafts: list[str] = []
+    real_ask = pipeline_module.Pipeline.ask
+
+    def recording_ask(self, question, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        shown = kwargs["on_text"]
+        kwargs["on_text"] = lambda text: (drafts.append(text), shown(text))
+        return real_ask(self, question, **kwargs)
+
+    monkeypatch.setenv("LEGALQA_LLM", "openai:streaming-test")  # its own cached pipeline
+    monkeypatch.setattr(pipeline_module, "make_answerers", lambda _s: {"llm": LLMAnswerer(model)})
+    monkeypatch.setattr(pipeline_module.Pipeline, "ask", recording_ask)
+    at = new_app().run()
+    at.radio(key="answerer").set_value("llm").run()
+    at = ask(at, ANSWERED)
+    (msg,) = assistant_messages(at)
+    assert drafts and drafts[-1] == reply and len(model.history) == 1  # streamed to the page's preview
+    assert is_warning(msg.warning[0].value)
+    assert DRAFT_LABEL not in all_text(at) and "备案即可免责" not in all_text(at)
+    assert "生产者应当承担侵权责任" in markdown_of(msg)
+
+
 # -- source viewer and corpus browser --------------------------------------------
 
 

@@ -12,6 +12,7 @@ from app.ui import backend
 from app.ui.backend import Problem
 from app.ui.components import (
     ANSWERER_LABELS,
+    DraftPreview,
     answer_top_id,
     escape_markdown,
     notice,
@@ -19,6 +20,7 @@ from app.ui.components import (
     show_problem,
 )
 from app.ui.html import counter_script, scroll_script
+from app.warning import WARNING
 from ingest.settings import Settings
 
 HISTORY = "history"  # list[Answer] in st.session_state
@@ -111,9 +113,13 @@ def render() -> None:
         with st.chat_message("user", avatar="🧑‍💼"):
             st.markdown(escape_markdown(question) or "（空白问题）")
         with st.chat_message("assistant", avatar="⚖️"):
+            preview = DraftPreview(st.empty(), WARNING)  # the LLM's text while it is written
             with st.spinner(SPINNER, show_time=True):
                 earlier = typed[-4:]  # the conversation so far: a follow-up is read against it
-                answer = pipeline.ask(question, history=earlier, k=k, answerer=answerer)  # never raises
+                answer = pipeline.ask(  # never raises
+                    question, history=earlier, k=k, answerer=answerer, on_text=preview
+                )
+            preview.clear()
             history.append(answer)
             typed.append(question)
             msg_id = f"a{len(history) - 1}"

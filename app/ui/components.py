@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import asdict
+from typing import Any
 
 import streamlit as st
 
@@ -112,6 +114,36 @@ def markdown_literal(text: str, limit: int = 200) -> str:
     edge = shown[:1] + shown[-1:]
     pad = " " if "`" in edge or (edge == "  " and shown.strip(" ")) else ""
     return f"{fence}{pad}{shown}{pad}{fence}{cut}" if shown else ""
+
+
+DRAFT_LABEL = "正在生成……以下为草稿，尚未核对引文；核对完成后替换为正式回答。"
+
+
+class DraftPreview:
+    """What the LLM has written so far, in one placeholder above the spinner: the warning first, a
+    label saying it is an unchecked draft, then the text as plain text (escaped: it is model output).
+
+    Redrawn at most every ``every`` seconds, since each redraw is a message to the browser; the chat
+    page clears it and draws the checked answer once ``Pipeline.ask`` returns."""
+
+    def __init__(self, placeholder: Any, warning: str, every: float = 0.2) -> None:
+        self.placeholder = placeholder
+        self.warning = warning
+        self.every = every
+        self._last = float("-inf")
+
+    def __call__(self, text: str) -> None:
+        now = time.monotonic()
+        if now - self._last < self.every:
+            return
+        self._last = now
+        with self.placeholder.container():
+            st.warning(self.warning)
+            st.caption(DRAFT_LABEL)
+            st.markdown(escape_markdown(text, limit=4000))
+
+    def clear(self) -> None:
+        self.placeholder.empty()
 
 
 def render_answer(answer: Answer, *, msg_id: str, show_scores: bool, settings: Settings) -> None:
