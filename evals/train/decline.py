@@ -1,9 +1,10 @@
 """Train the answer-or-decline model (``app/decline_model.json``) and report its calibration.
 
 Data, all kept apart from the eval sets:
-- answerable: a seeded sample of the retrieval training questions (``train-*.jsonl``);
+- answerable: a seeded sample of the retrieval training questions (``train-*.jsonl``) and the
+  short questions of ``short-train.jsonl`` (5–16 characters, as people type them);
 - declined: ``negatives-train.jsonl`` (everyday topics, other law, near misses, tasks);
-- dev, never fitted on: ``dev-lay.jsonl`` (answerable) and ``negatives-dev.jsonl``.
+- dev, never fitted on: ``dev-lay.jsonl`` and ``short-dev.jsonl`` (answerable) and ``negatives-dev.jsonl``.
 
 Each question goes through the real pipeline (cleaning, hybrid retrieval with the
 issue map); the features are ``app.decline.FEATURES``.  The threshold is the one that
@@ -32,6 +33,8 @@ from app.decline import FEATURES, MODEL_PATH, DeclineModel, features
 from evals.dataset import DatasetError
 from evals.train.data import DATA_DIR, dev_file, load_questions, training_files
 
+SHORT_TRAIN, SHORT_DEV = "short-train.jsonl", "short-dev.jsonl"  # short answerable questions, written apart
+
 
 @dataclass(frozen=True, slots=True)
 class Labelled:
@@ -59,10 +62,19 @@ def training_data(
     """(train, dev) question lists; positives are sampled with ``seed`` so a run is reproducible."""
     pos = [Labelled(q.question, True, "answerable") for q in load_questions(training_files(data_dir))]
     random.Random(seed).shuffle(pos)
-    train = pos[:positives] + load_negatives(data_dir / "negatives-train.jsonl")
+    train = pos[:positives] + _short(data_dir / SHORT_TRAIN) + load_negatives(data_dir / "negatives-train.jsonl")
     dev = [Labelled(q.question, True, "answerable") for q in load_questions([dev_file(data_dir)])]
-    dev += load_negatives(data_dir / "negatives-dev.jsonl")
+    dev += _short(data_dir / SHORT_DEV) + load_negatives(data_dir / "negatives-dev.jsonl")
     return train, dev
+
+
+def _short(path: Path) -> list[Labelled]:
+    """Short answerable questions ("平台宕机要赔吗"): without them every short question looked like a
+    negative (the negatives' median is 14 characters, the training questions' 27), and the model
+    declined them for their length."""
+    if not path.is_file():
+        return []
+    return [Labelled(q.question, True, "answerable-short") for q in load_questions([path])]
 
 
 def feature_matrix(
@@ -135,9 +147,15 @@ def rates(model: DeclineModel, p: np.ndarray, items: Sequence[Labelled]) -> dict
         "answerable wrongly declined": round(float(declined[pos].mean()), 3) if pos.any() else None,
         "negatives declined": round(float(declined[~pos].mean()), 3) if (~pos).any() else None,
     }
+    for kind in sorted({i.kind for i in items if i.answerable} - {"answerable"}):
+        mask = np.asarray([i.kind == kind for i in items])
+        out[f"  {kind} wrongly declined"] = round(float(declined[mask].mean()), 3)
     for kind in sorted({i.kind for i in items if not i.answerable}):
         mask = np.asarray([i.kind == kind for i in items])
         out[f"  {kind} declined"] = round(float(declined[mask].mean()), 3)
+    long_negatives = np.asarray([not i.answerable and len(i.question) >= 30 for i in items])
+    if long_negatives.any():
+        out["  negatives of 30+ characters declined"] = round(float(declined[long_negatives].mean()), 3)
     return out
 
 
