@@ -35,7 +35,9 @@ def ingest(settings: Settings, *, rebuild: bool = False, show_progress: bool = T
     t0 = time.perf_counter()
     documents = load_documents(settings.corpus_dir)
     parsed = {doc.doc_id: (doc.meta, parse_document(doc)) for doc in documents}
-    check_corpus_map(settings.corpus_dir, (c for _meta, result in parsed.values() for c in result.chunks))
+    issue_map, map_problems = check_corpus_map(
+        settings.corpus_dir, (c for _meta, result in parsed.values() for c in result.chunks)
+    )
     parse_seconds = time.perf_counter() - t0
     embedder = embedder or make_embedder(settings.embedder)
     progress = _progress_bar() if show_progress else None
@@ -52,6 +54,7 @@ def ingest(settings: Settings, *, rebuild: bool = False, show_progress: bool = T
         if progress is not None:
             progress.close()
     report.parse_seconds = parse_seconds
+    report.issue_map_problems = [f"{issue_map.file}: {problem}" for problem in map_problems]
     return report
 
 
@@ -76,4 +79,6 @@ def print_report(report) -> None:  # noqa: ANN001
     for doc_id, reason, chars in report.skipped:
         console.print(f"[yellow]skipped[/] {doc_id}: {chars} chars — {reason}")
     for line in report.summary_lines():
-        console.print(line)
+        console.print(line, markup=False, highlight=False)
+    for problem in report.issue_map_problems:
+        console.print(f"issue map: {problem}", markup=False, highlight=False, soft_wrap=True)

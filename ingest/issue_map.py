@@ -189,26 +189,34 @@ def _list(item: Mapping[str, Any], key: str, where: str, file: str) -> list[Any]
 def check_against_corpus(
     issue_map: IssueMap, articles: Mapping[tuple[str, str], str], chunks: Iterable[str]
 ) -> None:
-    """Every provision exists in the corpus and every ``sentence`` is a verbatim part of its provision.
+    """Every provision exists in the corpus and every ``sentence`` is a verbatim part of its provision;
+    an ``IssueMapError`` names the first that does not.
 
     ``articles`` maps (doc id, 第X条) to the article's text; ``chunks`` are the source chunk ids.
     """
+    problems = corpus_mismatches(issue_map, articles, chunks)
+    if problems:
+        raise IssueMapError(problems[0], file=issue_map.file)
+
+
+def corpus_mismatches(
+    issue_map: IssueMap, articles: Mapping[tuple[str, str], str], chunks: Iterable[str]
+) -> list[str]:
+    """Each provision the corpus does not hold, or whose ``sentence`` is not verbatim in it, as one line."""
     chunk_ids = set(chunks)
+    problems = []
     for issue in issue_map.issues:
         for n, p in enumerate(issue.provisions, start=1):
             at = f"issues[id={issue.id}].provisions[{n}]"
             if p.article:
                 text = articles.get((p.doc, p.article))
                 if text is None:
-                    raise IssueMapError(f"{at}: {p.doc} has no {p.article}", file=issue_map.file)
-                if p.sentence and p.sentence not in text:
-                    raise IssueMapError(
-                        f"{at}.sentence: not a verbatim part of {p.doc} {p.article}", file=issue_map.file
-                    )
+                    problems.append(f"{at}: {p.doc} has no {p.article}")
+                elif p.sentence and p.sentence not in text:
+                    problems.append(f"{at}.sentence: not a verbatim part of {p.doc} {p.article}")
             elif p.chunk not in chunk_ids:
-                raise IssueMapError(
-                    f"{at}.chunk: {p.chunk!r} is not a passage of the index", file=issue_map.file
-                )
+                problems.append(f"{at}.chunk: {p.chunk!r} is not a passage of the index")
+    return problems
 
 
 def article_texts(chunks: Iterable[Chunk]) -> dict[tuple[str, str], str]:
@@ -220,14 +228,17 @@ def article_texts(chunks: Iterable[Chunk]) -> dict[tuple[str, str], str]:
     return out
 
 
-def check_corpus_map(corpus_dir: Path, chunks: Iterable[Chunk]) -> IssueMap:
-    """The corpus folder's issue map, parsed and checked against the corpus's chunks (``legalqa ingest``
-    runs this before touching the index, so legal staff who edit ``issues.toml`` hear of a mistake
-    there, with the file and the issue, instead of the app quietly answering without the map)."""
+def check_corpus_map(corpus_dir: Path, chunks: Iterable[Chunk]) -> tuple[IssueMap, list[str]]:
+    """The corpus folder's issue map and the provisions in it that do not match the corpus.
+
+    ``legalqa ingest`` runs this before touching the index.  A malformed file raises (the app would
+    drop the whole map); a provision that does not match (a typo in an article, or a statute that
+    legal staff edited since the map was written) is reported by ingest, one line each, and the app
+    copes (it skips a provision it cannot find, and quotes the provision's best sentence where the
+    decisive one is gone), so an amended statute never blocks its own ingest.  Provisions of a document the
+    corpus no longer holds are not reported: the document was removed on purpose."""
     chunks = list(chunks)
     issue_map = load_issue_map(issue_map_path(corpus_dir))
-    # a provision of a document the corpus no longer holds (removed by legal staff) is not a mistake in
-    # the map: the app skips it; every provision of a document it does hold must exist
     held = {c.doc_id for c in chunks}
     checked = replace(
         issue_map,
@@ -235,5 +246,4 @@ def check_corpus_map(corpus_dir: Path, chunks: Iterable[Chunk]) -> IssueMap:
             replace(i, provisions=tuple(p for p in i.provisions if p.doc in held)) for i in issue_map.issues
         ),
     )
-    check_against_corpus(checked, article_texts(chunks), (c.chunk_id for c in chunks))
-    return issue_map
+    return issue_map, corpus_mismatches(checked, article_texts(chunks), (c.chunk_id for c in chunks))

@@ -145,30 +145,37 @@ def test_matching_finds_the_issue_of_its_own_example_and_nothing_for_an_unrelate
     )
 
 
-def test_ingest_checks_the_map_first_and_names_the_mistake(index_copy, tmp_path: Path) -> None:
-    """Legal staff edit issues.toml; `legalqa ingest` tells them what is wrong (file, issue, provision)
-    and leaves the index as it was, rather than the app quietly answering without the map."""
+def test_ingest_checks_the_map_and_names_each_mistake(index_copy, tmp_path: Path, run_legalqa) -> None:
+    """Legal staff edit issues.toml; `legalqa ingest` tells them what is wrong.  A malformed file stops
+    the ingest with one line and leaves the index as it was (the app would drop the whole map); a
+    provision the corpus lacks (a typo, or a statute edited since) is named in the report and the
+    ingest goes on, so an amended statute never blocks its own ingest."""
     import shutil
 
     from ingest import index_layout
     from ingest.cli import ingest
+    from tests.helpers import settings_env
 
     corpus = tmp_path / "corpus"
     shutil.copytree(SHIPPED.parent, corpus)
     settings = index_copy(corpus_dir=corpus)
     current = index_layout.read_current(settings.index_dir)
     text = SHIPPED.read_text(encoding="utf-8")
-    (corpus / "issues.toml").write_text(
-        text.replace('article = "第五百七十七条"', 'article = "第五百七十七"', 1), encoding="utf-8"
-    )
-    with pytest.raises(
-        IssueMapError,
-        match=r"issues\.toml: issues\[id=.+\]\.provisions\[\d\]: civil-code has no 第五百七十七$",
-    ):
-        ingest(settings, show_progress=False)
     (corpus / "issues.toml").write_text(text + "\n[[issues]\n", encoding="utf-8")
     with pytest.raises(IssueMapError, match=r"issues\.toml: not valid TOML: .*line \d+"):
         ingest(settings, show_progress=False)
+    failed = run_legalqa(["ingest", "--quiet"], settings_env(settings))
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert len(failed.stderr.strip().splitlines()) == 1 and "not valid TOML" in failed.stderr
     assert index_layout.read_current(settings.index_dir) == current
+
+    typo = text.replace('article = "第五百七十七条"', 'article = "第五百七十七"', 1)
+    (corpus / "issues.toml").write_text(typo, encoding="utf-8")
+    report = ingest(settings, show_progress=False)
+    assert report.up_to_date  # the corpus did not change; the map's mistake is reported, not fatal
+    (problem,) = report.issue_map_problems
+    assert problem.endswith("civil-code has no 第五百七十七") and "issues.toml: issues[id=" in problem
+    shown = run_legalqa(["ingest", "--quiet"], settings_env(settings))
+    assert shown.returncode == 0 and "civil-code has no 第五百七十七" in shown.stdout
     (corpus / "issues.toml").write_text(text, encoding="utf-8")
-    assert ingest(settings, show_progress=False).up_to_date  # fixed: nothing to rebuild
+    assert not ingest(settings, show_progress=False).issue_map_problems
