@@ -100,8 +100,7 @@ class LLMAnswerer:
                 ("human", f"对话：\n{turns}\n\n最后一个问题：<<<{fenced(question)}>>>"),
             ]
         )
-        text = reply.content if isinstance(reply.content, str) else str(reply.content)
-        text = " ".join(text.split()).strip("<>《》「」\"' ")
+        text = " ".join(_content(reply).split()).strip("<>《》「」\"' ")
         return text if 0 < len(text) <= 300 else ""
 
     def answer(self, question: Question | str, passages: Sequence[Retrieved]) -> Draft:

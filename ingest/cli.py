@@ -35,7 +35,7 @@ def ingest(settings: Settings, *, rebuild: bool = False, show_progress: bool = T
     t0 = time.perf_counter()
     documents = load_documents(settings.corpus_dir)
     parsed = {doc.doc_id: (doc.meta, parse_document(doc)) for doc in documents}
-    issue_map, map_problems = check_corpus_map(
+    map_problems = check_corpus_map(
         settings.corpus_dir, (c for _meta, result in parsed.values() for c in result.chunks)
     )
     parse_seconds = time.perf_counter() - t0
@@ -54,7 +54,7 @@ def ingest(settings: Settings, *, rebuild: bool = False, show_progress: bool = T
         if progress is not None:
             progress.close()
     report.parse_seconds = parse_seconds
-    report.issue_map_problems = [f"{issue_map.file}: {problem}" for problem in map_problems]
+    report.issue_map_problems = map_problems
     return report
 
 

@@ -228,8 +228,9 @@ def article_texts(chunks: Iterable[Chunk]) -> dict[tuple[str, str], str]:
     return out
 
 
-def check_corpus_map(corpus_dir: Path, chunks: Iterable[Chunk]) -> tuple[IssueMap, list[str]]:
-    """The corpus folder's issue map and the provisions in it that do not match the corpus.
+def check_corpus_map(corpus_dir: Path, chunks: Iterable[Chunk]) -> list[str]:
+    """The provisions of the corpus folder's issue map that do not match the corpus, each as one line
+    naming the file.
 
     ``legalqa ingest`` runs this before touching the index.  A malformed file raises (the app would
     drop the whole map); a provision that does not match (a typo in an article, or a statute that
@@ -246,4 +247,5 @@ def check_corpus_map(corpus_dir: Path, chunks: Iterable[Chunk]) -> tuple[IssueMa
             replace(i, provisions=tuple(p for p in i.provisions if p.doc in held)) for i in issue_map.issues
         ),
     )
-    return issue_map, corpus_mismatches(checked, article_texts(chunks), (c.chunk_id for c in chunks))
+    problems = corpus_mismatches(checked, article_texts(chunks), (c.chunk_id for c in chunks))
+    return [f"{issue_map.file}: {problem}" for problem in problems]
