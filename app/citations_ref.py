@@ -12,13 +12,34 @@ import re
 
 from ingest.articles import STATUTE_ALIASES, ArticleRef, StatuteNames, to_int
 
-__all__ = ["STATUTE_ALIASES", "ArticleRef", "StatuteNames", "agreement_clause_refs", "section_path"]
+__all__ = [
+    "STATUTE_ALIASES",
+    "ArticleRef",
+    "StatuteNames",
+    "agreement_clause_refs",
+    "named_source_kinds",
+    "section_path",
+]
 
 _CN_SECTION = "一二三四五六七八九十"
 _NUM = r"[0-9０-９]+|[零〇一二两三四五六七八九十百千]+"
 _AGREEMENT_CLAUSE = re.compile(
     rf"协议[^，。？！\n]{{0,6}}?第?([{_CN_SECTION}]{{1,3}}|[0-9]{{1,2}})(?:部分|章|节|、|条款)[^，。？！\n]{{0,8}}?第?([0-9]{{1,2}}|[{_CN_SECTION}]{{1,3}})(?:条|款|项)"
 )
+
+
+# How people name the corpus's non-statute sources.  The agreement is named by its party (智谱) or
+# as "this agreement": a bare 用户协议/服务协议 is as often the asker's own terms as Zhipu's.
+_SOURCE_KIND_NAMES = {
+    "paper": re.compile(r"论文"),
+    "blog": re.compile(r"博客|博文"),
+    "agreement": re.compile(r"智谱|开放平台|(?:该|这份|此|本)(?:用户|服务)?协议"),
+}
+
+
+def named_source_kinds(text: str) -> frozenset[str]:
+    """The kinds of source document ("paper", "blog", "agreement") the text names: what it asks about."""
+    return frozenset(kind for kind, pattern in _SOURCE_KIND_NAMES.items() if pattern.search(text))
 
 
 def agreement_clause_refs(text: str) -> list[tuple[int, int]]:

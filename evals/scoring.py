@@ -34,6 +34,7 @@ METRICS: tuple[tuple[str, str, bool], ...] = (
     ("citation_validity", "citation validity", True),
     ("citation_precision", "citation precision", True),
     ("citation_recall", "citation recall", True),
+    ("lead_citation_precision", "first citation is gold", True),
     ("grounding", "grounding", True),
     ("unsupported_rate", "unsupported-statement rate", False),
     ("warning_rate", "warning present", True),
@@ -165,6 +166,10 @@ def score_case(
     ]
     row["citation_precision"] = m.citation_precision(answer.citations, gold, chunk_article) if gold else None
     row["citation_recall"] = m.citation_recall(answer.citations, gold, chunk_article) if gold else None
+    # what a reader sees first: [1], the passage the answer opens with
+    row["lead_citation_precision"] = (
+        m.citation_precision(answer.citations[:1], gold, chunk_article) if gold else None
+    )
     g = statement_grounding(answer)
     row["grounding"] = g["grounding"]
     row["unsupported_rate"] = g["unsupported_rate"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from app.answer import IssueTag, Retrieved
+from app.citations_ref import named_source_kinds
 from app.draft import ISSUE_HEADING_PREFIX
 from app.extractive import ExtractiveAnswerer
 from tests.chunks import make_chunk
@@ -44,3 +45,42 @@ def test_without_any_corroborated_issue_the_answer_has_no_key_points() -> None:
     limitation = _tagged(OTHER, 0, "limitation", "诉讼时效")
     draft = ExtractiveAnswerer().answer("名誉被AI生成内容侵害，平台要担责吗", [limitation])
     assert ISSUE_HEADING_PREFIX not in draft.text
+
+
+ARTICLE_18 = "第十八条　经营者应当保证其提供的商品或者服务符合保障人身、财产安全的要求。对可能危及人身、财产安全的商品和服务，应当向消费者作出真实的说明和明确的警示。"
+ARTICLE_26 = "第二十六条　经营者不得以格式条款、通知、声明、店堂告示等方式，作出排除或者限制消费者权利、减轻或者免除经营者责任的规定。"
+PAPER = "警示说明缺陷是指生成式人工智能的提供者未对其产品的风险作出充分说明和警示而导致的缺陷。"
+
+
+def _first_citation(draft) -> str:
+    return draft.citations[0].quote
+
+
+def test_an_article_the_question_names_is_quoted_before_the_issues() -> None:
+    issue_rule = _tagged(
+        ARTICLE_26, 0, "standard-terms", "经营者以格式条款限制消费者权利", dense_rank=1, bm25_rank=1
+    )
+    named = Retrieved(make_chunk(ARTICLE_18, n=1, article="第十八条"), fused_score=1.0, via="lookup")
+    draft = ExtractiveAnswerer().answer("消保法第十八条对警示说明义务有何规定？", [named, issue_rule])
+    assert "经营者应当保证" in _first_citation(draft)
+    assert draft.text.index("经营者应当保证") < draft.text.index("要点")
+    assert "格式条款" in draft.text  # the issue still frames it, after
+
+
+def test_a_source_the_question_names_is_quoted_first_and_a_bare_agreement_is_not_zhipus() -> None:
+    issue_rule = _tagged(ARTICLE_18, 0, "warning-defect", "警示说明义务与警示缺陷", dense_rank=1, bm25_rank=2)
+    paper_chunk = replace(
+        make_chunk(PAPER, doc_id="paper", locator="论文 4.2.2", article="", n=1), kind="paper"
+    )
+    paper = Retrieved(paper_chunk, fused_score=0.5, via="hybrid", dense_rank=2, bm25_rank=1)
+    asked_paper = ExtractiveAnswerer().answer("论文怎么界定警示说明缺陷？", [issue_rule, paper])
+    assert PAPER in _first_citation(asked_paper)
+    not_named = ExtractiveAnswerer().answer("我们的产品没写警示说明，算缺陷吗？", [issue_rule, paper])
+    assert PAPER not in _first_citation(not_named)
+
+
+def test_named_source_kinds() -> None:
+    assert named_source_kinds("论文怎么看发展风险抗辩") == {"paper"}
+    assert named_source_kinds("智谱平台停服要赔吗") == {"agreement"}
+    assert named_source_kinds("该协议第八部分说了什么，博客怎么说") == {"agreement", "blog"}
+    assert named_source_kinds("我们在服务协议里写了不承担责任，有效吗") == set()
