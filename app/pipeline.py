@@ -106,6 +106,7 @@ class Pipeline:
             embedder.embed_documents,
             fingerprint=f"{embedder.name}|{embedder.version}",
             cache_dir=self.settings.data_dir / "cache",
+            idf=self.index.idf,
         )
 
     def retrieve(

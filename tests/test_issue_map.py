@@ -145,6 +145,23 @@ def test_matching_finds_the_issue_of_its_own_example_and_nothing_for_an_unrelate
     )
 
 
+def test_when_embeddings_cannot_tell_issues_apart_the_shared_words_decide(
+    shipped, chunks, tmp_path: Path
+) -> None:
+    """e5-small rates a short question nearly equally close to every issue; the words it shares with an
+    issue's name, description, keywords and examples (weighted by rarity) break the tie."""
+    flat = lambda texts: [[1.0, 0.0] for _ in texts]  # noqa: E731 - every text equally similar
+    rare = lambda terms: dict.fromkeys(terms, 1.0)  # noqa: E731
+    outage, terms_issue = shipped.issues[0], shipped.issues[3]
+    question = outage.examples[0].question
+    config = IssueConfig(floor=0.5, keyword_weight=0.0)
+    by_words = IssueMatcher(shipped, chunks, flat, config=config, idf=rare)
+    assert by_words.scores(question, [1.0, 0.0])[0].issue.id == outage.id
+    assert by_words.scores(terms_issue.examples[0].question, [1.0, 0.0])[0].issue.id == terms_issue.id
+    without = IssueMatcher(shipped, chunks, flat, config=config)
+    assert {m.score for m in without.scores(question, [1.0, 0.0])} == {1.0}
+
+
 def test_ingest_checks_the_map_and_names_each_mistake(index_copy, tmp_path: Path, run_legalqa) -> None:
     """Legal staff edit issues.toml; `legalqa ingest` tells them what is wrong.  A malformed file stops
     the ingest with one line and leaves the index as it was (the app would drop the whole map); a
