@@ -139,11 +139,15 @@ class HybridRetriever:
         return missing
 
     def best_issue_score(self, question: str) -> float:
-        """How close the question comes to any issue of the map (0 without one): a signal for declining."""
+        """How close the question comes to any issue of the map (0 without one): a signal for declining.
+
+        Embedding similarity and keywords only: the words a short question shares with an issue's long
+        text decide between issues well but say little about whether it is in scope at all (with them,
+        the decline model wrongly declined 12% of the short dev questions instead of 6%)."""
         if not self.issues:
             return 0.0
         ranked = self.issues.scores(question, self.index.query_vector(question))
-        return ranked[0].score if ranked else 0.0
+        return max((m.score - self.issues.config.lexical_weight * m.lexical for m in ranked), default=0.0)
 
     def lookup_article(self, doc_id: str, number: int, suffix: int = 0) -> list[Chunk]:
         return [self.index.chunks[i] for i in self._articles.get(article_key(doc_id, number, suffix), [])]
