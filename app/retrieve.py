@@ -146,7 +146,7 @@ class HybridRetriever:
         the decline model wrongly declined 12% of the short dev questions instead of 6%)."""
         if not self.issues:
             return 0.0
-        ranked = self.issues.scores(question, self.index.query_vector(question))
+        ranked = self.issues.scores(self._issue_words(question), self.index.query_vector(question))
         return max((m.score - self.issues.config.lexical_weight * m.lexical for m in ranked), default=0.0)
 
     def lookup_article(self, doc_id: str, number: int, suffix: int = 0) -> list[Chunk]:
@@ -178,12 +178,20 @@ class HybridRetriever:
 
     def _matches(self, question: str, vector: Sequence[float], focus: str) -> list[IssueMatch]:
         assert self.issues is not None
-        matches = self.issues.match(question, vector)
+        matches = self.issues.match(self._issue_words(question), vector)
         if focus and focus != question:
-            own = self.issues.match(focus, self.index.query_vector(focus))
+            own = self.issues.match(self._issue_words(focus), self.index.query_vector(focus))
             known = {m.issue.id for m in own}
             matches = (own + [m for m in matches if m.issue.id not in known])[: self.issues.config.limit]
         return matches
+
+    def _issue_words(self, question: str) -> str:
+        """The question without the statute names it mentions, for matching issues by their words: a
+        name says where to look, not what about ("产品质量法里的缺陷是怎么定义的" otherwise matched 诉讼时效,
+        whose text cites 产品质量法 第四十五条)."""
+        for start, end, _doc in reversed(self.names.mentions(question)):
+            question = question[:start] + " " + question[end:]
+        return question
 
     def lexical_query(self, question: str) -> str:
         """What BM25 searches for; the question itself (an ablation overrides it with query expansion)."""

@@ -196,3 +196,16 @@ def test_ingest_checks_the_map_and_names_each_mistake(index_copy, tmp_path: Path
     assert shown.returncode == 0 and "civil-code has no 第五百七十七" in shown.stdout
     (corpus / "issues.toml").write_text(text, encoding="utf-8")
     assert not ingest(settings, show_progress=False).issue_map_problems
+
+
+@pytest.mark.slow
+def test_a_statute_named_in_the_question_is_not_an_issue_word(corpus_legal_index) -> None:
+    """ "产品质量法里的缺陷是怎么定义的" once opened with 争点：诉讼时效: that issue's text cites 产品质量法
+    第四十五条, so the law's name alone made it the best match by words.  A name says where to look."""
+    from app.pipeline import build_pipeline
+
+    pipeline = build_pipeline(corpus_legal_index)
+    answer = pipeline.ask("产品质量法里的‘缺陷’是怎么定义的？")
+    assert not answer.abstained
+    assert answer.citations[0].locator.endswith("第四十六条"), [c.locator for c in answer.citations]
+    assert "诉讼时效" not in answer.text.split("相关规定")[0]
