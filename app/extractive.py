@@ -314,14 +314,7 @@ def compose_with_issues(
     """What the question named (under its source's heading), then 要点 (issue by issue, governing
     rule first), then the other cited provisions under 相关规定."""
     numbering = _Numbering()
-    lines: list[str] = []
-    heading = None
-    for unit, r in asked:
-        if _source_heading(r) != heading:
-            lines += [""] if heading is not None else []
-            heading = _source_heading(r)
-            lines += [f"**{heading}**", ""]
-        lines.append(f"- {numbering.quote(unit, r)}")
+    lines = _under_headings(asked, numbering)  # in the order the question named them
     if asked:
         lines.append("")
     if points:
@@ -339,19 +332,24 @@ def compose_with_issues(
 def _grouped(
     chosen: list[tuple[Unit, Retrieved]], pool: Sequence[Retrieved], numbering: _Numbering
 ) -> list[str]:
-    """Bullets grouped under one heading per document, documents in retrieval order, passages in text order."""
+    """Bullets under their sources' headings, documents in retrieval order, passages in text order."""
     doc_order = {r.chunk.doc_id: i for i, r in reversed(list(enumerate(pool)))}
     ordered = sorted(
         chosen, key=lambda ur: (doc_order.get(ur[1].chunk.doc_id, 99), ur[1].chunk.ordinal, ur[0].start)
     )
+    return _under_headings(ordered, numbering)
+
+
+def _under_headings(items: Sequence[tuple[Unit, Retrieved]], numbering: _Numbering) -> list[str]:
+    """One bullet per quote, a heading wherever the source heading changes: the agreement's headings are
+    its sections, so a clause of 八、责任限制 is never shown under 三、您的权利和义务."""
     lines: list[str] = []
-    current_doc = None
-    for unit, r in ordered:
-        if r.chunk.doc_id != current_doc:
-            if current_doc is not None:
-                lines.append("")
-            current_doc = r.chunk.doc_id
-            lines += [f"**{_source_heading(r)}**", ""]
+    heading = None
+    for unit, r in items:
+        if _source_heading(r) != heading:
+            lines += [""] if heading is not None else []
+            heading = _source_heading(r)
+            lines += [f"**{heading}**", ""]
         lines.append(f"- {numbering.quote(unit, r)}")
     return lines
 

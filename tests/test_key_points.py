@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from app.answer import IssueTag, Retrieved
@@ -84,3 +85,32 @@ def test_named_source_kinds() -> None:
     assert named_source_kinds("智谱平台停服要赔吗") == {"agreement"}
     assert named_source_kinds("该协议第八部分说了什么，博客怎么说") == {"agreement", "blog"}
     assert named_source_kinds("我们在服务协议里写了不承担责任，有效吗") == set()
+
+
+def test_clauses_of_two_agreement_sections_each_stand_under_their_own_section() -> None:
+    """The agreement's real clauses: 八、责任限制 第3条第③项 was once shown under 三、您的权利和义务,
+    the heading of the first agreement passage of the answer."""
+    from evals.train.data import corpus_chunks
+    from tests.helpers import ROOT
+
+    chunks = corpus_chunks(ROOT / "corpus")
+    own, limits = chunks["agreement/3/5"], chunks["agreement/8/3/3"]
+    passages = [
+        Retrieved(own, fused_score=1.0, via="hybrid", dense_rank=1),
+        Retrieved(limits, fused_score=0.9, via="hybrid", dense_rank=2),
+    ]
+    draft = ExtractiveAnswerer().answer("大模型开放平台对第三方服务和生成内容的损失负责吗", passages)
+    section_of = {c.number: c.locator.split(" ")[0] for c in draft.citations}
+    heading = None
+    shown_under = []
+    for line in draft.text.splitlines():
+        if line.startswith("**") and line.endswith("**"):
+            heading = line.strip("*")
+        elif line.startswith("- "):
+            number = int(re.findall(r"\[(\d+)\]$", line)[0])
+            shown_under.append((heading, section_of[number]))
+    assert len(shown_under) >= 2 and {s for _h, s in shown_under} == {
+        "《用户协议》三、您的权利和义务",
+        "《用户协议》八、责任限制",
+    }, draft.text
+    assert all(h == s for h, s in shown_under), draft.text
