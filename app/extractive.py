@@ -144,9 +144,10 @@ class ExtractiveAnswerer:
             articles.add(key)
             units = [u for u in split_units(r.chunk) if can_lead(u)] or split_units(r.chunk)
             if units:  # quoted from its start, unless a later sentence holds the question's words
-                asked.append(
-                    (max(units, key=lambda u: unit_score(u, terms) + 10.0 / (1 + units.index(u))), r)
+                _pos, unit = max(
+                    enumerate(units), key=lambda pu: unit_score(pu[1], terms) + _opening_weight(pu[0])
                 )
+                asked.append((unit, r))
         # a named source: its best-ranked passage (ranked for the question, not brought by an issue)
         ranked = [r for r in passages if r.via not in ("xref", "issue", "lookup")][: self.passages]
         for kind in sorted(named_source_kinds(query)):
@@ -200,7 +201,7 @@ class ExtractiveAnswerer:
             for pos, unit in enumerate(split_units(r.chunk)):
                 relevance = unit_score(unit, terms)
                 if r.via == "lookup":  # the user named this article: it leads, quoted from its start
-                    relevance += 10.0 / (1 + pos)
+                    relevance += _opening_weight(pos)
                 if relevance > 0:
                     scored.append((relevance * prior + 0.05 * prior / (1 + pos), rank, unit, r))
         scored.sort(key=lambda s: (-s[0], s[1], s[2].start))
@@ -222,6 +223,12 @@ class ExtractiveAnswerer:
             per_chunk[cid] = per_chunk.get(cid, 0) + 1
             chosen.append((unit, r))
         return chosen
+
+
+def _opening_weight(position: int) -> float:
+    """Added to the question-term score of a named article's sentence at ``position``: the article the
+    user named is quoted from its start, unless a later sentence holds far more of the question."""
+    return 10.0 / (1 + position)
 
 
 def _ranked_near_top(r: Retrieved, depth: int) -> bool:

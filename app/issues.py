@@ -52,6 +52,7 @@ class IssueMatch:
     similarity: float
     keywords: tuple[str, ...]
     lexical: float = 0.0
+    closeness: float = 0.0  # similarity + keywords, without the words: what the decision to decline reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,12 +133,18 @@ class IssueMatcher:
         for n, issue in enumerate(self.issues):
             hits = tuple(k for k in issue.keywords if k in question)
             lexical = sum(w for term, w in weights.items() if term in self._words[n]) / total
-            score = (
-                float(best[n])
-                + self.config.keyword_weight * min(len(hits), 3)
-                + self.config.lexical_weight * lexical
+            closeness = float(best[n]) + self.config.keyword_weight * min(len(hits), 3)
+            score = closeness + self.config.lexical_weight * lexical
+            out.append(
+                IssueMatch(
+                    issue,
+                    round(score, 4),
+                    round(float(best[n]), 4),
+                    hits,
+                    round(lexical, 4),
+                    round(closeness, 4),
+                )
             )
-            out.append(IssueMatch(issue, round(score, 4), round(float(best[n]), 4), hits, round(lexical, 4)))
         out.sort(key=lambda m: (-m.score, m.issue.id))
         return out
 

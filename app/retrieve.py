@@ -147,7 +147,7 @@ class HybridRetriever:
         if not self.issues:
             return 0.0
         ranked = self.issues.scores(self._issue_words(question), self.index.query_vector(question))
-        return max((m.score - self.issues.config.lexical_weight * m.lexical for m in ranked), default=0.0)
+        return max((m.closeness for m in ranked), default=0.0)
 
     def lookup_article(self, doc_id: str, number: int, suffix: int = 0) -> list[Chunk]:
         return [self.index.chunks[i] for i in self._articles.get(article_key(doc_id, number, suffix), [])]
