@@ -43,11 +43,14 @@ def unit_score(unit: Unit, terms: dict[str, float]) -> float:
 # A lead must stand on its own: not a fragment, not a line spoken to the blog's reader ("你的AI").
 _ADDRESSED = re.compile(r"[你您]")
 _SENTENCE_END = re.compile(r"[。；！.;!）)”」]$")
+# an enumerated item ("（二）产品投入流通时，引起损害的缺陷尚不存在的；") means something only under its
+# article's opening words ("生产者能够证明有下列情形之一的，不承担赔偿责任：")
+_LIST_ITEM = re.compile(r"^[（(][一二三四五六七八九十]+[）)]")
 
 
 def can_lead(unit: Unit) -> bool:
     text = unit.text.strip()
-    if len(text) < 12 or not _SENTENCE_END.search(text):
+    if len(text) < 12 or not _SENTENCE_END.search(text) or _LIST_ITEM.match(text):
         return False
     # a statute or agreement addresses its parties (您 is the user); prose addressing the reader is advice
     return unit.chunk.kind in ("statute", "agreement") or not _ADDRESSED.search(text)
@@ -122,7 +125,7 @@ class ExtractiveAnswerer:
             limit = self.related_after_asked
         else:
             limit = self.related_after_issues if points else self.max_statements
-        chosen = self._choose(pool, terms, limit)
+        chosen = self._choose(pool, terms, limit, leads=not (points or asked))
         if points or asked:
             return compose_with_issues(points, chosen, pool, asked=asked)
         return compose(chosen, pool)
@@ -193,8 +196,10 @@ class ExtractiveAnswerer:
 
     # -- the rest -------------------------------------------------------------
     def _choose(
-        self, pool: Sequence[Retrieved], terms: dict[str, float], limit: int
+        self, pool: Sequence[Retrieved], terms: dict[str, float], limit: int, *, leads: bool = True
     ) -> list[tuple[Unit, Retrieved]]:
+        """The best sentences of the pool; ``leads``: the first one opens the answer, so it must stand on
+        its own (under 相关规定, after 要点, a clause of a list is quoted where it ranks)."""
         scored: list[tuple[float, int, Unit, Retrieved]] = []
         for rank, r in enumerate(pool):
             prior = 1.0 / (1.0 + 0.35 * rank) * (0.6 if r.via == "xref" else 1.0)
@@ -207,10 +212,10 @@ class ExtractiveAnswerer:
         scored.sort(key=lambda s: (-s[0], s[1], s[2].start))
         if not scored:
             return []
-        leads = [s for s in scored if can_lead(s[2])]
-        if leads and leads[0] is not scored[0]:  # the best sentence that can stand first goes first
-            scored.remove(leads[0])
-            scored.insert(0, leads[0])
+        standing = [s for s in scored if can_lead(s[2])] if leads else []
+        if standing and standing[0] is not scored[0]:  # the best sentence that can stand first goes first
+            scored.remove(standing[0])
+            scored.insert(0, standing[0])
         best = scored[0][0]
         chosen: list[tuple[Unit, Retrieved]] = []
         per_chunk: dict[str, int] = {}

@@ -34,12 +34,14 @@ from app.decline import DeclineModel, load_model
 from app.draft import Answerer, Draft, Rewriter, Streamer
 from app.extractive import ExtractiveAnswerer
 from app.failures import error_answer, redact, valid_text
+from app.glosses import GlossRanker, gloss_vectors
 from app.issues import IssueMatcher
 from app.question import Question, QuestionError, clean_question, retrieval_query
 from app.retrieve import HybridRetriever, Retriever
 from app.staleness import StalenessWatch
 from ingest.embed import Embedder, make_embedder
 from ingest.errors import CorpusError, LegalQAError
+from ingest.glosses import glosses_path, load_glosses
 from ingest.issue_map import issue_map_path, load_issue_map
 from ingest.settings import Settings
 from ingest.store import Index
@@ -67,8 +69,13 @@ class Pipeline:
     def retriever(self, mode: str = "hybrid") -> Retriever:
         with self._lock:
             if mode not in self.retrievers:
-                issues = self._issue_matcher() if mode == "hybrid" else None
-                self.retrievers[mode] = HybridRetriever(self.index, mode=mode, issues=issues)
+                hybrid = mode == "hybrid"
+                self.retrievers[mode] = HybridRetriever(
+                    self.index,
+                    mode=mode,
+                    issues=self._issue_matcher() if hybrid else None,
+                    glosses=self._gloss_ranker() if hybrid else None,
+                )
             return self.retrievers[mode]
 
     def authority(self) -> HybridRetriever:
@@ -79,7 +86,9 @@ class Pipeline:
             return hybrid
         with self._lock:  # "hybrid" was replaced by another ranking: keep a reference of our own
             if self._authority is None:
-                self._authority = HybridRetriever(self.index, mode="hybrid", issues=self._issue_matcher())
+                self._authority = HybridRetriever(
+                    self.index, mode="hybrid", issues=self._issue_matcher(), glosses=self._gloss_ranker()
+                )
             return self._authority
 
     def _decline_model(self) -> DeclineModel | None:
@@ -108,6 +117,19 @@ class Pipeline:
             cache_dir=self.settings.data_dir / "cache",
             idf=self.index.idf,
         )
+
+    def _gloss_ranker(self) -> GlossRanker | None:
+        """The articles' lay glosses against this index; a malformed file is logged (one line naming the
+        file and line) and left out, never fatal; a gloss of an article this index lacks is ignored."""
+        try:
+            glosses = load_glosses(glosses_path(self.settings.corpus_dir))
+        except CorpusError as exc:
+            log.warning("glosses left out: %s", exc)
+            return None
+        if not glosses:
+            return None
+        embed = gloss_vectors(self.index.embedder, self.settings.data_dir / "cache" / "embeddings.sqlite3")
+        return GlossRanker(glosses, self.index.chunks, embed)
 
     def retrieve(
         self, question: str, k: int | None = None, mode: str = "hybrid", *, focus: str = ""

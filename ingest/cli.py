@@ -25,8 +25,10 @@ def run(_command: str, argv: Sequence[str]) -> int:
 
 
 def ingest(settings: Settings, *, rebuild: bool = False, show_progress: bool = True, embedder=None):  # noqa: ANN001, ANN201
-    """Load and validate every document (and the issue map) first, so bad input never touches the index."""
+    """Load and validate every document (and the issue map) first, so bad input never touches the index;
+    the glosses are checked and their problems reported (the app searches them, the index does not)."""
     from ingest.embed import make_embedder
+    from ingest.glosses import check_corpus_glosses
     from ingest.issue_map import check_corpus_map
     from ingest.manifest import load_documents
     from ingest.parsers import parse_document
@@ -35,9 +37,9 @@ def ingest(settings: Settings, *, rebuild: bool = False, show_progress: bool = T
     t0 = time.perf_counter()
     documents = load_documents(settings.corpus_dir)
     parsed = {doc.doc_id: (doc.meta, parse_document(doc)) for doc in documents}
-    map_problems = check_corpus_map(
-        settings.corpus_dir, (c for _meta, result in parsed.values() for c in result.chunks)
-    )
+    chunks = [c for _meta, result in parsed.values() for c in result.chunks]
+    map_problems = check_corpus_map(settings.corpus_dir, chunks)
+    gloss_problems = check_corpus_glosses(settings.corpus_dir, chunks)
     parse_seconds = time.perf_counter() - t0
     embedder = embedder or make_embedder(settings.embedder)
     progress = _progress_bar() if show_progress else None
@@ -55,6 +57,7 @@ def ingest(settings: Settings, *, rebuild: bool = False, show_progress: bool = T
             progress.close()
     report.parse_seconds = parse_seconds
     report.issue_map_problems = map_problems
+    report.gloss_problems = gloss_problems
     return report
 
 
@@ -82,3 +85,5 @@ def print_report(report) -> None:  # noqa: ANN001
         console.print(line, markup=False, highlight=False)
     for problem in report.issue_map_problems:
         console.print(f"issue map: {problem}", markup=False, highlight=False, soft_wrap=True)
+    for problem in report.gloss_problems:
+        console.print(f"glosses: {problem}", markup=False, highlight=False, soft_wrap=True)

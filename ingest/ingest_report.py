@@ -32,6 +32,7 @@ class IngestReport:
     up_to_date: bool = False  # nothing changed: no new generation was written
     parse_seconds: float = 0.0  # filled in by the caller that parsed the documents
     issue_map_problems: list[str] = field(default_factory=list)  # provisions of issues.toml the corpus lacks
+    gloss_problems: list[str] = field(default_factory=list)  # glosses.tsv lines of articles the corpus lacks
 
     @property
     def status(self) -> dict[str, str]:

@@ -114,3 +114,18 @@ def test_clauses_of_two_agreement_sections_each_stand_under_their_own_section() 
         "《用户协议》八、责任限制",
     }, draft.text
     assert all(h == s for h, s in shown_under), draft.text
+
+
+def test_an_enumerated_item_never_leads_the_answer() -> None:
+    """"（二）产品投入流通时，引起损害的缺陷尚不存在的；" means something only under its article's opening
+    words (…不承担赔偿责任：); a short item outscored the definition the question asked for."""
+    items = (
+        "第四十一条　因产品存在缺陷造成人身、缺陷产品以外的其他财产损害的，生产者应当承担赔偿责任。"
+        "生产者能够证明有下列情形之一的，不承担赔偿责任：\n（一）未将产品投入流通的；\n"
+        "（二）产品投入流通时，引起损害的缺陷尚不存在的；"
+    )
+    definition = "第四十六条　本法所称缺陷，是指产品存在危及人身、他人财产安全的不合理的危险。"
+    passages = [Retrieved(make_chunk(items, n=0), 1.0), Retrieved(make_chunk(definition, n=1), 0.9)]
+    draft = ExtractiveAnswerer().answer("缺陷怎么定义", passages)
+    assert not draft.text.startswith("（")
+    assert draft.statements[0].text.startswith("第四十六条"), draft.text

@@ -62,7 +62,7 @@ def _eval_questions() -> list[str]:
 
 
 def _written_elsewhere() -> list[tuple[str, str]]:
-    """(where, question) of the other questions we wrote: the issue map's examples and the decline negatives."""
+    """(where, text) of the other text we wrote: the issue map's examples, the lay glosses, the decline negatives."""
     from ingest.issue_map import issue_map_path, load_issue_map
 
     out = [
@@ -70,6 +70,10 @@ def _written_elsewhere() -> list[tuple[str, str]]:
         for i in load_issue_map(issue_map_path(ROOT / "corpus")).issues
         for e in i.examples
     ]
+    from ingest.glosses import glosses_path, load_glosses
+
+    glosses = load_glosses(glosses_path(ROOT / "corpus"))
+    out += [(f"glosses.tsv:{doc} {article}", gloss) for (doc, article), gloss in glosses.items()]
     for name in ("negatives-train.jsonl", "negatives-dev.jsonl"):
         lines = (DATA_DIR / name).read_text(encoding="utf-8").splitlines()
         out += [(name, json.loads(line)["question"]) for line in lines if line.strip()]

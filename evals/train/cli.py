@@ -190,4 +190,25 @@ def export_vectors(settings: Settings, spec: str) -> Path:
     path = write_shipped_vectors(key, vectors)
     print(f"shipped {len(vectors)} vectors of {key} to {path} ({path.stat().st_size / 1e6:.1f} MB, "
           f"{time.perf_counter() - started:.0f} s)")  # fmt: skip
+    export_gloss_vectors(settings, embedder, target.data_dir / "cache" / "embeddings.sqlite3")
+    return path
+
+
+def export_gloss_vectors(settings: Settings, embedder, cache_path: Path) -> Path | None:  # noqa: ANN001
+    """Ship the vectors of the corpus's lay glosses (``corpus/glosses.tsv``) for ``embedder``, int8."""
+    from ingest.embed_cache import CachedEmbedder, EmbeddingCache, model_key, text_sha
+    from ingest.glosses import glosses_path, load_glosses
+    from ingest.legal_model import write_shipped_gloss_vectors
+
+    texts = sorted(set(load_glosses(glosses_path(settings.corpus_dir)).values()))
+    if not texts:
+        return None
+    cache = EmbeddingCache(cache_path)
+    try:
+        vectors = CachedEmbedder(embedder, cache).embed_documents(texts)
+    finally:
+        cache.close()
+    key = model_key(embedder)
+    path = write_shipped_gloss_vectors(key, {text_sha(t): v for t, v in zip(texts, vectors, strict=True)})
+    print(f"shipped {len(texts)} gloss vectors of {key} to {path} ({path.stat().st_size / 1e6:.2f} MB)")
     return path

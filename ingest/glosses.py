@@ -1,0 +1,98 @@
+"""Lay glosses: the everyday words people use for the matter each article governs, as editable data.
+
+A statute says 出租人, 饲养的动物, 夫妻共同债务; people type 房东, 狗咬人, 老公欠的钱.
+``corpus/glosses.tsv`` gives every article a short gloss of such words (written from
+the article's text, never from a question set), and retrieval ranks articles by
+their glosses too (``app.glosses``), so a colloquial question finds the article
+that decides it (document expansion, in the manner of doc2query).  A gloss is
+search text only: it is never shown, quoted or cited, so a poor gloss can
+misrank but never misstate.
+
+The file is tab-separated, ``doc<TAB>article<TAB>gloss``, one article per line;
+``#`` starts a comment line and a gloss of ``-`` means "none". This module reads
+and checks it; every error names the file and line, in one line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from ingest.errors import CorpusError
+from ingest.types import Chunk
+
+GLOSSES_NAME = "glosses.tsv"
+MAX_GLOSS_CHARS = 200  # a gloss is a handful of phrases; a paragraph would outweigh the article itself
+_ARTICLE = re.compile(r"^第[〇零一二三四五六七八九十百千]+条(?:之[一二三四五六七八九十]+)?$")
+
+Glosses = Mapping[tuple[str, str], str]  # (doc id, 第X条) → gloss
+
+
+def glosses_path(corpus_dir: Path) -> Path:
+    return Path(corpus_dir) / GLOSSES_NAME
+
+
+def load_glosses(path: Path) -> dict[tuple[str, str], str]:
+    """Every gloss of ``path`` ({} when the file does not exist: glosses are optional).
+
+    Raises ``CorpusError`` naming the file and line for a malformed line, an article written in
+    another form than the corpus's headings (第五百七十七条), a duplicate article or an over-long gloss.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"cannot read the glosses: {exc}", file=str(path)) from None
+    glosses: dict[tuple[str, str], str] = {}
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        fields = raw.split("\t")
+        if len(fields) != 3:
+            raise CorpusError(
+                f"expected 3 tab-separated fields (doc, article, gloss), found {len(fields)}",
+                file=str(path),
+                line=lineno,
+            )
+        doc, article, gloss = (f.strip() for f in fields)
+        if not doc:
+            raise CorpusError("doc is empty", file=str(path), line=lineno)
+        if not _ARTICLE.match(article):
+            raise CorpusError(f"article {article!r} is not of the form 第X条", file=str(path), line=lineno)
+        if (doc, article) in glosses:
+            raise CorpusError(f"{doc} {article} has a gloss already", file=str(path), line=lineno)
+        if len(gloss) > MAX_GLOSS_CHARS:
+            raise CorpusError(
+                f"gloss of {len(gloss)} characters (at most {MAX_GLOSS_CHARS})", file=str(path), line=lineno
+            )
+        if gloss and gloss != "-":
+            glosses[(doc, article)] = gloss
+    return glosses
+
+
+def unknown_articles(glosses: Glosses, chunks: Iterable[Chunk], file: str = GLOSSES_NAME) -> list[str]:
+    """Glosses of an article the corpus does not hold, one line each naming the file (ingest reports
+    them and goes on: a gloss never blocks an ingest). Glosses of a document the corpus no longer holds
+    are not reported: the document was removed on purpose."""
+    chunks = list(chunks)
+    held_docs = {c.doc_id for c in chunks}
+    held = {(c.doc_id, c.article) for c in chunks if c.article}
+    return [
+        f"{file}: {doc} has no {article}"
+        for doc, article in sorted(glosses)
+        if doc in held_docs and (doc, article) not in held
+    ]
+
+
+def check_corpus_glosses(corpus_dir: Path, chunks: Iterable[Chunk]) -> list[str]:
+    """Problems of the corpus folder's glosses, one line each naming the file: ``legalqa ingest`` reports
+    them and goes on (the app leaves a malformed file out and skips a gloss of an unknown article)."""
+    path = glosses_path(corpus_dir)
+    try:
+        glosses = load_glosses(path)
+    except CorpusError as exc:
+        return [str(exc)]
+    return unknown_articles(glosses, chunks, file=str(path))
