@@ -39,6 +39,7 @@ class Retrieved:
     bm25_rank: int | None = None
     via: Via = "hybrid"
     issue: IssueTag | None = None  # set when via == "issue"
+    gloss_rank: int | None = None  # the article's best rank by its lay gloss (words or vector), if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,7 @@ class RetrievedRow:
     bm25_score: float | None = None
     dense_rank: int | None = None
     bm25_rank: int | None = None
+    gloss_rank: int | None = None
 
     @classmethod
     def from_retrieved(cls, r: Retrieved) -> RetrievedRow:
@@ -70,6 +72,7 @@ class RetrievedRow:
             bm25_score=r.bm25_score,
             dense_rank=r.dense_rank,
             bm25_rank=r.bm25_rank,
+            gloss_rank=r.gloss_rank,
         )
 
     @classmethod

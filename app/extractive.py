@@ -73,7 +73,9 @@ class ExtractiveAnswerer:
     the dev set's gold is mostly the passages retrieval ranks first, rarely the governing statute.
     An issue's clause or commentary is quoted only when retrieval ranked it for the question too, and
     an issue is stated at all only when dense or BM25 ranked one of its provisions in the top
-    ``corroboration`` on its own (dev: 0.295 / 0.828 without that rule, 0.314 / 0.834 with it).
+    ``corroboration`` on its own (dev: 0.295 / 0.828 without that rule, 0.314 / 0.834 with it), or its
+    article's lay gloss did (dev precision 0.320 -> 0.312; held-out first citation gold 0.500 -> 0.533,
+    LawBench citation recall 0.291 -> 0.297).
     What the question names (an article, the paper, the agreement) is quoted before any issue: the
     first citation is a gold passage in 0.66 of dev answers instead of 0.39 (held-out 0.47 instead of
     0.33); with one further provision after it instead of two, precision / recall 0.290 / 0.832 (none:
@@ -237,9 +239,10 @@ def _opening_weight(position: int) -> float:
 
 
 def _ranked_near_top(r: Retrieved, depth: int) -> bool:
-    return (
-        any(rank is not None and rank <= depth for rank in (r.dense_rank, r.bm25_rank)) or r.via == "lookup"
-    )
+    """Whether a ranker other than the issue matcher placed the passage near the top: dense, BM25, or its
+    article's lay gloss (written per article, apart from the issue map)."""
+    ranks = (r.dense_rank, r.bm25_rank, r.gloss_rank)
+    return any(rank is not None and rank <= depth for rank in ranks) or r.via == "lookup"
 
 
 def _decisive_unit(r: Retrieved, terms: dict[str, float]) -> Unit | None:

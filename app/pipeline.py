@@ -34,14 +34,14 @@ from app.decline import DeclineModel, load_model
 from app.draft import Answerer, Draft, Rewriter, Streamer
 from app.extractive import ExtractiveAnswerer
 from app.failures import error_answer, redact, valid_text
-from app.glosses import GlossRanker, gloss_vectors
+from app.glosses import GlossRanker
 from app.issues import IssueMatcher
 from app.question import Question, QuestionError, clean_question, retrieval_query
 from app.retrieve import HybridRetriever, Retriever
 from app.staleness import StalenessWatch
 from ingest.embed import Embedder, make_embedder
 from ingest.errors import CorpusError, LegalQAError
-from ingest.glosses import glosses_path, load_glosses
+from ingest.glosses import gloss_vectors, glosses_path, load_glosses
 from ingest.issue_map import issue_map_path, load_issue_map
 from ingest.settings import Settings
 from ingest.store import Index

@@ -58,7 +58,23 @@ def ingest(settings: Settings, *, rebuild: bool = False, show_progress: bool = T
     report.parse_seconds = parse_seconds
     report.issue_map_problems = map_problems
     report.gloss_problems = gloss_problems
+    _cache_gloss_vectors(settings, embedder)
     return report
+
+
+def _cache_gloss_vectors(settings: Settings, embedder) -> None:  # noqa: ANN001
+    """Put the glosses' vectors in the embedding cache now, so the app embeds none when it starts."""
+    from ingest.errors import CorpusError
+    from ingest.glosses import gloss_vectors, glosses_path, load_glosses
+
+    try:
+        glosses = load_glosses(glosses_path(settings.corpus_dir))
+    except CorpusError:
+        return  # already reported
+    if glosses:
+        gloss_vectors(embedder, settings.data_dir / "cache" / "embeddings.sqlite3")(
+            sorted(set(glosses.values()))
+        )
 
 
 def _progress_bar():  # noqa: ANN202

@@ -15,12 +15,19 @@ and checks it; every error names the file and line, in one line.
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from ingest.errors import CorpusError
+import numpy as np
+
+from ingest.embed import Embedder, l2_normalize
+from ingest.embed_cache import CachedEmbedder, EmbeddingCache, model_key, text_sha
+from ingest.errors import CorpusError, LegalQAError
 from ingest.types import Chunk
+
+log = logging.getLogger("legalqa.glosses")
 
 GLOSSES_NAME = "glosses.tsv"
 MAX_GLOSS_CHARS = 200  # a gloss is a handful of phrases; a paragraph would outweigh the article itself
@@ -96,3 +103,40 @@ def check_corpus_glosses(corpus_dir: Path, chunks: Iterable[Chunk]) -> list[str]
     except CorpusError as exc:
         return [str(exc)]
     return unknown_articles(glosses, chunks, file=str(path))
+
+
+def gloss_vectors(embedder: Embedder, cache_path: Path) -> Callable[[Sequence[str]], np.ndarray]:
+    """Unit vectors of glosses: the vectors shipped for this model first, then the embedding cache, then
+    the model (a cache that cannot be written, as in a read-only data folder, only costs embedding).
+    ``legalqa ingest`` calls it, so the cache holds them before the app starts: embedding 1,826 glosses
+    takes ~40 s with a model that has none shipped, which an app starting up must not wait for."""
+    from ingest.legal_model import shipped_gloss_vectors
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        shas = [text_sha(t) for t in texts]
+        found = shipped_gloss_vectors(model_key(embedder))
+        missing = list(dict.fromkeys(t for t, s in zip(texts, shas, strict=True) if s not in found))
+        if missing:
+            found.update(
+                zip((text_sha(t) for t in missing), _embedded(embedder, cache_path, missing), strict=True)
+            )
+        if not shas:
+            return np.zeros((0, embedder.dimension), np.float32)
+        return np.stack([found[s] for s in shas])
+
+    return embed
+
+
+def _embedded(embedder: Embedder, cache_path: Path, texts: list[str]) -> np.ndarray:
+    try:
+        cache = EmbeddingCache(cache_path)
+    except LegalQAError as exc:
+        log.warning("glosses embedded without the cache: %s", exc)
+        return l2_normalize(embedder.embed_documents(texts))
+    try:
+        return CachedEmbedder(embedder, cache).embed_documents(texts)
+    except LegalQAError as exc:  # the cache could not be written
+        log.warning("glosses embedded without the cache: %s", exc)
+        return l2_normalize(embedder.embed_documents(texts))
+    finally:
+        cache.close()

@@ -79,6 +79,7 @@ def test_a_colloquial_question_finds_the_article_by_its_gloss_and_the_gloss_is_n
         }
         ranker = GlossRanker(glosses, index.chunks, lambda texts: np.asarray(embedder.embed_documents(texts)))
         assert len(ranker) == 1  # a gloss of an article the index lacks is ignored
+        assert ranker.gloss("civil:0") == "宠物狗 咬伤 谁来赔" and ranker.gloss("civil:1") == ""
         assert ranker.by_words("我家宠物狗", 5) == [
             ("civil:0", pytest.approx(ranker.by_words("宠物狗", 5)[0][1]))
         ]
@@ -89,7 +90,7 @@ def test_a_colloquial_question_finds_the_article_by_its_gloss_and_the_gloss_is_n
         glossed = HybridRetriever(index, glosses=ranker).retrieve("宠物狗", 3)
         assert "civil:0" not in [r.chunk.chunk_id for r in plain if r.bm25_rank]
         top = glossed[0]
-        assert top.chunk.chunk_id == "civil:0" and top.via == "hybrid"
+        assert top.chunk.chunk_id == "civil:0" and top.via == "hybrid" and top.gloss_rank == 1
         assert "宠物狗" not in top.chunk.text  # search text only: the answer quotes the article itself
 
 
@@ -156,3 +157,23 @@ def test_every_gloss_has_a_shipped_vector_of_the_default_model_matching_the_live
     live /= np.linalg.norm(live, axis=1, keepdims=True)
     stored = np.stack([shipped[text_sha(t)] for t in sample])
     assert float(np.min(np.sum(live * stored, axis=1))) > 0.999
+
+
+def test_ingest_puts_the_glosses_vectors_in_the_cache_so_the_app_embeds_none_at_start(tmp_path: Path) -> None:
+    """A model without shipped gloss vectors takes ~40 s to embed them; an app must not wait for that at
+    its start (the browser tests' 60 s page wait failed on it), so `legalqa ingest` caches them."""
+    from ingest.cli import ingest
+    from ingest.embed import make_embedder
+    from ingest.embed_cache import EmbeddingCache, model_key, text_sha
+    from ingest.settings import Settings
+
+    settings = Settings(corpus_dir=ROOT / "corpus", data_dir=tmp_path / "data", embedder="hash:64")
+    ingest(settings, show_progress=False)  # nothing is shipped for hash:64
+    embedder = make_embedder(settings.embedder)
+    texts = set(load_glosses(SHIPPED).values())
+    cache = EmbeddingCache(settings.data_dir / "cache" / "embeddings.sqlite3")
+    try:
+        cached = cache.get_many(model_key(embedder), [text_sha(t) for t in texts], embedder.dimension)
+    finally:
+        cache.close()
+    assert len(cached) == len(texts)

@@ -129,3 +129,15 @@ def test_an_enumerated_item_never_leads_the_answer() -> None:
     draft = ExtractiveAnswerer().answer("缺陷怎么定义", passages)
     assert not draft.text.startswith("（")
     assert draft.statements[0].text.startswith("第四十六条"), draft.text
+
+
+def test_an_issue_whose_provision_its_gloss_ranked_is_stated() -> None:
+    """The lay gloss ranks its article apart from the issue matcher: "房东不退押金" shares no word with
+    第七百一十条 and dense retrieval misses it, but the gloss (押金 退租 …) finds it, which corroborates
+    the issue as a ranker's own find would."""
+    deposit = _tagged(RANKED, 0, "deposit", "租房押金")
+    without = ExtractiveAnswerer().answer("房东不退押金", [deposit])
+    assert ISSUE_HEADING_PREFIX not in without.text
+    glossed = replace(deposit, via="hybrid", gloss_rank=3)
+    draft = ExtractiveAnswerer().answer("房东不退押金", [glossed])
+    assert f"**{ISSUE_HEADING_PREFIX}租房押金**" in draft.text
