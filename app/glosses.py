@@ -18,7 +18,6 @@ The glosses' vectors are shipped for the bundled model and put in the embedding 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -26,8 +25,6 @@ import numpy as np
 from ingest.bm25 import BM25Index
 from ingest.glosses import Glosses
 from ingest.types import Chunk
-
-log = logging.getLogger("legalqa.glosses")
 
 Ranking = list[tuple[str, float]]  # (chunk id, score), best first
 
