@@ -40,6 +40,9 @@ class Retrieved:
     via: Via = "hybrid"
     issue: IssueTag | None = None  # set when via == "issue"
     gloss_rank: int | None = None  # the article's best rank by its lay gloss (words or vector), if any
+    # cosine of the question and the passage, for every passage a ranking with embeddings returns
+    # (dense_score is set only where dense search itself ranked it): the citation filter reads it
+    similarity: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

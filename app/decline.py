@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from app import logistic
 from app.answer import Retrieved
 from app.terms import question_terms
 
@@ -55,54 +56,29 @@ def features(
 
 
 @dataclass(frozen=True, slots=True)
-class DeclineModel:
-    embedder: str
-    names: tuple[str, ...]
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    coef: tuple[float, ...]
-    intercept: float
-    threshold: float  # decline when P(answerable) is below this
+class DeclineModel(logistic.Weights):
+    """Declines when P(answerable) is below ``threshold``."""
+
     # weights on the question's own embedding (unit length, the retrieval query vector): what kind of
     # question it is — a recipe, a tax form, a request to draft — beyond how well the corpus answers it
     embedding_coef: tuple[float, ...] = ()
 
     def probability(self, values: Mapping[str, float], vector: Sequence[float] = ()) -> float:
-        z = self.intercept + sum(
-            c * (values[n] - m) / (s or 1.0)
-            for n, m, s, c in zip(self.names, self.mean, self.scale, self.coef, strict=True)
-        )
+        extra = 0.0
         if self.embedding_coef and len(vector) == len(self.embedding_coef):
-            z += sum(c * v for c, v in zip(self.embedding_coef, vector, strict=True))
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+            extra = sum(c * v for c, v in zip(self.embedding_coef, vector, strict=True))
+        return logistic.probability(
+            values, self.names, self.mean, self.scale, self.coef, self.intercept, extra
+        )
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "embedder": self.embedder,
-            "features": list(self.names),
-            "mean": list(self.mean),
-            "scale": list(self.scale),
-            "coef": list(self.coef),
-            "intercept": self.intercept,
-            "threshold": self.threshold,
-            "embedding_coef": [round(c, 6) for c in self.embedding_coef],
-        }
+        return {**logistic.to_json(self), "embedding_coef": [round(c, 6) for c in self.embedding_coef]}
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> DeclineModel:
-        names = tuple(str(n) for n in data["features"])  # type: ignore[union-attr]
-        unknown = set(names) - set(FEATURES)
-        if unknown:
-            raise ValueError(f"unknown features {sorted(unknown)}")
         return cls(
-            embedder=str(data["embedder"]),
-            names=names,
-            mean=tuple(float(x) for x in data["mean"]),  # type: ignore[union-attr]
-            scale=tuple(float(x) for x in data["scale"]),  # type: ignore[union-attr]
-            coef=tuple(float(x) for x in data["coef"]),  # type: ignore[union-attr]
-            intercept=float(data["intercept"]),  # type: ignore[arg-type]
-            threshold=float(data["threshold"]),  # type: ignore[arg-type]
-            embedding_coef=tuple(float(x) for x in data.get("embedding_coef", ())),  # type: ignore[union-attr]
+            **logistic.fields_from_json(data, FEATURES),
+            embedding_coef=logistic.floats(data, "embedding_coef") if "embedding_coef" in data else (),
         )
 
 

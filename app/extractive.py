@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from app.answer import Citation, Retrieved, Statement
+from app.citation_filter import CitationJudge
 from app.citations_ref import named_source_kinds
 from app.draft import ISSUE_HEADING_PREFIX, KEY_POINTS_HEADING, PROVISIONS_HEADING, Draft
 from app.question import Question, as_question
@@ -97,6 +98,7 @@ class ExtractiveAnswerer:
         corroboration: int = 10,
         max_asked: int = 3,
         related_after_asked: int = 1,
+        citations: CitationJudge | None = None,
     ) -> None:
         self.max_statements = max_statements
         self.per_passage = per_passage
@@ -110,6 +112,7 @@ class ExtractiveAnswerer:
         self.corroboration = (
             corroboration  # rank within which dense or BM25 must place one of an issue's provisions
         )
+        self.citations = citations  # which of the passages about to be cited are kept (None: all)
 
     def answer(self, question: Question | str, passages: Sequence[Retrieved]) -> Draft:
         query = as_question(question).query  # sentences are picked by what was searched
@@ -128,9 +131,44 @@ class ExtractiveAnswerer:
         else:
             limit = self.related_after_issues if points else self.max_statements
         chosen = self._choose(pool, terms, limit, leads=not (points or asked))
+        if self.citations is not None:
+            asked, points, chosen = self._judged(asked, points, chosen, pool, passages)
         if points or asked:
             return compose_with_issues(points, chosen, pool, asked=asked)
         return compose(chosen, pool)
+
+    def _judged(
+        self,
+        asked: list[tuple[Unit, Retrieved]],
+        points: list[KeyPoint],
+        chosen: list[tuple[Unit, Retrieved]],
+        pool: Sequence[Retrieved],
+        passages: Sequence[Retrieved],
+    ) -> tuple[list[tuple[Unit, Retrieved]], list[KeyPoint], list[tuple[Unit, Retrieved]]]:
+        """The quotes left once the citation judge has dropped the passages unlikely to bear on the
+        question; it sees them in the order the answer would number them, and keeps the first."""
+        assert self.citations is not None
+        if asked or points:
+            quoted = [*asked, *(q for p in points for q in p.quoted), *_grouped_order(chosen, pool)]
+        else:
+            quoted = chosen[:1] + _grouped_order(chosen[1:], pool)
+        first_use: dict[str, Retrieved] = {}
+        for _u, r in quoted:
+            first_use.setdefault(r.chunk.chunk_id, r)
+        cited = list(first_use.values())
+        dropped = {
+            r.chunk.chunk_id
+            for r, kept in zip(cited, self.citations.keep(cited, passages), strict=True)
+            if not kept
+        }
+        if not dropped:
+            return asked, points, chosen
+
+        def kept(items: Sequence[tuple[Unit, Retrieved]]) -> list[tuple[Unit, Retrieved]]:
+            return [(u, r) for u, r in items if r.chunk.chunk_id not in dropped]
+
+        points = [KeyPoint(p.name, tuple(kept(p.quoted))) for p in points]
+        return kept(asked), [p for p in points if p.quoted], kept(chosen)
 
     # -- what the question names ------------------------------------------------
     def _asked(
@@ -348,11 +386,17 @@ def _grouped(
     chosen: list[tuple[Unit, Retrieved]], pool: Sequence[Retrieved], numbering: _Numbering
 ) -> list[str]:
     """Bullets under their sources' headings, documents in retrieval order, passages in text order."""
+    return _under_headings(_grouped_order(chosen, pool), numbering)
+
+
+def _grouped_order(
+    chosen: Sequence[tuple[Unit, Retrieved]], pool: Sequence[Retrieved]
+) -> list[tuple[Unit, Retrieved]]:
+    """Documents in retrieval order, passages in text order: how 相关规定 lists (and numbers) them."""
     doc_order = {r.chunk.doc_id: i for i, r in reversed(list(enumerate(pool)))}
-    ordered = sorted(
+    return sorted(
         chosen, key=lambda ur: (doc_order.get(ur[1].chunk.doc_id, 99), ur[1].chunk.ordinal, ur[0].start)
     )
-    return _under_headings(ordered, numbering)
 
 
 def _under_headings(items: Sequence[tuple[Unit, Retrieved]], numbering: _Numbering) -> list[str]:

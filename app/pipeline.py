@@ -28,6 +28,7 @@ from pathlib import Path
 
 from app.abstain import ABSTAIN_TEXT, DECLINE_TEXTS, DEFAULT_THRESHOLD, assess, task_kind
 from app.answer import Answer, Evidence, Retrieved, RetrievedRow
+from app.citation_filter import load_citation_model
 from app.conversation import HistoryItem, context_for, resolved_query, user_questions
 from app.decide import Decision, decide
 from app.decline import DeclineModel, load_model
@@ -312,8 +313,11 @@ def _finish(
     )
 
 
-def make_answerers(settings: Settings) -> dict[str, Answerer]:
-    answerers: dict[str, Answerer] = {"extractive": ExtractiveAnswerer()}
+def make_answerers(settings: Settings, embedder: str = "") -> dict[str, Answerer]:
+    """The configured answerers; ``embedder``: the index's embedder name, which the citation filter must
+    have been trained with (none given: the extractive answer cites every passage it quotes)."""
+    model = load_citation_model(embedder=embedder) if embedder and settings.citation_filter else None
+    answerers: dict[str, Answerer] = {"extractive": ExtractiveAnswerer(citations=model)}
     if settings.llm:
         from app.llm import LLMAnswerer, chat_model_from_settings
 
@@ -331,7 +335,9 @@ def build_pipeline(
     embedder = embedder or make_embedder(settings.embedder)
     index = Index.open(settings, embedder)
     return Pipeline(
-        settings=settings, index=index, answerers=dict(answerers) if answerers else make_answerers(settings)
+        settings=settings,
+        index=index,
+        answerers=dict(answerers) if answerers else make_answerers(settings, embedder.name),
     )
 
 

@@ -9,7 +9,7 @@ the fused ranking, then the governing rules of matched issues that ranked lower
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from app.answer import IssueTag, Retrieved
@@ -41,6 +41,8 @@ class SearchIndex(Protocol):
     def vector_search(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]: ...
 
     def bm25_search(self, query: str, k: int) -> list[tuple[str, float]]: ...
+
+    def similarities(self, vector: Sequence[float], chunk_ids: Sequence[str]) -> list[float]: ...
 
 
 class Retriever(Protocol):
@@ -136,6 +138,9 @@ class HybridRetriever:
         if self.mode == "hybrid":
             results += self._issue_extras(matches, tags, {r.chunk.chunk_id for r in results})
             results += self._xrefs(results, {r.chunk.chunk_id for r in results})
+        if vector is not None:
+            scores = self.index.similarities(vector, [r.chunk.chunk_id for r in results])
+            results = [replace(r, similarity=s) for r, s in zip(results, scores, strict=True)]
         return results
 
     def missing_articles(self, question: str) -> list[tuple[str, ArticleRef, int]]:

@@ -87,6 +87,8 @@ class Settings:
                                       check=_positive_int(10_000_000))  # fmt: skip
     chroma_url: str = setting("", "LEGALQA_CHROMA_URL",
                               "http://host:port of a shared Chroma server; empty uses the embedded store.")  # fmt: skip
+    citation_filter: bool = setting(True, "LEGALQA_CITATION_FILTER",
+                                    "Extractive answers cite only the passages the trained citation filter keeps (off: all they quote).")  # fmt: skip
     log_questions: bool = setting(False, "LEGALQA_LOG_QUESTIONS",
                                   "Write question text to the data folder's log (off by default).")  # fmt: skip
 

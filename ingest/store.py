@@ -109,6 +109,7 @@ class Index:
         self._bm25 = bm25
         self._vectors = vectors  # L2-normalized, one row per chunk in ``chunks`` (corpus) order
         self._ids = list(chunks)
+        self._row_of = {chunk_id: row for row, chunk_id in enumerate(self._ids)}
         rows_by_doc: dict[str, list[int]] = {}
         for row, chunk in enumerate(chunks.values()):
             rows_by_doc.setdefault(chunk.doc_id, []).append(row)
@@ -243,6 +244,15 @@ class Index:
         top = np.argpartition(-scores, k - 1)[:k] if k < len(rows) else np.arange(len(rows))
         order = top[np.lexsort((rows[top], -scores[top]))]
         return [(self._ids[rows[i]], float(scores[i])) for i in order]
+
+    def similarities(self, vector: Sequence[float], chunk_ids: Sequence[str]) -> list[float]:
+        """Cosine similarity of ``vector`` to each of ``chunk_ids`` (an id this index lacks scores 0): what
+        the dense ranker would have said of a passage another ranker brought in."""
+        query = np.array(vector, dtype=np.float32)
+        query /= np.linalg.norm(query) or 1.0
+        return [
+            float(self._vectors[self._row_of[c]] @ query) if c in self._row_of else 0.0 for c in chunk_ids
+        ]
 
     def bm25_search(
         self, query: str, k: int, doc_ids: Collection[str] | None = None

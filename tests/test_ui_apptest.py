@@ -318,7 +318,7 @@ def test_llm_answer_is_drafted_while_written_then_replaced_by_the_checked_answer
         return real_ask(self, question, **kwargs)
 
     monkeypatch.setenv("LEGALQA_LLM", "openai:streaming-test")  # its own cached pipeline
-    monkeypatch.setattr(pipeline_module, "make_answerers", lambda _s: {"llm": LLMAnswerer(model)})
+    monkeypatch.setattr(pipeline_module, "make_answerers", lambda _s, _e="": {"llm": LLMAnswerer(model)})
     monkeypatch.setattr(pipeline_module.Pipeline, "ask", recording_ask)
     at = new_app().run()
     at.radio(key="answerer").set_value("llm").run()
