@@ -65,10 +65,10 @@ def ingest(settings: Settings, *, rebuild: bool = False, show_progress: bool = T
 def _cache_gloss_vectors(settings: Settings, embedder) -> None:  # noqa: ANN001
     """Put the glosses' vectors in the embedding cache now, so the app embeds none when it starts."""
     from ingest.errors import CorpusError
-    from ingest.glosses import gloss_vectors, glosses_path, load_glosses
+    from ingest.glosses import embedded_glosses, gloss_vectors, glosses_path, load_glosses
 
     try:
-        glosses = load_glosses(glosses_path(settings.corpus_dir))
+        glosses = embedded_glosses(load_glosses(glosses_path(settings.corpus_dir)))
     except CorpusError:
         return  # already reported
     if glosses:
