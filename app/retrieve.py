@@ -129,9 +129,13 @@ class HybridRetriever:
             else []
         )
         vector = self.index.query_vector(question) if self.mode in ("hybrid", "dense") else None
-        matches = self._matches(question, vector, focus) if vector is not None and self.issues else []
+        # what the issues' and the glosses' words are matched against (computed once per question)
+        content = self._without_statute_names(question) if self.mode == "hybrid" else question
+        matches = (
+            self._matches(question, content, vector, focus) if vector is not None and self.issues else []
+        )
         tags = self._issue_tags(matches)
-        ranked = self._ranked(question, k, vector, tags)
+        ranked = self._ranked(question, k, vector, tags, content)
         seen = {r.chunk.chunk_id for r in lookups}
         results = lookups + [r for r in ranked if r.chunk.chunk_id not in seen]
         results = results[: max(k, len(lookups))]
@@ -192,9 +196,9 @@ class HybridRetriever:
         docs = [d for (d, a) in self._articles if a == article_key(d, ref.number, ref.suffix)[1]]
         return sorted(docs, key=lambda d: (d != "civil-code", d))
 
-    def _matches(self, question: str, vector: Sequence[float], focus: str) -> list[IssueMatch]:
+    def _matches(self, question: str, content: str, vector: Sequence[float], focus: str) -> list[IssueMatch]:
         assert self.issues is not None
-        matches = self.issues.match(self._without_statute_names(question), vector)
+        matches = self.issues.match(content, vector)
         if focus and focus != question:
             own = self.issues.match(self._without_statute_names(focus), self.index.query_vector(focus))
             known = {m.issue.id for m in own}
@@ -263,9 +267,11 @@ class HybridRetriever:
         self,
         question: str,
         k: int,
-        vector: Sequence[float] | None = None,
-        tags: dict[str, IssueTag] | None = None,
+        vector: Sequence[float] | None,
+        tags: dict[str, IssueTag],
+        content: str,
     ) -> list[Retrieved]:
+        """``content``: the question without the statute names it mentions (``_without_statute_names``)."""
         n = max(self.config.candidates, k)
         dense = self.index.vector_search(vector, n) if vector is not None else []
         lexical = self.lexical_query(question)
@@ -286,12 +292,12 @@ class HybridRetriever:
                 # a statute's name says where to look, not what about: 产品质量法 matched every gloss with 质量
                 (
                     "gloss_words",
-                    self.glosses.by_words(self._without_statute_names(question), n),
+                    self.glosses.by_words(content, n),
                     self.config.gloss_words_weight,
                 ),
                 ("gloss_vector", self.glosses.by_vector(vector, n), self.config.gloss_vector_weight),
             ]
-        return self._fuse(question, dense, sparse, tags or {}, glossed)
+        return self._fuse(question, dense, sparse, tags, glossed)
 
     def _fuse(
         self,

@@ -65,16 +65,14 @@ def ingest(settings: Settings, *, rebuild: bool = False, show_progress: bool = T
 def _cache_gloss_vectors(settings: Settings, embedder) -> None:  # noqa: ANN001
     """Put the glosses' vectors in the embedding cache now, so the app embeds none when it starts."""
     from ingest.errors import CorpusError
-    from ingest.glosses import embedded_glosses, gloss_vectors, glosses_path, load_glosses
+    from ingest.glosses import gloss_vectors, texts_to_embed
 
     try:
-        glosses = embedded_glosses(load_glosses(glosses_path(settings.corpus_dir)))
+        texts = texts_to_embed(settings.corpus_dir)
     except CorpusError:
         return  # already reported
-    if glosses:
-        gloss_vectors(embedder, settings.data_dir / "cache" / "embeddings.sqlite3")(
-            sorted(set(glosses.values()))
-        )
+    if texts:
+        gloss_vectors(embedder, settings.data_dir / "cache" / "embeddings.sqlite3")(texts)
 
 
 def _progress_bar():  # noqa: ANN202

@@ -53,6 +53,12 @@ def embedded_glosses(glosses: Glosses) -> dict[tuple[str, str], str]:
     return {key: gloss for key, gloss in glosses.items() if is_article(key)}
 
 
+def texts_to_embed(corpus_dir: Path) -> list[str]:
+    """The distinct texts of the corpus folder's embedded glosses, sorted: what ``legalqa ingest`` caches
+    and what is shipped for the bundled model (raises ``CorpusError`` for a malformed file)."""
+    return sorted(set(embedded_glosses(load_glosses(glosses_path(corpus_dir))).values()))
+
+
 def gloss_key(chunk: Chunk) -> tuple[str, str]:
     """What a gloss of this chunk is filed under: its article (第X条), or its locator when it has none."""
     return (chunk.doc_id, chunk.article or chunk.locator)

@@ -75,20 +75,32 @@ def vectors_file(model_key: str) -> Path:
     return VECTORS_DIR / f"{hashlib.sha256(model_key.encode('utf-8')).hexdigest()[:16]}.npz"
 
 
-def write_shipped_vectors(model_key: str, items: dict[str, np.ndarray]) -> Path:
-    """Save ``text sha256 → vector`` for ``model_key`` (float32, compressed)."""
-    VECTORS_DIR.mkdir(parents=True, exist_ok=True)
-    shas = sorted(items)
-    path = vectors_file(model_key)
+def _write_keyed(path: Path, model_key: str, shas: list[str], **arrays: np.ndarray) -> Path:
+    """Write a shipped-vectors file (compressed npz holding the model key and the texts' sha256s, one
+    row each), atomically: a half-written file is never read."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez_compressed(
-        tmp,
-        model_key=np.array(model_key),
-        shas=np.array(shas),
-        vectors=np.stack([np.asarray(items[s], dtype=np.float32) for s in shas]),
-    )
+    np.savez_compressed(tmp, model_key=np.array(model_key), shas=np.array(shas), **arrays)
     os.replace(tmp, path)
     return path
+
+
+def _read_keyed(path: Path, model_key: str, *names: str) -> tuple[list[str], list[np.ndarray]] | None:
+    """The sha256s and the named arrays of a shipped-vectors file written for ``model_key``; None when
+    there is no such file or it is another model's."""
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        if str(data["model_key"]) != model_key:
+            return None
+        return [str(s) for s in data["shas"]], [data[n] for n in names]
+
+
+def write_shipped_vectors(model_key: str, items: dict[str, np.ndarray]) -> Path:
+    """Save ``text sha256 → vector`` for ``model_key`` (float32, compressed)."""
+    shas = sorted(items)
+    vectors = np.stack([np.asarray(items[s], dtype=np.float32) for s in shas])
+    return _write_keyed(vectors_file(model_key), model_key, shas, vectors=vectors)
 
 
 def glosses_vectors_file(model_key: str) -> Path:
@@ -103,40 +115,27 @@ def write_shipped_gloss_vectors(model_key: str, items: dict[str, np.ndarray]) ->
     matrix = np.stack([np.asarray(items[s], dtype=np.float32) for s in shas])
     scales = np.abs(matrix).max(axis=1, keepdims=True) / 127.0
     scales[scales == 0] = 1.0
-    path = glosses_vectors_file(model_key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez_compressed(
-        tmp,
-        model_key=np.array(model_key),
-        shas=np.array(shas),
-        int8=np.round(matrix / scales).astype(np.int8),
-        scales=scales.astype(np.float32),
+    int8 = np.round(matrix / scales).astype(np.int8)
+    return _write_keyed(
+        glosses_vectors_file(model_key), model_key, shas, int8=int8, scales=scales.astype(np.float32)
     )
-    os.replace(tmp, path)
-    return path
 
 
 def shipped_gloss_vectors(model_key: str) -> dict[str, np.ndarray]:
     """``gloss sha256 → unit vector`` shipped for ``model_key``; empty when none are shipped for it."""
-    path = glosses_vectors_file(model_key)
-    if not path.is_file():
+    found = _read_keyed(glosses_vectors_file(model_key), model_key, "int8", "scales")
+    if found is None:
         return {}
-    with np.load(path, allow_pickle=False) as data:
-        if str(data["model_key"]) != model_key:
-            return {}
-        matrix = data["int8"].astype(np.float32) * data["scales"]
-        shas = [str(s) for s in data["shas"]]
+    shas, (int8, scales) = found
+    matrix = int8.astype(np.float32) * scales
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
     return dict(zip(shas, matrix, strict=True))
 
 
 def shipped_vectors(model_key: str) -> dict[str, np.ndarray]:
     """``text sha256 → vector`` shipped for ``model_key``; empty when none are shipped for it."""
-    path = vectors_file(model_key)
-    if not path.is_file():
+    found = _read_keyed(vectors_file(model_key), model_key, "vectors")
+    if found is None:
         return {}
-    with np.load(path, allow_pickle=False) as data:
-        if str(data["model_key"]) != model_key:
-            return {}
-        return dict(zip((str(s) for s in data["shas"]), data["vectors"], strict=True))
+    shas, (vectors,) = found
+    return dict(zip(shas, vectors, strict=True))

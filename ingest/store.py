@@ -229,8 +229,7 @@ class Index:
         vector (exact), ties to corpus order, so the same question ranks the same passages every time."""
         if k <= 0 or not self.chunks or (doc_ids is not None and not doc_ids):
             return []
-        query = np.array(vector, dtype=np.float32)  # a copy: the caller's vector is never normalized in place
-        query /= np.linalg.norm(query) or 1.0
+        query = _unit(vector)
         if doc_ids is None:
             rows = np.arange(len(self._ids))
             scores = self._vectors @ query  # no row selection: indexing would copy the whole matrix
@@ -248,8 +247,7 @@ class Index:
     def similarities(self, vector: Sequence[float], chunk_ids: Sequence[str]) -> list[float]:
         """Cosine similarity of ``vector`` to each of ``chunk_ids`` (an id this index lacks scores 0): what
         the dense ranker would have said of a passage another ranker brought in."""
-        query = np.array(vector, dtype=np.float32)
-        query /= np.linalg.norm(query) or 1.0
+        query = _unit(vector)
         return [
             float(self._vectors[self._row_of[c]] @ query) if c in self._row_of else 0.0 for c in chunk_ids
         ]
@@ -285,6 +283,13 @@ class Index:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _unit(vector: Sequence[float]) -> np.ndarray:
+    """The query vector at unit length, as float32; a copy: the caller's vector is never normalized in place."""
+    query = np.array(vector, dtype=np.float32)
+    query /= np.linalg.norm(query) or 1.0
+    return query
 
 
 def _read_all_vectors(collection: Any, ids: list[str]) -> np.ndarray:

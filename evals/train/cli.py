@@ -197,10 +197,10 @@ def export_vectors(settings: Settings, spec: str) -> Path:
 def export_gloss_vectors(settings: Settings, embedder, cache_path: Path) -> Path | None:  # noqa: ANN001
     """Ship the vectors of the corpus's lay glosses (``corpus/glosses.tsv``) for ``embedder``, int8."""
     from ingest.embed_cache import CachedEmbedder, EmbeddingCache, model_key, text_sha
-    from ingest.glosses import embedded_glosses, glosses_path, load_glosses
+    from ingest.glosses import texts_to_embed
     from ingest.legal_model import write_shipped_gloss_vectors
 
-    texts = sorted(set(embedded_glosses(load_glosses(glosses_path(settings.corpus_dir))).values()))
+    texts = texts_to_embed(settings.corpus_dir)
     if not texts:
         return None
     cache = EmbeddingCache(cache_path)
