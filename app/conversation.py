@@ -3,10 +3,14 @@
 "那如果是我们自己修改过的内容呢？" or "它还要赔吗" name neither the matter nor the
 party; searched alone they find nothing useful.  A question is elliptical when it
 opens or closes the way a continuation does, or leans on a pronoun, and does not
-stand on its own (no statute named, few content words).  Such a question is
-searched together with the conversation's last stand-alone question (and the
-follow-up in between, if any), and the answer shows what was searched:
-"按上下文理解为：…".  The LLM path rewrites the question with the model instead
+stand on its own (no statute named, few content words).  In a conversation, every
+question that does not stand on its own is searched together with the conversation's
+last question that is not elliptical (and the follow-up in between, if any), not only the
+ones that look elliptical: "他一直拖着不退，过多久就要不回来了？" leans on the turn before
+as much as "那押金呢".  Measured on the multi-turn splits, follow-up hit@5: dev 0.627 both
+ways, held-out (written later, by another writer) 0.639 -> 0.672; the follow-up's own
+ranking is interleaved (``Pipeline.retrieve``), so a turn to another matter is followed.
+The answer shows what was searched: "按上下文理解为：…".  The LLM path rewrites the question with the model instead
 (``app.llm.rewrite_question``) and falls back to this when the model fails.
 """
 
@@ -55,14 +59,18 @@ def user_questions(history: Iterable[HistoryItem]) -> list[str]:
     return [q.strip() for q in out if q and q.strip()]
 
 
-def is_elliptical(question: str) -> bool:
-    """Whether the question leans on an earlier turn for its subject."""
+def stands_alone(question: str) -> bool:
+    """Whether the question carries its own subject: it names a statute, or says enough (many content words)."""
     text = question.strip()
-    if _STATUTE.search(text):
+    return bool(_STATUTE.search(text)) or (len(question_terms(text)) >= STANDALONE_TERMS and len(text) > 30)
+
+
+def is_elliptical(question: str) -> bool:
+    """Whether the question leans on an earlier turn for its subject (and which earlier question is the matter)."""
+    text = question.strip()
+    if stands_alone(text):
         return False
     terms = question_terms(text)
-    if len(terms) >= STANDALONE_TERMS and len(text) > 30:
-        return False
     opens = bool(_OPENERS.match(text))
     leans = bool(_PRONOUNS.search(text))
     short = len(text) <= 14 and len(terms) <= 2  # "有时间限制吗", not "格式条款免责有效吗"
@@ -71,12 +79,12 @@ def is_elliptical(question: str) -> bool:
 
 
 def context_for(question: str, history: Sequence[HistoryItem]) -> str:
-    """The earlier question(s) an elliptical ``question`` continues; "" when it stands alone.
+    """The earlier question(s) ``question`` continues; "" when it stands alone or there are none.
 
     The last stand-alone question is the matter; a follow-up after it (already
     elliptical itself) is kept too, since "这种情况下呢" may refer to it.
     """
-    if not is_elliptical(question):
+    if stands_alone(question):
         return ""
     asked = user_questions(history)
     if not asked:

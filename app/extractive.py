@@ -222,14 +222,17 @@ class ExtractiveAnswerer:
             items = sorted(items, key=lambda r: _ROLE_ORDER.get(r.issue.role if r.issue else "", 9))
             quoted: list[tuple[Unit, Retrieved]] = []
             for n, r in enumerate(items):
-                if len(quoted) >= self.per_issue or r.chunk.chunk_id in cited:
+                if len({id(q) for _u, q in quoted}) >= self.per_issue or r.chunk.chunk_id in cited:
                     continue
                 if n > 0 and r.via == "issue":  # appended by the map, not ranked for this question
                     continue
                 unit = _decisive_unit(r, terms) if n == 0 else _speaking_unit(r, terms)
-                if unit is not None:
-                    quoted.append((unit, r))
-                    cited.add(r.chunk.chunk_id)
+                if unit is None:
+                    continue
+                lead = _lead_in(unit) if n == 0 and not can_lead(unit) else None
+                quoted += [(lead, r)] if lead is not None else []
+                quoted.append((unit, r))
+                cited.add(r.chunk.chunk_id)
             if quoted:
                 points.append(KeyPoint(names[issue_id], tuple(quoted)))
         return points
@@ -294,6 +297,19 @@ def _decisive_unit(r: Retrieved, terms: dict[str, float]) -> Unit | None:
         return None
     standing = [u for u in units if can_lead(u)] or units
     return max(standing, key=lambda u: (unit_score(u, terms), -u.start))
+
+
+def _lead_in(item: Unit) -> Unit | None:
+    """The sentence that opens the list ``item`` belongs to ("有下列情形之一的，该格式条款无效："): a 要点
+    that quotes 第四百九十七条's item （二） alone states a condition without its consequence."""
+    chunk = item.chunk
+    before = chunk.text[: item.start - chunk.start]
+    colon = before.rfind("：")
+    if colon < 0:
+        return None
+    start = max(before.rfind(mark, 0, colon) for mark in ("。", "\n", "；")) + 1
+    lead = unit_at(chunk, start, colon + 1)
+    return lead if len(lead.text) >= 4 and not _LIST_ITEM.match(lead.text) else None
 
 
 def _speaking_unit(r: Retrieved, terms: dict[str, float]) -> Unit | None:

@@ -16,6 +16,7 @@ from app.answer import IssueTag, Retrieved
 from app.citations_ref import ArticleRef, StatuteNames, agreement_clause_refs
 from app.glosses import GlossRanker
 from app.issues import IssueMatch, IssueMatcher
+from app.question_memory import QuestionMemory
 from app.terms import question_terms
 from ingest.numerals import int_to_cn
 from ingest.types import Chunk
@@ -71,6 +72,9 @@ class RetrievalConfig:
     # in the rerank's coverage too: 0.75 / 0.5 0.777 (held-out 0.897), 0.5 / 0.5 0.768, 1 / 1 0.741
     gloss_words_weight: float = 0.75
     gloss_vector_weight: float = 0.5
+    # the training questions' memory (app.question_memory): weight 0.25 is the highest that costs the lay
+    # dev split (articles without training questions) at most 0.02; the module docstring has the figures
+    memory_weight: float = 0.25
 
 
 def article_key(doc_id: str, number: int, suffix: int = 0) -> tuple[str, str]:
@@ -83,7 +87,8 @@ class HybridRetriever:
     With an issue map (hybrid mode), the provisions of the issues the question matches
     are a third ranking in the fusion, and each matched issue's governing rule and
     agreement clause are appended after the top k when they ranked lower (``via="issue"``).
-    With the articles' lay glosses (hybrid mode), their rankings join the fusion too.
+    With the articles' lay glosses and the training questions' memory (hybrid mode), their rankings
+    join the fusion too.
     """
 
     def __init__(
@@ -94,6 +99,7 @@ class HybridRetriever:
         config: RetrievalConfig | None = None,
         issues: IssueMatcher | None = None,
         glosses: GlossRanker | None = None,
+        memory: QuestionMemory | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}; use one of {MODES}")
@@ -102,6 +108,7 @@ class HybridRetriever:
         self.config = config or RetrievalConfig()
         self.issues = issues if mode == "hybrid" else None
         self.glosses = glosses if mode == "hybrid" else None
+        self.memory = memory if mode == "hybrid" else None
         self._articles: dict[tuple[str, str], list[str]] = {}
         titles: dict[str, list[str]] = {}
         self._article_counts: dict[str, int] = {}
@@ -297,6 +304,8 @@ class HybridRetriever:
                 ),
                 ("gloss_vector", self.glosses.by_vector(vector, n), self.config.gloss_vector_weight),
             ]
+        if self.memory is not None and self.config.memory_weight > 0:
+            glossed.append(("memory", self.memory.rank(content, n), self.config.memory_weight))
         return self._fuse(question, dense, sparse, tags, glossed)
 
     def _fuse(

@@ -7,7 +7,10 @@ with the earlier turns as history (exactly as ``Pipeline.ask`` does) and we coun
 a hit when a gold provision is among the top ``k`` passages.  The same turn asked
 without history is the baseline.
 
-    python -m evals.multiturn [--file F] [--k 5]
+``holdout.jsonl`` (40 conversations) was written later by a writer who saw neither the dev
+conversations nor the system's answers; by default both are scored, side by side.
+
+    python -m evals.multiturn [--file F ...] [--k 5] [--rows]
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from typing import Any
 from evals.dataset import DatasetError, GoldItem, chunk_matches
 
 MULTITURN_DEV = Path(__file__).parent / "datasets" / "multiturn" / "dev.jsonl"
+# written later, by another writer who never saw the dev conversations: the check on what dev chose
+MULTITURN_HOLDOUT = MULTITURN_DEV.with_name("holdout.jsonl")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,17 +131,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app.pipeline import build_pipeline
 
     parser = argparse.ArgumentParser(prog="python -m evals.multiturn", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--file", type=Path, default=MULTITURN_DEV)
+    parser.add_argument("--file", type=Path, nargs="+", default=[MULTITURN_DEV, MULTITURN_HOLDOUT])
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--rows", action="store_true", help="print every follow-up turn")
     args = parser.parse_args(argv)
-    result = score(build_pipeline(), load_conversations(args.file), args.k)
-    rows = result.pop("rows")
-    if args.rows:
-        for row in rows:
-            print(json.dumps(row, ensure_ascii=False))
-    for key, value in result.items():
-        print(f"{key:36} {value}")
+    pipeline = build_pipeline()
+    results = []
+    for path in args.file:
+        result = score(pipeline, load_conversations(path), args.k)
+        rows = result.pop("rows")
+        if args.rows:
+            for row in rows:
+                print(json.dumps({"file": path.name, **row}, ensure_ascii=False))
+        results.append(result)
+    print(f"{'':36} " + " ".join(f"{path.stem:>10}" for path in args.file))
+    for key in results[0]:
+        print(f"{key:36} " + " ".join(f"{str(r[key]):>10}" for r in results))
     return 0
 
 

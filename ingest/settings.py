@@ -89,6 +89,8 @@ class Settings:
                               "http://host:port of a shared Chroma server; empty uses the embedded store.")  # fmt: skip
     citation_filter: bool = setting(True, "LEGALQA_CITATION_FILTER",
                                     "Extractive answers cite only the passages the trained citation filter keeps (off: all they quote).")  # fmt: skip
+    question_memory: bool = setting(True, "LEGALQA_QUESTION_MEMORY",
+                                    "Rank passages by the training questions written for them too (app.question_memory).")  # fmt: skip
     log_questions: bool = setting(False, "LEGALQA_LOG_QUESTIONS",
                                   "Write question text to the data folder's log (off by default).")  # fmt: skip
 

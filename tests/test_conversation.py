@@ -43,6 +43,14 @@ def test_questions_that_stand_alone_are_not_rewritten(question: str) -> None:
     assert context_for(question, [OPENING]) == ""
 
 
+@pytest.mark.parametrize("question", ["这笔钱拖了快两年了还能要吗", "医药费能要回来多少"])
+def test_follow_ups_without_a_subject_of_their_own_are_read_in_context(question: str) -> None:
+    """Neither opens nor leans like a continuation, yet neither says what it is about."""
+    assert not is_elliptical(question)
+    assert context_for(question, [OPENING]) == OPENING
+    assert context_for(question, []) == ""
+
+
 def test_context_is_the_last_standalone_question_and_the_follow_up_since() -> None:
     history = [OPENING, FOLLOW_UP, Turn("assistant", "……")]
     context = context_for("这种情况下呢？", history)
@@ -56,7 +64,9 @@ def test_pipeline_reads_a_follow_up_against_history_and_says_so(corpus_hash_inde
     alone = pipeline.ask(FOLLOW_UP)
     followed = pipeline.ask(FOLLOW_UP, history=[OPENING])
     assert alone.searched == ""
-    assert followed.searched.startswith(clean_question(OPENING, 500)) and followed.question == clean_question(FOLLOW_UP, 500)
+    assert followed.searched.startswith(clean_question(OPENING, 500)) and followed.question == clean_question(
+        FOLLOW_UP, 500
+    )
     assert followed.warning == alone.warning and "仅供参考" in followed.warning
     turns = pipeline.ask(FOLLOW_UP, history=[Turn("user", OPENING), Turn("assistant", "答")])
     assert turns.searched == followed.searched
@@ -103,3 +113,15 @@ def test_http_api_uses_history_on_both_endpoints(corpus_hash_index: Settings) ->
         ).json()
         content = chat["choices"][0]["message"]["content"]
         assert "按上下文理解为：" in content and "仅供参考" in content
+
+
+@pytest.mark.slow
+def test_an_off_topic_turn_is_a_new_matter_and_a_subjectless_one_is_read_in_context(
+    corpus_legal_index: Settings,
+) -> None:
+    """With the trained decline model: the conversation's words do not make an off-topic turn answerable."""
+    pipeline = build_pipeline(corpus_legal_index)
+    off_topic = pipeline.ask("红烧肉怎么做才不腻？", history=[OPENING])
+    assert off_topic.abstained and off_topic.searched == ""
+    subjectless = pipeline.ask("这笔钱拖了快两年了还能要吗", history=[OPENING])
+    assert subjectless.searched.startswith(clean_question(OPENING, 500)) and not subjectless.abstained

@@ -117,7 +117,7 @@ def test_clauses_of_two_agreement_sections_each_stand_under_their_own_section() 
 
 
 def test_an_enumerated_item_never_leads_the_answer() -> None:
-    """"（二）产品投入流通时，引起损害的缺陷尚不存在的；" means something only under its article's opening
+    """ "（二）产品投入流通时，引起损害的缺陷尚不存在的；" means something only under its article's opening
     words (…不承担赔偿责任：); a short item outscored the definition the question asked for."""
     items = (
         "第四十一条　因产品存在缺陷造成人身、缺陷产品以外的其他财产损害的，生产者应当承担赔偿责任。"
@@ -141,3 +141,34 @@ def test_an_issue_whose_provision_its_gloss_ranked_is_stated() -> None:
     glossed = replace(deposit, via="hybrid", gloss_rank=3)
     draft = ExtractiveAnswerer().answer("房东不退押金", [glossed])
     assert f"**{ISSUE_HEADING_PREFIX}租房押金**" in draft.text
+
+
+def test_a_decisive_list_item_is_quoted_under_the_words_that_open_its_list() -> None:
+    """第四百九十七条's item （二） states a condition; its consequence (该格式条款无效) is in the words that
+    open the list, so 要点 quotes those first, from the same passage, and the issue's next provision still follows."""
+    article = (
+        "第四百九十七条　有下列情形之一的，该格式条款无效：\n（一）具有本法第一编第六章第三节和本法第五百零六条规定的无效情形；\n"
+        "（二）提供格式条款一方不合理地免除或者减轻其责任、加重对方责任、限制对方主要权利；"
+    )
+    item = "（二）提供格式条款一方不合理地免除或者减轻其责任、加重对方责任、限制对方主要权利；"
+    rule = Retrieved(
+        make_chunk(article, n=0),
+        1.0,
+        via="hybrid",
+        dense_rank=1,
+        issue=IssueTag("standard-terms", "格式条款免责的效力", "rule", item),
+    )
+    clause = Retrieved(
+        make_chunk(
+            ARTICLE_26, n=1, doc_id="consumer", locator="《消费者权益保护法》第二十六条", article="第二十六条"
+        ),
+        0.9,
+        via="hybrid",
+        dense_rank=2,
+        issue=IssueTag("standard-terms", "格式条款免责的效力", "exception"),
+    )
+    draft = ExtractiveAnswerer().answer("协议里写平台对输出一概不负责，有效吗", [rule, clause])
+    bullets = [line for line in draft.text.splitlines() if line.startswith("- ")]
+    assert bullets[0].startswith("- 第四百九十七条　有下列情形之一的，该格式条款无效：[1]"), draft.text
+    assert bullets[1].startswith(f"- {item}[1]")
+    assert bullets[2].startswith("- 第二十六条") and bullets[2].endswith("[2]")

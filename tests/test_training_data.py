@@ -18,6 +18,7 @@ from evals.train.data import (
     DATA_DIR,
     char_ngrams,
     corpus_chunks,
+    covered_dev_file,
     dev_file,
     jaccard,
     load_questions,
@@ -236,3 +237,44 @@ def test_short_questions_are_kept_apart_from_eval_sets_and_from_each_other(short
         if any(jaccard(char_ngrams(q.question), t) >= NEAR_DUPLICATE for t in train)
     ]
     assert not bad, bad[:10]
+
+
+def test_the_covered_lay_split_is_valid_written_apart_and_on_articles_the_training_data_targets(
+    training, dev, chunks
+) -> None:
+    """It measures the question memory on the articles the memory holds questions for (drawn at random
+    among them), so it must not target a held-out dev article, nor repeat any question we wrote."""
+    from ingest.glosses import gloss_key
+
+    covered = load_questions([covered_dev_file()])
+    assert len(covered) >= 150
+    resolved = resolve_gold([*training, *covered], chunks)
+    trained = {gloss_key(chunks[c]) for q in training for c in resolved[q.id]}
+    assert all(gloss_key(chunks[c]) in trained for q in covered for c in resolved[q.id])
+    held_out = {(g.doc, g.article) for q in dev for g in q.gold if g.article}
+    assert not [q.id for q in covered for g in q.gold if (g.doc, g.article) in held_out]
+    assert len({q.id for q in [*training, *dev, *covered]}) == len(training) + len(dev) + len(covered)
+    others = [char_ngrams(q) for q in _eval_questions()] + [
+        char_ngrams(q.question) for q in [*training, *dev]
+    ]
+    bad = [
+        q.id for q in covered if any(jaccard(char_ngrams(q.question), t) >= NEAR_DUPLICATE for t in others)
+    ]
+    assert not bad, bad[:10]
+
+
+@pytest.mark.parametrize("split", ["dev", "holdout"])
+def test_every_multiturn_gold_passage_exists(split: str, chunks) -> None:
+    from evals.dataset import chunk_matches
+    from evals.multiturn import MULTITURN_DEV, load_conversations
+
+    conversations = load_conversations(MULTITURN_DEV.with_name(f"{split}.jsonl"))
+    assert len(conversations) >= 30
+    missing = [
+        (c.id, n, g)
+        for c in conversations
+        for n, turn in enumerate(c.turns, start=1)
+        for g in turn.gold
+        if not any(chunk_matches(ch.doc_id, ch.article, ch.text, g, ch.locator) for ch in chunks.values())
+    ]
+    assert not missing, missing[:5]

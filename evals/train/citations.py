@@ -38,7 +38,14 @@ import numpy as np
 from app.answer import Retrieved
 from app.citation_filter import FEATURES, MODEL_PATH, CitationModel, citation_features
 from evals.dataset import GoldItem, chunk_matches
-from evals.train.data import DATA_DIR, TrainingQuestion, dev_file, load_questions, training_files
+from evals.train.data import (
+    DATA_DIR,
+    TrainingQuestion,
+    dev_file,
+    load_questions,
+    training_files,
+    without_memory,
+)
 
 THRESHOLDS = tuple(round(t, 3) for t in np.arange(0.0, 0.501, 0.025))
 
@@ -152,7 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     args = parser.parse_args(argv)
 
-    pipeline = build_pipeline(answerers={"extractive": ExtractiveAnswerer(citations=Recorder())})
+    pipeline = build_pipeline(
+        without_memory(), answerers={"extractive": ExtractiveAnswerer(citations=Recorder())}
+    )
     train = load_questions(training_files(args.data_dir))
     random.Random(args.seed).shuffle(train)
     train = train[: args.questions]

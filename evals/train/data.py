@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from evals.dataset import DatasetError, GoldItem, chunk_matches
 from ingest.manifest import load_documents
 from ingest.parsers import parse_document
+from ingest.settings import Settings
 from ingest.types import Chunk
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -42,6 +43,12 @@ def dev_file(data_dir: Path = DATA_DIR) -> Path:
     return data_dir / "dev-lay.jsonl"
 
 
+def covered_dev_file(data_dir: Path = DATA_DIR) -> Path:
+    """Lay questions written apart for articles drawn at random among those the training data targets:
+    what the question memory (``app.question_memory``) is for; never trained on, never remembered."""
+    return data_dir / "dev-lay-covered.jsonl"
+
+
 def load_questions(paths: Iterable[Path]) -> list[TrainingQuestion]:
     """Every question of ``paths``, validated; ids are unique across all of them."""
     out: list[TrainingQuestion] = []
@@ -52,7 +59,9 @@ def load_questions(paths: Iterable[Path]) -> list[TrainingQuestion]:
                 continue
             q = _parse(raw, str(path), lineno)
             if q.id in seen:
-                raise DatasetError(f"duplicate id {q.id!r} (also in {seen[q.id]})", file=str(path), line=lineno, field="id")
+                raise DatasetError(
+                    f"duplicate id {q.id!r} (also in {seen[q.id]})", file=str(path), line=lineno, field="id"
+                )
             seen[q.id] = f"{path}:{lineno}"
             out.append(q)
     return out
@@ -93,7 +102,16 @@ def _parse(raw: str, file: str, line: int) -> TrainingQuestion:
         if not isinstance(value, str) or not value.strip():
             raise fail(where, "article/quote must be a non-empty string")
         items.append(GoldItem(doc=item["doc"], article=item.get("article", ""), quote=item.get("quote", "")))
-    return TrainingQuestion(data["id"], data["question"], data["persona"], tuple(items), data["written_from"], file)
+    return TrainingQuestion(
+        data["id"], data["question"], data["persona"], tuple(items), data["written_from"], file
+    )
+
+
+def without_memory(settings: Settings | None = None) -> Settings:
+    """Settings for asking the training questions themselves (the citation filter's and the decline
+    model's training, hard-negative mining): the question memory off, since it holds these questions and
+    each would find its own gold through it, which no user's question does."""
+    return replace(settings or Settings.from_env(), question_memory=False)
 
 
 def corpus_chunks(corpus_dir: str | Path) -> dict[str, Chunk]:
@@ -114,11 +132,17 @@ def resolve_gold(questions: Iterable[TrainingQuestion], chunks: Mapping[str, Chu
     for q in questions:
         ids: list[str] = []
         for item in q.gold:
-            hits = [c.chunk_id for c in by_doc.get(item.doc, ()) if chunk_matches(c.doc_id, c.article, c.text, item)]
+            hits = [
+                c.chunk_id
+                for c in by_doc.get(item.doc, ())
+                if chunk_matches(c.doc_id, c.article, c.text, item)
+            ]
             if not hits:
                 raise DatasetError(
                     f"question {q.id}: no passage of {item.doc!r} matches {item.article or item.quote!r}",
-                    file=q.file, line=0, field="gold",
+                    file=q.file,
+                    line=0,
+                    field="gold",
                 )
             ids += [h for h in hits if h not in ids]
         resolved[q.id] = ids

@@ -31,7 +31,7 @@ import numpy as np
 from app.abstain import coverage
 from app.decline import FEATURES, MODEL_PATH, DeclineModel, features
 from evals.dataset import DatasetError
-from evals.train.data import DATA_DIR, dev_file, load_questions, training_files
+from evals.train.data import DATA_DIR, dev_file, load_questions, training_files, without_memory
 
 SHORT_TRAIN, SHORT_DEV = "short-train.jsonl", "short-dev.jsonl"  # short answerable questions, written apart
 
@@ -62,7 +62,9 @@ def training_data(
     """(train, dev) question lists; positives are sampled with ``seed`` so a run is reproducible."""
     pos = [Labelled(q.question, True, "answerable") for q in load_questions(training_files(data_dir))]
     random.Random(seed).shuffle(pos)
-    train = pos[:positives] + _short(data_dir / SHORT_TRAIN) + load_negatives(data_dir / "negatives-train.jsonl")
+    train = (
+        pos[:positives] + _short(data_dir / SHORT_TRAIN) + load_negatives(data_dir / "negatives-train.jsonl")
+    )
     dev = [Labelled(q.question, True, "answerable") for q in load_questions([dev_file(data_dir)])]
     dev += _short(data_dir / SHORT_DEV) + load_negatives(data_dir / "negatives-dev.jsonl")
     return train, dev
@@ -211,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     args = parser.parse_args(argv)
 
-    pipeline = build_pipeline()
+    pipeline = build_pipeline(without_memory())
     train, dev = training_data(args.positives, args.seed, args.data_dir)
     print(
         f"train: {sum(i.answerable for i in train)} answerable, {sum(not i.answerable for i in train)} negatives; "

@@ -6,6 +6,9 @@ first time) and scores the same questions on each, side by side:
 
 * the lay dev split (``evals/train/data/dev-lay.jsonl``, written apart from the training data, for
   articles the training data never targets): Recall@5 and @10, hybrid and dense;
+* the covered lay split (``evals/train/data/dev-lay-covered.jsonl``, written apart too, for articles
+  drawn at random among those the training data does target): Recall@5 and @10, hybrid.  The two
+  splits bracket the question memory (``app.question_memory``), which can help only the second;
 * ``../shared/evals/lawbench-3-8.jsonl`` (real consultation questions nobody here wrote): Recall@5,
   Recall@10 and the share of questions the system declines;
 * ``evals/datasets/dev.jsonl`` and ``holdout.jsonl``: hit@5 on their answerable cases;
@@ -28,7 +31,7 @@ from typing import Any
 
 from evals.dataset import NEEDS_GOLD, GoldItem, load_dataset
 from evals.metrics import hit_at_k, recall_at_k
-from evals.train.data import dev_file, load_questions
+from evals.train.data import covered_dev_file, dev_file, load_questions
 from ingest.settings import PROJECT_ROOT, Settings
 
 LAWBENCH = PROJECT_ROOT.parent / "shared" / "evals" / "lawbench-3-8.jsonl"
@@ -80,7 +83,9 @@ def measure(settings: Settings, spec: str) -> dict[str, Any]:
                 groups[by(persona, gold)].append(value)
         out = {"n": len(scores), "value": round(sum(scores) / len(scores), 3)}
         if by:
-            out["groups"] = {g: {"n": len(v), "value": round(sum(v) / len(v), 3)} for g, v in sorted(groups.items())}
+            out["groups"] = {
+                g: {"n": len(v), "value": round(sum(v) / len(v), 3)} for g, v in sorted(groups.items())
+            }
         return out
 
     lay = [(q.question, q.persona, q.gold) for q in load_questions([dev_file()])]
@@ -89,6 +94,8 @@ def measure(settings: Settings, spec: str) -> dict[str, Any]:
         f"{mode}@{k}": recall(lay, mode, k, by_persona_and_law if (mode, k) == ("hybrid", 5) else None)
         for mode in ("hybrid", "dense") for k in (5, 10)
     }  # fmt: skip
+    covered = [(q.question, q.persona, q.gold) for q in load_questions([covered_dev_file()])]
+    result["covered_dev"] = {f"hybrid@{k}": recall(covered, "hybrid", k) for k in (5, 10)}
     if LAWBENCH.is_file():
         bench = external_cases(LAWBENCH)
         result["lawbench"] = {
@@ -119,6 +126,8 @@ ROWS = (
     ("lay dev split Recall@5 (hybrid)", lambda r: r["lay_dev"]["hybrid@5"]["value"]),
     ("lay dev split Recall@10 (hybrid)", lambda r: r["lay_dev"]["hybrid@10"]["value"]),
     ("lay dev split Recall@5 (dense only)", lambda r: r["lay_dev"]["dense@5"]["value"]),
+    ("covered lay split Recall@5 (hybrid)", lambda r: r["covered_dev"]["hybrid@5"]["value"]),
+    ("covered lay split Recall@10 (hybrid)", lambda r: r["covered_dev"]["hybrid@10"]["value"]),
     ("LawBench 3-8 Recall@5 (hybrid)", lambda r: r.get("lawbench", {}).get("hybrid@5", {}).get("value")),
     ("LawBench 3-8 Recall@10 (hybrid)", lambda r: r.get("lawbench", {}).get("hybrid@10", {}).get("value")),
     ("LawBench 3-8 Recall@5 (dense only)", lambda r: r.get("lawbench", {}).get("dense@5", {}).get("value")),
