@@ -6,8 +6,8 @@ opens or closes the way a continuation does, or leans on a pronoun, and does not
 stand on its own (no statute named, few content words).  In a conversation, every
 question that does not stand on its own is searched together with the conversation's
 last question that is not elliptical (and the follow-up in between, if any), not only the
-ones that look elliptical: "他一直拖着不退，过多久就要不回来了？" leans on the turn before
-as much as "那押金呢".  Measured on the multi-turn splits, follow-up hit@5: dev 0.627 both
+ones that look elliptical: "这笔钱拖了快两年了还能要吗" leans on the turn before as much
+as "那押金呢".  Measured on the multi-turn splits, follow-up hit@5: dev 0.627 both
 ways, held-out (written later, by another writer) 0.639 -> 0.672; the follow-up's own
 ranking is interleaved (``Pipeline.retrieve``), so a turn to another matter is followed.
 The answer shows what was searched: "按上下文理解为：…".  The LLM path rewrites the question with the model instead

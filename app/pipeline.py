@@ -235,11 +235,9 @@ class Pipeline:
             )
             evidence = self._assess(asked, results, authority)
             if asked.resolved and not evidence.abstain and not is_elliptical(asked.text):
-                asked, results, evidence = self._new_matter(asked, k, mode, authority) or (
-                    asked,
-                    results,
-                    evidence,
-                )
+                alone = self._new_matter(asked, k, mode, authority)
+                if alone is not None:
+                    asked, results, evidence = alone
             t1 = time.perf_counter()
             decision = decide(asked, results, evidence, authority)
             if decision.decline:
@@ -282,18 +280,17 @@ class Pipeline:
         """The follow-up read alone, when it does not lean on the conversation and the decline model is
         sure it is off-topic on its own ("足球比赛的越位规则是什么？" after a legal question): the
         conversation's words must not make it answerable.  A follow-up that only lacks a subject
-        ("医药费、请假扣的工资能要吗", P(answerable) 0.025 alone) stays read in context: no follow-up of the
-        multi-turn dev and held-out splits falls below ``NEW_MATTER_P`` alone, 56% of the decline model's
-        off-topic dev negatives do.  Without the trained model (another embedder, an explicit threshold)
-        a follow-up the rule declines alone is a new matter, as before every follow-up was read in context."""
+        ("这笔钱拖了快两年了还能要吗") stays read in context: no follow-up of the multi-turn dev and
+        held-out splits falls below ``NEW_MATTER_P`` alone, 56% of the decline model's off-topic dev
+        negatives do.  Without the trained model (another embedder, an explicit threshold) there is no
+        sureness to read: a follow-up the rule declines alone is a new matter, as it was before every
+        follow-up that does not stand alone was read in context."""
         alone = Question(asked.text, retrieval_query(asked.text))
         results = self.retrieve(alone.query, k, mode)
         evidence = self._assess(alone, results, authority)
-        if evidence.p_answerable is None:  # the two-signal rule decided: no sureness to read, so as before
-            return (
-                (alone, results, evidence) if evidence.abstain else None
-            )  # contexts were for elliptical ones
-        return (alone, results, evidence) if evidence.p_answerable < NEW_MATTER_P else None
+        p = evidence.p_answerable
+        new_matter = evidence.abstain if p is None else p < NEW_MATTER_P
+        return (alone, results, evidence) if new_matter else None
 
     def _rewritten(self, asked: Question, answerer: Answerer, history: Sequence[HistoryItem]) -> Question:
         """A follow-up read by the model itself when the answerer can (LLM); the heuristic reading stays
