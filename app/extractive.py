@@ -222,7 +222,8 @@ class ExtractiveAnswerer:
             items = sorted(items, key=lambda r: _ROLE_ORDER.get(r.issue.role if r.issue else "", 9))
             quoted: list[tuple[Unit, Retrieved]] = []
             for n, r in enumerate(items):
-                if len({id(q) for _u, q in quoted}) >= self.per_issue or r.chunk.chunk_id in cited:
+                passages = {q.chunk.chunk_id for _u, q in quoted}  # a list item and its lead-in are one
+                if len(passages) >= self.per_issue or r.chunk.chunk_id in cited:
                     continue
                 if n > 0 and r.via == "issue":  # appended by the map, not ranked for this question
                     continue

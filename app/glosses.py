@@ -24,11 +24,12 @@ The glosses' vectors are shipped for the bundled model and put in the embedding 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
 from ingest.bm25 import BM25Index
-from ingest.glosses import Glosses, embedded_glosses, gloss_key
+from ingest.glosses import Glosses, chunks_by_key, embedded_glosses
 from ingest.types import Chunk
 
 Ranking = list[tuple[str, float]]  # (chunk id, score), best first
@@ -42,13 +43,11 @@ class GlossRanker:
         glosses: Glosses,
         chunks: Mapping[str, Chunk],
         embed_documents: Callable[[Sequence[str]], np.ndarray] | None,
+        cache_dir: Path | None = None,
     ) -> None:
-        """``embed_documents``: unit vectors for the glosses (None: rank by their words only)."""
-        by_article: dict[
-            tuple[str, str], list[str]
-        ] = {}  # an article, or a locator of the agreement, paper, blog
-        for chunk in chunks.values():
-            by_article.setdefault(gloss_key(chunk), []).append(chunk.chunk_id)
+        """``embed_documents``: unit vectors for the glosses (None: rank by their words only);
+        ``cache_dir``: where their BM25 index is kept between starts (``BM25Index.cached``)."""
+        by_article = chunks_by_key(chunks.values())  # an article, or a locator of the agreement, paper, blog
         self._articles = [key for key in glosses if key in by_article]
         self._chunks = [tuple(by_article[key]) for key in self._articles]
         texts = [glosses[key] for key in self._articles]
@@ -56,7 +55,7 @@ class GlossRanker:
             c: glosses[key] for key, ids in zip(self._articles, self._chunks, strict=True) for c in ids
         }
         keys = [str(n) for n in range(len(texts))]
-        self._words = BM25Index.build(keys, texts)
+        self._words = BM25Index.cached(keys, texts, cache_dir)
         embedded = embedded_glosses(glosses)
         self._vectored = [n for n, key in enumerate(self._articles) if key in embedded]  # rows of _vectors
         self._vectors = (

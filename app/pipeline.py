@@ -138,7 +138,7 @@ class Pipeline:
         if not glosses:
             return None
         embed = gloss_vectors(self.index.embedder, self.settings.data_dir / "cache" / "embeddings.sqlite3")
-        return GlossRanker(glosses, self.index.chunks, embed)
+        return GlossRanker(glosses, self.index.chunks, embed, cache_dir=self.settings.data_dir / "cache")
 
     def _question_memory(self) -> QuestionMemory | None:
         """The training questions' memory against this index (off by ``LEGALQA_QUESTION_MEMORY``); a broken
@@ -150,7 +150,7 @@ class Pipeline:
         except CorpusError as exc:
             log.warning("question memory left out: %s", exc)
             return None
-        return QuestionMemory(rows, self.index.chunks) if rows else None
+        return QuestionMemory(rows, self.index.chunks, self.settings.data_dir / "cache") if rows else None
 
     def retrieve(
         self, question: str, k: int | None = None, mode: str = "hybrid", *, focus: str = ""
@@ -233,12 +233,12 @@ class Pipeline:
             results = self.retrieve(
                 asked.query, k, mode, focus=retrieval_query(asked.text) if asked.resolved else ""
             )
+            t1 = time.perf_counter()
             evidence = self._assess(asked, results, authority)
             if asked.resolved and not evidence.abstain and not is_elliptical(asked.text):
                 alone = self._new_matter(asked, k, mode, authority)
                 if alone is not None:
                     asked, results, evidence = alone
-            t1 = time.perf_counter()
             decision = decide(asked, results, evidence, authority)
             if decision.decline:
                 draft = Draft(decision.decline, (), (), abstained=True)

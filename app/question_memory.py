@@ -30,7 +30,7 @@ from pathlib import Path
 
 from ingest.bm25 import BM25Index
 from ingest.errors import CorpusError
-from ingest.glosses import gloss_key
+from ingest.glosses import chunks_by_key
 from ingest.types import Chunk
 
 MEMORY_PATH = Path(__file__).with_name("question_memory.tsv.gz")
@@ -82,16 +82,16 @@ def write_memory(rows: Iterable[Remembered], path: Path = MEMORY_PATH) -> Path:
 class QuestionMemory:
     """The remembered questions of one corpus, resolved against one index's chunks."""
 
-    def __init__(self, rows: Iterable[Remembered], chunks: Mapping[str, Chunk]) -> None:
-        """Questions about a passage this index lacks (a document removed, renumbered) are left out."""
-        by_key: dict[tuple[str, str], list[str]] = {}
-        for chunk in chunks.values():
-            by_key.setdefault(gloss_key(chunk), []).append(chunk.chunk_id)
+    def __init__(
+        self, rows: Iterable[Remembered], chunks: Mapping[str, Chunk], cache_dir: Path | None = None
+    ) -> None:
+        """Questions about a passage this index lacks (a document removed, renumbered) are left out;
+        ``cache_dir``: where their BM25 index is kept between starts (``BM25Index.cached``)."""
+        by_key = chunks_by_key(chunks.values())
         kept = [(by_key[(doc, key)], question) for doc, key, question in rows if (doc, key) in by_key]
         self._chunks = [tuple(ids) for ids, _q in kept]
-        self._index = (
-            BM25Index.build([str(n) for n in range(len(kept))], [q for _ids, q in kept]) if kept else None
-        )
+        ids = [str(n) for n in range(len(kept))]
+        self._index = BM25Index.cached(ids, [q for _ids, q in kept], cache_dir) if kept else None
 
     def __len__(self) -> int:
         return len(self._chunks)

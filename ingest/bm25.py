@@ -7,13 +7,16 @@ pickle) next to ``ids.json``: the chunk id of every BM25 row, in order.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ingest.tokenize import tokenize
+from ingest.tokenize import tokenize, tokenizer_key
 
 IDS_FILE = "ids.json"
 
@@ -33,6 +36,29 @@ class BM25Index:
         retriever = bm25s.BM25()
         retriever.index([tokenize(t) for t in texts], show_progress=False)
         return cls(retriever, ids)
+
+    @classmethod
+    def cached(cls, ids: Sequence[str], texts: Sequence[str], cache_dir: Path | None) -> BM25Index:
+        """``build``, kept in ``cache_dir`` under a key of the ids, the texts and the tokenizer: for search
+        texts the app builds at start (tokenizing the question memory's 4.5k questions took ~1 s of the
+        first answer).  A missing or damaged cache is rebuilt; one that cannot be written is skipped."""
+        if cache_dir is None:
+            return cls.build(ids, texts)
+        digest = hashlib.sha256("\x00".join([tokenizer_key(), *ids, "\x01", *texts]).encode("utf-8"))
+        path = Path(cache_dir) / f"bm25-{digest.hexdigest()[:20]}"
+        if (path / IDS_FILE).is_file():
+            try:
+                return cls.load(path)
+            except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never a failed start
+                shutil.rmtree(path, ignore_errors=True)
+        index = cls.build(ids, texts)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            index.save(tmp)
+            os.replace(tmp, path)  # complete or absent: a reader never sees half a cache
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)  # read-only data folder, or another process won
+        return index
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

@@ -64,6 +64,15 @@ def gloss_key(chunk: Chunk) -> tuple[str, str]:
     return (chunk.doc_id, chunk.article or chunk.locator)
 
 
+def chunks_by_key(chunks: Iterable[Chunk]) -> dict[tuple[str, str], list[str]]:
+    """The chunk ids of each article or locator (``gloss_key``), in corpus order: what a gloss, or a
+    remembered question (``app.question_memory``), filed under it moves up."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for chunk in chunks:
+        out.setdefault(gloss_key(chunk), []).append(chunk.chunk_id)
+    return out
+
+
 def glosses_path(corpus_dir: Path) -> Path:
     return Path(corpus_dir) / GLOSSES_NAME
 

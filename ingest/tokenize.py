@@ -11,6 +11,7 @@ occur in questions but say nothing about which passage answers them.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import unicodedata
@@ -46,8 +47,20 @@ STOPWORDS = frozenset(
     ).split()
 )
 
+# Bump when ``tokenize`` changes how it cuts: BM25 indexes cached from tokens (``BM25Index.cached``)
+# are keyed by ``tokenizer_key``, which also covers the word lists above and jieba's version.
+TOKENIZER_VERSION = 1
+
 _lock = threading.Lock()
 _jieba = None
+
+
+def tokenizer_key() -> str:
+    """What tokens depend on besides the text (a cache built under another key is rebuilt)."""
+    import jieba
+
+    spec = repr((TOKENIZER_VERSION, LEGAL_TERMS, sorted(STOPWORDS), jieba.__version__))
+    return hashlib.sha256(spec.encode("utf-8")).hexdigest()[:12]
 
 
 def _tokenizer():
