@@ -32,11 +32,13 @@ __all__ = ["STOPWORDS", "ExtractiveAnswerer", "compose", "question_terms", "unit
 _ROLE_ORDER = {"rule": 0, "exception": 1, "remedy": 2, "procedure": 3, "clause": 4, "commentary": 5}
 
 
-def unit_score(unit: Unit, terms: dict[str, float]) -> float:
-    """Question-term weight found in the unit, damped by length; a question in the source answers nothing."""
+def unit_score(unit: Unit, terms: dict[str, float], implied: str = "") -> float:
+    """Question-term weight found in the unit, damped by length; a question in the source answers nothing.
+    ``implied``: words the unit says without writing them, its statute's name (a sentence of 产品质量法
+    第四十六条 is 产品质量法's, though only the paper's sentences write "《产品质量法》")."""
     if not terms:
         return 0.0
-    hit = sum(w for t, w in terms.items() if t in unit.text)
+    hit = sum(w for t, w in terms.items() if t in unit.text or (implied and t in implied))
     score = hit / math.sqrt(max(len(unit.text), 20) / 20)
     return 0.0 if unit.text.rstrip("”’」』）)").endswith(("？", "?")) else score
 
@@ -247,8 +249,9 @@ class ExtractiveAnswerer:
         scored: list[tuple[float, int, Unit, Retrieved]] = []
         for rank, r in enumerate(pool):
             prior = 1.0 / (1.0 + 0.35 * rank) * (0.6 if r.via == "xref" else 1.0)
+            implied = r.chunk.locator.split("》")[0] if r.chunk.article else ""  # 《产品质量法
             for pos, unit in enumerate(split_units(r.chunk)):
-                relevance = unit_score(unit, terms)
+                relevance = unit_score(unit, terms, implied)
                 if r.via == "lookup":  # the user named this article: it leads, quoted from its start
                     relevance += _opening_weight(pos)
                 if relevance > 0:

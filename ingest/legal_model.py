@@ -75,9 +75,10 @@ def vectors_file(model_key: str) -> Path:
     return VECTORS_DIR / f"{hashlib.sha256(model_key.encode('utf-8')).hexdigest()[:16]}.npz"
 
 
-def _write_keyed(path: Path, model_key: str, shas: list[str], **arrays: np.ndarray) -> Path:
-    """Write a shipped-vectors file (compressed npz holding the model key and the texts' sha256s, one
-    row each), atomically: a half-written file is never read."""
+def write_keyed(path: Path, model_key: str, shas: list[str], **arrays: np.ndarray) -> Path:
+    """Write a shipped file keyed by its model (compressed npz holding the model key, the texts' sha256s
+    and arrays with one row each; the query adapter's has no texts), atomically: a half-written file is
+    never read."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.npz")
     np.savez_compressed(tmp, model_key=np.array(model_key), shas=np.array(shas), **arrays)
@@ -85,7 +86,7 @@ def _write_keyed(path: Path, model_key: str, shas: list[str], **arrays: np.ndarr
     return path
 
 
-def _read_keyed(path: Path, model_key: str, *names: str) -> tuple[list[str], list[np.ndarray]] | None:
+def read_keyed(path: Path, model_key: str, *names: str) -> tuple[list[str], list[np.ndarray]] | None:
     """The sha256s and the named arrays of a shipped-vectors file written for ``model_key``; None when
     there is no such file or it is another model's."""
     if not path.is_file():
@@ -100,7 +101,7 @@ def write_shipped_vectors(model_key: str, items: dict[str, np.ndarray]) -> Path:
     """Save ``text sha256 → vector`` for ``model_key`` (float32, compressed)."""
     shas = sorted(items)
     vectors = np.stack([np.asarray(items[s], dtype=np.float32) for s in shas])
-    return _write_keyed(vectors_file(model_key), model_key, shas, vectors=vectors)
+    return write_keyed(vectors_file(model_key), model_key, shas, vectors=vectors)
 
 
 def glosses_vectors_file(model_key: str) -> Path:
@@ -116,14 +117,14 @@ def write_shipped_gloss_vectors(model_key: str, items: dict[str, np.ndarray]) ->
     scales = np.abs(matrix).max(axis=1, keepdims=True) / 127.0
     scales[scales == 0] = 1.0
     int8 = np.round(matrix / scales).astype(np.int8)
-    return _write_keyed(
+    return write_keyed(
         glosses_vectors_file(model_key), model_key, shas, int8=int8, scales=scales.astype(np.float32)
     )
 
 
 def shipped_gloss_vectors(model_key: str) -> dict[str, np.ndarray]:
     """``gloss sha256 → unit vector`` shipped for ``model_key``; empty when none are shipped for it."""
-    found = _read_keyed(glosses_vectors_file(model_key), model_key, "int8", "scales")
+    found = read_keyed(glosses_vectors_file(model_key), model_key, "int8", "scales")
     if found is None:
         return {}
     shas, (int8, scales) = found
@@ -134,7 +135,7 @@ def shipped_gloss_vectors(model_key: str) -> dict[str, np.ndarray]:
 
 def shipped_vectors(model_key: str) -> dict[str, np.ndarray]:
     """``text sha256 → vector`` shipped for ``model_key``; empty when none are shipped for it."""
-    found = _read_keyed(vectors_file(model_key), model_key, "vectors")
+    found = read_keyed(vectors_file(model_key), model_key, "vectors")
     if found is None:
         return {}
     shas, (vectors,) = found

@@ -64,6 +64,7 @@ from ingest.index_build import (
     fingerprint,
 )
 from ingest.ingest_report import IngestReport, Progress
+from ingest.query_adapter import AdaptedEmbedder, QueryAdapter
 from ingest.settings import Settings
 from ingest.types import Chunk
 
@@ -104,6 +105,9 @@ class Index:
     ) -> None:
         self.settings = settings
         self.embedder = embedder
+        adapted = isinstance(embedder, AdaptedEmbedder)
+        self._model: Embedder = embedder.inner if adapted else embedder
+        self._adapter: QueryAdapter | None = embedder.adapter if adapted else None
         self.info = info
         self.chunks = chunks
         self._bm25 = bm25
@@ -209,18 +213,26 @@ class Index:
             }
         return self._by_doc
 
-    def query_vector(self, query: str) -> list[float]:
-        """The query's embedding, remembered for a few queries: retrieval and issue matching share it."""
+    def plain_query_vector(self, query: str) -> list[float]:
+        """The query's embedding by the model alone, without the query adapter (remembered for a few
+        queries): what the decision to answer is judged on.  The adapter moves a question towards the
+        passages it was trained for, so closeness through it says "covered by training", not "in scope"."""
         with self._query_lock:
             cached = self._query_cache.get(query)
         if cached is not None:
             return cached
-        vector = self.embedder.embed_query(query)
+        vector = self._model.embed_query(query)
         with self._query_lock:
             self._query_cache[query] = vector
             while len(self._query_cache) > 64:
                 self._query_cache.pop(next(iter(self._query_cache)))
         return vector
+
+    def query_vector(self, query: str) -> list[float]:
+        """The query's embedding as retrieval ranks by it (through the query adapter, if the embedder has
+        one); retrieval and issue matching share it."""
+        plain = self.plain_query_vector(query)
+        return self._adapter.apply(plain) if self._adapter is not None else plain
 
     def vector_search(
         self, vector: Sequence[float], k: int, doc_ids: Collection[str] | None = None
@@ -243,6 +255,10 @@ class Index:
         top = np.argpartition(-scores, k - 1)[:k] if k < len(rows) else np.arange(len(rows))
         order = top[np.lexsort((rows[top], -scores[top]))]
         return [(self._ids[rows[i]], float(scores[i])) for i in order]
+
+    def vectors_of(self, chunk_ids: Sequence[str]) -> np.ndarray:
+        """The stored (unit) vectors of ``chunk_ids``, one row each (what trains the query adapter)."""
+        return self._vectors[[self._row_of[c] for c in chunk_ids]]
 
     def similarities(self, vector: Sequence[float], chunk_ids: Sequence[str]) -> list[float]:
         """Cosine similarity of ``vector`` to each of ``chunk_ids`` (an id this index lacks scores 0): what

@@ -20,6 +20,7 @@ from evals.train.data import (
     corpus_chunks,
     covered_dev_file,
     dev_file,
+    held_out_articles,
     jaccard,
     load_questions,
     resolve_gold,
@@ -108,8 +109,7 @@ def test_no_duplicates_and_ids_unique(training, dev) -> None:
 
 
 def test_training_never_targets_held_out_dev_articles(training, dev) -> None:
-    lines = (DATA_DIR / "dev-articles.tsv").read_text(encoding="utf-8").splitlines()
-    held_out = {tuple(line.split("\t")) for line in lines if line and not line.startswith("#")}
+    held_out = held_out_articles()
     assert len(held_out) >= 100
     assert not [(q.id, g.doc, g.article) for q in training for g in q.gold if (g.doc, g.article) in held_out]
     assert {(g.doc, g.article) for q in dev for g in q.gold if g.article} == held_out
@@ -197,11 +197,6 @@ def short():
     return {name: load_questions([DATA_DIR / f"short-{name}.jsonl"]) for name in ("train", "dev")}
 
 
-def _held_out() -> set[tuple[str, ...]]:
-    lines = (DATA_DIR / "dev-articles.tsv").read_text(encoding="utf-8").splitlines()
-    return {tuple(line.split("\t")) for line in lines if line and not line.startswith("#")}
-
-
 def test_short_questions_are_short_answerable_and_split_by_article(short, training, dev, chunks) -> None:
     assert len(short["train"]) >= 250 and len(short["dev"]) >= 80
     both = [*short["train"], *short["dev"]]
@@ -211,7 +206,7 @@ def test_short_questions_are_short_answerable_and_split_by_article(short, traini
     assert all(resolve_gold(both, chunks).values())
     texts = [q.question for q in [*both, *training, *dev]]
     assert len(texts) == len(set(texts))
-    held_out = _held_out()
+    held_out = held_out_articles()
     assert not [(q.id, g.article) for q in short["train"] for g in q.gold if (g.doc, g.article) in held_out]
     assert not [
         (q.id, g.article)

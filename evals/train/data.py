@@ -49,6 +49,16 @@ def covered_dev_file(data_dir: Path = DATA_DIR) -> Path:
     return data_dir / "dev-lay-covered.jsonl"
 
 
+def held_out_articles(data_dir: Path = DATA_DIR) -> set[tuple[str, str]]:
+    """(doc id, 第X条) of the articles drawn for the lay dev split (``dev-articles.tsv``): no training
+    question targets them, and what is trained on the corpus (the query adapter) never sees them."""
+    lines = (data_dir / "dev-articles.tsv").read_text(encoding="utf-8").splitlines()
+    return {
+        (doc, article)
+        for doc, article in (line.split("\t")[:2] for line in lines if line and not line.startswith("#"))
+    }
+
+
 def load_questions(paths: Iterable[Path]) -> list[TrainingQuestion]:
     """Every question of ``paths``, validated; ids are unique across all of them."""
     out: list[TrainingQuestion] = []

@@ -94,10 +94,11 @@ def feature_matrix(
         except QuestionError:
             query = item.question
         results = retriever.retrieve(query, pipeline.settings.top_k)
-        cover = coverage(query, results, pipeline.index.idf)
-        values = features(query, results, cover, retriever.best_issue_score(query))
+        judged, vector = pipeline.decision_inputs(query, results)
+        cover = coverage(query, judged, pipeline.index.idf)
+        values = features(query, judged, cover, retriever.best_issue_score(query))
         rows.append([values[n] for n in FEATURES])
-        vectors.append(pipeline.index.query_vector(query))
+        vectors.append(vector)
         if progress and (i + 1) % 250 == 0:
             print(f"  features {i + 1}/{len(items)}", flush=True)
     return np.asarray(rows, dtype=np.float64), np.asarray(vectors, dtype=np.float64)
@@ -213,8 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     args = parser.parse_args(argv)
 
-    pipeline = build_pipeline(without_memory())
     train, dev = training_data(args.positives, args.seed, args.data_dir)
+    pipeline = build_pipeline(without_memory())  # judged without the query adapter (Pipeline.decision_inputs)
     print(
         f"train: {sum(i.answerable for i in train)} answerable, {sum(not i.answerable for i in train)} negatives; "
         f"dev: {sum(i.answerable for i in dev)} answerable, {sum(not i.answerable for i in dev)} negatives"
