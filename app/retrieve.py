@@ -57,10 +57,9 @@ class RetrievalConfig:
     candidates: int = 40  # per ranker, before fusion
     # the embedding ranking's weight in the fusion (BM25's is 1) and RRF's k.  With the query adapter
     # (ingest.query_adapter) the dense ranking is the best single one on lay questions, and a smaller k
-    # lets its top ranks count for more: lay dev Recall@5 (adapter on) 1.0 / 60: 0.786 (issues then still
-    # matched through the adapter), 1.5 / 60: 0.792,
-    # 1.0 / 30: 0.816, 1.5 / 30: 0.825; 1.5 / 20 and 2.0 / 30 were lower (measured before issues were
-    # matched by the plain vector: 0.814, 0.805 against 0.820 for 1.5 / 30)
+    # lets its top ranks count for more.  Lay dev Recall@5, adapter on: 1.5 / 60 0.792, 1.0 / 30 0.816,
+    # 1.5 / 30 0.825.  Measured while issues were still matched through the adapter (1.5 / 30 then 0.820):
+    # 1.0 / 60 0.786, 1.5 / 20 0.814, 2.0 / 30 0.805
     dense_weight: float = 1.5
     rrf_k: int = 30
     named_statute_bonus: float = 0.5  # in units of the top RRF term; favours a statute the question names

@@ -229,8 +229,8 @@ class Index:
         return vector
 
     def query_vector(self, query: str) -> list[float]:
-        """The query's embedding as retrieval ranks by it (through the query adapter, if the embedder has
-        one); retrieval and issue matching share it."""
+        """The query's embedding as passages are ranked by it (through the query adapter, if the embedder
+        has one); issue matching and the decision to answer use ``plain_query_vector``."""
         plain = self.plain_query_vector(query)
         return self._adapter.apply(plain) if self._adapter is not None else plain
 

@@ -29,6 +29,7 @@ import numpy as np
 from app.pipeline import Pipeline, build_pipeline
 from evals.train.data import (
     DATA_DIR,
+    TrainingQuestion,
     dev_file,
     held_out_articles,
     load_questions,
@@ -124,11 +125,9 @@ def _embedded(pipeline: Pipeline, questions: Sequence[str]) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32)
 
 
-def _data_sha(paths: Sequence[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+def file_sha(path: Path) -> str:
+    """sha256 of a training file, as the card records it."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -137,15 +136,10 @@ class TrainingSet:
     passages; ``candidates`` marks the passages the softmax runs over (all but the lay dev articles')."""
 
     key: str
-    texts: list[str]
     rows: list[list[int]]
     vectors: np.ndarray
     passages: np.ndarray
     candidates: np.ndarray
-
-    def without(self, texts: set[str]) -> tuple[np.ndarray, list[list[int]]]:
-        keep = [i for i, t in enumerate(self.texts) if t not in texts]
-        return self.vectors[keep], [self.rows[i] for i in keep]
 
 
 def adapter_files() -> list[Path]:
@@ -158,20 +152,26 @@ def _bare(settings: Settings) -> Pipeline:
     return build_pipeline(replace(without_memory(settings), query_adapter=False))
 
 
+def _asked(pipeline: Pipeline, questions: Sequence[TrainingQuestion]) -> tuple[list[list[int]], np.ndarray]:
+    """Each question's gold passages (rows of the index, in corpus order) and its vector by ``pipeline``."""
+    row_of = {c: i for i, c in enumerate(pipeline.index.chunks)}
+    gold = resolve_gold(questions, pipeline.index.chunks)
+    rows = [[row_of[c] for c in gold[q.id]] for q in questions]
+    return rows, _embedded(pipeline, [q.question for q in questions])
+
+
 def training_set(pipeline: Pipeline, *, max_questions: int = 0) -> TrainingSet:
     index = pipeline.index
     ids = list(index.chunks)
-    row_of = {c: i for i, c in enumerate(ids)}
     held_out = held_out_articles()
     questions = load_questions(adapter_files())
     if max_questions:
         questions = questions[:max_questions]
-    gold = resolve_gold(questions, index.chunks)
+    rows, vectors = _asked(pipeline, questions)
     return TrainingSet(
         key=model_key(index.embedder),
-        texts=[q.question for q in questions],
-        rows=[[row_of[c] for c in gold[q.id]] for q in questions],
-        vectors=_embedded(pipeline, [q.question for q in questions]),
+        rows=rows,
+        vectors=vectors,
         passages=np.asarray(index.vectors_of(ids), dtype=np.float32),
         candidates=np.array([(index.chunks[c].doc_id, index.chunks[c].article) not in held_out for c in ids]),
     )
@@ -187,10 +187,7 @@ def run(
     dev = load_questions([dev_file()])
     if max_questions:
         dev = dev[:max_questions]
-    dev_gold = resolve_gold(dev, pipeline.index.chunks)
-    row_of = {c: i for i, c in enumerate(pipeline.index.chunks)}
-    dev_rows = [[row_of[c] for c in dev_gold[q.id]] for q in dev]
-    dev_vectors = _embedded(pipeline, [q.question for q in dev])
+    dev_rows, dev_vectors = _asked(pipeline, dev)
 
     adapter, losses = train_adapter(data.vectors, data.rows, data.passages, data.candidates, config)
     before = recall_at_5(dev_vectors, dev_rows, data.passages, None)
@@ -200,7 +197,7 @@ def run(
     card = {
         "model_key": data.key,
         "adapter_sha256": adapter.digest,
-        "data": {"files": {p.name: _data_sha([p]) for p in adapter_files()}, "questions": len(data.texts)},
+        "data": {"files": {p.name: file_sha(p) for p in adapter_files()}, "questions": len(data.rows)},
         "held_out_passages": int((~data.candidates).sum()),
         "hyperparameters": asdict(config),
         "loss": {"first": round(losses[0], 4), "last": round(losses[-1], 4)},
