@@ -16,7 +16,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,16 @@ class IssueConfig:
     # lists: the top issue is one of them for 29 of 70 without it, 39 of 70 with 0.1
     lexical_weight: float = 0.15
     margin: float = 0.03  # a second or third issue must score within this of the best
+    # what the question memory says: an issue whose provision the memory ranks r-th (r <= depth) for
+    # the question gains weight / r.  It orders the issues that pass the floor; whether any passes is
+    # decided without it.  e5-small rates a question about a disclaimer written into an AI service's
+    # terms as close to the AI-output issues as to the one on standard-term exclusions (within 0.03);
+    # the memory, whose nearest questions were answered by 第四百九十七条, tells them apart.  Measured
+    # with the adapter trained on the stories, dense weight 2 (1.5): covered lay split Recall@5 0.894 ->
+    # 0.900 (0.881 -> 0.887), lay dev split 0.813 (0.816) and multi-turn dev follow-ups 0.747 (0.707)
+    # unchanged.  The passages' own fusion as the evidence instead left that probe's order unchanged
+    evidence_weight: float = 0.03
+    evidence_depth: int = 10
     limit: int = 3
 
 
@@ -148,17 +158,30 @@ class IssueMatcher:
         out.sort(key=lambda m: (-m.score, m.issue.id))
         return out
 
-    def match(self, question: str, query_vector: Sequence[float]) -> list[IssueMatch]:
-        """The issues the question is about: above the floor, within ``margin`` of the best, at most ``limit``."""
+    def match(
+        self, question: str, query_vector: Sequence[float], evidence: Mapping[str, float] | None = None
+    ) -> list[IssueMatch]:
+        """The issues the question is about: above the floor, within ``margin`` of the best, at most ``limit``.
+
+        ``evidence``: chunk id → 1 / rank in the passage rankers' fusion; an issue gains
+        ``evidence_weight`` times its best provision's, after the floor has been applied.
+        """
         ranked = self.scores(question, query_vector)
         if not ranked or ranked[0].score < self.config.floor:
             return []
-        top = ranked[0].score
-        return [
-            m
-            for m in ranked[: self.config.limit]
-            if m.score >= max(self.config.floor, top - self.config.margin)
-        ]
+        floor = self.config.floor
+        eligible = [m for m in ranked if m.score >= floor]
+        if evidence and self.config.evidence_weight > 0:
+            eligible = sorted(
+                (replace(m, score=round(m.score + self.config.evidence_weight * self._support(m.issue, evidence), 4))
+                 for m in eligible),
+                key=lambda m: (-m.score, m.issue.id),
+            )  # fmt: skip
+        top = eligible[0].score
+        return [m for m in eligible[: self.config.limit] if m.score >= top - self.config.margin]
+
+    def _support(self, issue: Issue, evidence: Mapping[str, float]) -> float:
+        return max((evidence.get(c, 0.0) for r in self.provisions(issue) for c in r.chunk_ids), default=0.0)
 
 
 def _resolve(

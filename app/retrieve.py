@@ -59,8 +59,11 @@ class RetrievalConfig:
     # (ingest.query_adapter) the dense ranking is the best single one on lay questions, and a smaller k
     # lets its top ranks count for more.  Lay dev Recall@5, adapter on: 1.5 / 60 0.792, 1.0 / 30 0.816,
     # 1.5 / 30 0.825.  Measured while issues were still matched through the adapter (1.5 / 30 then 0.820):
-    # 1.0 / 60 0.786, 1.5 / 20 0.814, 2.0 / 30 0.805
-    dense_weight: float = 1.5
+    # 1.0 / 60 0.786, 1.5 / 20 0.814, 2.0 / 30 0.805.  With the adapter retrained on the consultation
+    # stories too (its dense lay dev Recall@5 0.678 -> 0.717), covered / lay dev Recall@5 / multi-turn
+    # dev follow-ups: 1.5 / 30 0.881 / 0.816 / 0.707, 2.0 / 30 0.894 / 0.813 / 0.747, 2.5 / 30 0.906 /
+    # 0.810 / 0.707, 2.0 / 20 0.906 / 0.810 / 0.707; 2.0 / 30 has the best sum
+    dense_weight: float = 2.0
     rrf_k: int = 30
     named_statute_bonus: float = 0.5  # in units of the top RRF term; favours a statute the question names
     max_xrefs: int = 2
@@ -150,9 +153,15 @@ class HybridRetriever:
         plain = self.index.plain_query_vector(question) if vector is not None else None
         # what the issues' and the glosses' words are matched against (computed once per question)
         content = self._without_statute_names(question) if self.mode == "hybrid" else question
-        matches = self._matches(question, content, plain, focus) if plain is not None and self.issues else []
+        rankings = self._rankings(question, k, vector, content)
+        evidence = self._evidence(rankings) if plain is not None and self.issues else {}
+        matches = (
+            self._matches(question, content, plain, focus, evidence)
+            if plain is not None and self.issues
+            else []
+        )
         tags = self._issue_tags(matches)
-        ranked = self._ranked(question, k, vector, tags, content)
+        ranked = self._ranked(question, rankings, tags)
         seen = {r.chunk.chunk_id for r in lookups}
         results = lookups + [r for r in ranked if r.chunk.chunk_id not in seen]
         results = results[: max(k, len(lookups))]
@@ -215,11 +224,20 @@ class HybridRetriever:
         docs = [d for (d, a) in self._articles if a == article_key(d, ref.number, ref.suffix)[1]]
         return sorted(docs, key=lambda d: (d != "civil-code", d))
 
-    def _matches(self, question: str, content: str, vector: Sequence[float], focus: str) -> list[IssueMatch]:
+    def _matches(
+        self,
+        question: str,
+        content: str,
+        vector: Sequence[float],
+        focus: str,
+        evidence: dict[str, float] | None = None,
+    ) -> list[IssueMatch]:
         assert self.issues is not None
-        matches = self.issues.match(content, vector)
+        matches = self.issues.match(content, vector, evidence)
         if focus and focus != question:
-            own = self.issues.match(self._without_statute_names(focus), self.index.plain_query_vector(focus))
+            own = self.issues.match(
+                self._without_statute_names(focus), self.index.plain_query_vector(focus), evidence
+            )
             known = {m.issue.id for m in own}
             matches = (own + [m for m in matches if m.issue.id not in known])[: self.issues.config.limit]
         return matches
@@ -282,63 +300,67 @@ class HybridRetriever:
                 extras.append(item)
         return rules + extras
 
+    def _rankings(
+        self, question: str, k: int, vector: Sequence[float] | None, content: str
+    ) -> list[tuple[str, list[tuple[str, float]], float]]:
+        """Each ranker's (name, ranking, fusion weight); ``content``: the question without the statute
+        names it mentions (``_without_statute_names``)."""
+        n = max(self.config.candidates, k)
+        out: list[tuple[str, list[tuple[str, float]], float]] = []
+        if vector is not None:
+            out.append(("dense", self.index.vector_search(vector, n), self.config.dense_weight))
+        if self.mode in ("hybrid", "bm25"):
+            out.append(("bm25", self.index.bm25_search(self.lexical_query(question), n), 1.0))
+        if self.mode != "hybrid":
+            return out
+        if self.glosses is not None:
+            # a statute's name says where to look, not what about: 产品质量法 matched every gloss with 质量
+            out.append(("gloss_words", self.glosses.by_words(content, n), self.config.gloss_words_weight))
+            out.append(("gloss_vector", self.glosses.by_vector(vector, n), self.config.gloss_vector_weight))
+        if self.memory is not None and self.config.memory_weight > 0:
+            out.append(("memory", self.memory.rank(content, n), self.config.memory_weight))
+        return out
+
+    def _evidence(self, rankings: Sequence[tuple[str, list[tuple[str, float]], float]]) -> dict[str, float]:
+        """chunk id → 1 / rank in the question memory's ranking (``app.question_memory``), over its top
+        ``IssueConfig.evidence_depth``: the passages that answered the most similar questions people
+        asked say which issue the question is on when the issues' own texts score alike."""
+        assert self.issues is not None
+        depth = self.issues.config.evidence_depth
+        if self.issues.config.evidence_weight <= 0 or depth <= 0:
+            return {}
+        remembered = next((ranking for name, ranking, _w in rankings if name == "memory"), [])
+        return {chunk_id: 1.0 / rank for rank, (chunk_id, _s) in enumerate(remembered[:depth], start=1)}
+
     def _ranked(
         self,
         question: str,
-        k: int,
-        vector: Sequence[float] | None,
+        rankings: Sequence[tuple[str, list[tuple[str, float]], float]],
         tags: dict[str, IssueTag],
-        content: str,
     ) -> list[Retrieved]:
-        """``content``: the question without the statute names it mentions (``_without_statute_names``)."""
-        n = max(self.config.candidates, k)
-        dense = self.index.vector_search(vector, n) if vector is not None else []
-        lexical = self.lexical_query(question)
-        sparse = self.index.bm25_search(lexical, n) if self.mode in ("hybrid", "bm25") else []
         if self.mode == "dense":
             return [
                 Retrieved(self.index.chunks[c], s, dense_score=s, dense_rank=i + 1, via="dense")
-                for i, (c, s) in enumerate(dense)
+                for i, (c, s) in enumerate(rankings[0][1] if rankings else [])
             ]
         if self.mode == "bm25":
             return [
                 Retrieved(self.index.chunks[c], s, bm25_score=s, bm25_rank=i + 1, via="bm25")
-                for i, (c, s) in enumerate(sparse)
+                for i, (c, s) in enumerate(rankings[0][1] if rankings else [])
             ]
-        glossed: list[tuple[str, list[tuple[str, float]], float]] = []
-        if self.glosses is not None:
-            glossed = [
-                # a statute's name says where to look, not what about: 产品质量法 matched every gloss with 质量
-                (
-                    "gloss_words",
-                    self.glosses.by_words(content, n),
-                    self.config.gloss_words_weight,
-                ),
-                ("gloss_vector", self.glosses.by_vector(vector, n), self.config.gloss_vector_weight),
-            ]
-        if self.memory is not None and self.config.memory_weight > 0:
-            glossed.append(("memory", self.memory.rank(content, n), self.config.memory_weight))
-        return self._fuse(question, dense, sparse, tags, glossed)
+        return self._fuse(question, rankings, tags)
 
     def _fuse(
         self,
         question: str,
-        dense: list[tuple[str, float]],
-        sparse: list[tuple[str, float]],
+        rankings: Sequence[tuple[str, list[tuple[str, float]], float]],
         tags: dict[str, IssueTag],
-        glossed: Sequence[tuple[str, list[tuple[str, float]], float]] = (),
     ) -> list[Retrieved]:
         rrf_k = self.config.rrf_k
         scores: dict[str, float] = {}
         info: dict[str, dict[str, float | int]] = {}
         issue_ranking = [(chunk_id, tag.score) for chunk_id, tag in tags.items()]
-        rankings = (
-            ("dense", dense, self.config.dense_weight),
-            ("bm25", sparse, 1.0),
-            ("issue", issue_ranking, self.config.issue_weight),
-            *glossed,
-        )
-        for name, ranking, weight in rankings:
+        for name, ranking, weight in (*rankings, ("issue", issue_ranking, self.config.issue_weight)):
             for rank, (chunk_id, score) in enumerate(ranking, start=1):
                 scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (rrf_k + rank)
                 info.setdefault(chunk_id, {})[f"{name}_score"] = score

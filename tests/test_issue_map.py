@@ -209,3 +209,49 @@ def test_a_statute_named_in_the_question_is_not_an_issue_word(corpus_legal_index
     assert not answer.abstained
     assert answer.citations[0].locator.endswith("第四十六条"), [c.locator for c in answer.citations]
     assert "诉讼时效" not in answer.text.split("相关规定")[0]
+
+
+def test_the_question_memory_orders_issues_that_score_alike_but_never_lets_one_pass_the_floor(
+    shipped, chunks
+) -> None:
+    """Evidence (chunk id → 1 / rank in the question memory) reorders the issues above the floor by the
+    provisions the nearest remembered questions were answered by; below the floor nothing matches."""
+    flat = lambda texts: [[1.0, 0.0] for _ in texts]  # noqa: E731 - every text equally similar
+    matcher = IssueMatcher(
+        shipped, chunks, flat, config=IssueConfig(floor=0.5, keyword_weight=0.0, margin=0.05)
+    )
+    question = "这个问题各争点打分一样"
+    plain = matcher.match(question, [1.0, 0.0])
+    assert plain and {m.score for m in plain} == {1.0}
+    owners = Counter(c for i in shipped.issues for r in matcher.provisions(i) for c in set(r.chunk_ids))
+    target, chunk = next(
+        (i, c)
+        for i in shipped.issues
+        if i.id not in {m.issue.id for m in plain}
+        for r in matcher.provisions(i)
+        for c in r.chunk_ids
+        if owners[c] == 1  # a provision no other issue lists
+    )
+    moved = matcher.match(question, [1.0, 0.0], {chunk: 1.0})
+    assert moved[0].issue.id == target.id
+    assert moved[0].score == pytest.approx(1.0 + matcher.config.evidence_weight)
+    assert matcher.match(question, [1.0, 0.0], {chunk: 0.5})[0].issue.id == target.id  # rank 2 still counts
+    off = IssueMatcher(shipped, chunks, flat, config=IssueConfig(floor=1.5))
+    assert off.match(question, [1.0, 0.0], {chunk: 1.0}) == []
+
+
+@pytest.mark.slow
+def test_a_disclaimer_in_the_terms_opens_with_the_rule_on_standard_term_exclusions(
+    corpus_legal_index,
+) -> None:
+    """The issue's own probe: the question names the model's output, and e5-small put three AI-output
+    issues a hair above 格式条款免责; the question memory (its nearest questions were answered by
+    第四百九十七条) decides."""
+    from app.pipeline import build_pipeline
+
+    pipeline = build_pipeline(corpus_legal_index)
+    answer = pipeline.ask("平台在用户协议里写了‘对模型输出不承担任何责任’，这种条款有效吗？")
+    assert not answer.abstained
+    points = answer.text.split("相关规定")[0]
+    assert "格式条款" in points.split("\n- ")[0], points[:300]
+    assert "第四百九十七条" in points, points[:300]

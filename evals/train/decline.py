@@ -201,7 +201,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--positives", type=int, default=1500, help="training questions sampled as answerable"
     )
     parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--max-false-decline", type=float, default=0.02)
+    parser.add_argument(
+        "--max-false-decline",
+        type=float,
+        default=0.015,
+        help="share of training positives the threshold may decline (0.02 until the adapter learnt the "
+        "stories; then 11 of the 100 short dev questions were declined end to end; 0.015: dev short "
+        "0.09 -> 0.08, negatives declined 0.82 -> 0.80)",
+    )
     parser.add_argument(
         "--c",
         type=float,
