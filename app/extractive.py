@@ -25,6 +25,7 @@ from app.draft import ISSUE_HEADING_PREFIX, KEY_POINTS_HEADING, PROVISIONS_HEADI
 from app.question import Question, as_question
 from app.sentences import Unit, split_units, unit_at
 from app.terms import STOPWORDS, question_terms
+from ingest.parsers.agreement import list_head_id
 
 __all__ = ["STOPWORDS", "ExtractiveAnswerer", "compose", "question_terms", "unit_score"]
 
@@ -49,11 +50,19 @@ _SENTENCE_END = re.compile(r"[。；！.;!）)”」]$")
 # an enumerated item ("（二）产品投入流通时，引起损害的缺陷尚不存在的；") means something only under its
 # article's opening words ("生产者能够证明有下列情形之一的，不承担赔偿责任：")
 _LIST_ITEM = re.compile(r"^[（(][一二三四五六七八九十]+[）)]")
+# the agreement's items are chunks of their own ("③ 在大模型开放平台已尽善意管理的情况下，因……等因素。"),
+# their opening words the clause above them ("……大模型开放平台并不承担相应的违约责任：")
+_AGREEMENT_ITEM = re.compile(r"^[①-⑳]")
 
 
 def can_lead(unit: Unit) -> bool:
     text = unit.text.strip()
-    if len(text) < 12 or not _SENTENCE_END.search(text) or _LIST_ITEM.match(text):
+    if (
+        len(text) < 12
+        or not _SENTENCE_END.search(text)
+        or _LIST_ITEM.match(text)
+        or _AGREEMENT_ITEM.match(text)
+    ):
         return False
     # a statute or agreement addresses its parties (您 is the user); prose addressing the reader is advice
     return unit.chunk.kind in ("statute", "agreement") or not _ADDRESSED.search(text)
@@ -133,6 +142,7 @@ class ExtractiveAnswerer:
         else:
             limit = self.related_after_issues if points else self.max_statements
         chosen = self._choose(pool, terms, limit, leads=not (points or asked))
+        chosen = _with_list_heads(chosen, passages, used)
         if self.citations is not None:
             asked, points, chosen = self._judged(asked, points, chosen, pool, passages)
         if points or asked:
@@ -220,21 +230,26 @@ class ExtractiveAnswerer:
         ]
         points = []
         cited = set(cited)  # passages already quoted above (what the question named)
+        by_id = {r.chunk.chunk_id: r for r in passages}
         for issue_id, items in [(i, by_issue[i]) for i in shown][: self.max_issues]:
             items = sorted(items, key=lambda r: _ROLE_ORDER.get(r.issue.role if r.issue else "", 9))
             quoted: list[tuple[Unit, Retrieved]] = []
+            stated: set[str] = set()  # a list item and its lead-in count as one passage
             for n, r in enumerate(items):
-                passages = {q.chunk.chunk_id for _u, q in quoted}  # a list item and its lead-in are one
-                if len(passages) >= self.per_issue or r.chunk.chunk_id in cited:
+                if len(stated) >= self.per_issue or r.chunk.chunk_id in cited:
                     continue
                 if n > 0 and r.via == "issue":  # appended by the map, not ranked for this question
                     continue
                 unit = _decisive_unit(r, terms) if n == 0 else _speaking_unit(r, terms)
                 if unit is None:
                     continue
-                lead = _lead_in(unit) if n == 0 and not can_lead(unit) else None
+                lead = _lead_in(unit) if not can_lead(unit) else None
                 quoted += [(lead, r)] if lead is not None else []
+                for head in _list_head(unit, r, by_id, cited):
+                    quoted.append(head)
+                    cited.add(head[1].chunk.chunk_id)
                 quoted.append((unit, r))
+                stated.add(r.chunk.chunk_id)
                 cited.add(r.chunk.chunk_id)
             if quoted:
                 points.append(KeyPoint(names[issue_id], tuple(quoted)))
@@ -314,6 +329,47 @@ def _lead_in(item: Unit) -> Unit | None:
     start = max(before.rfind(mark, 0, colon) for mark in ("。", "\n", "；")) + 1
     lead = unit_at(chunk, start, colon + 1)
     return lead if len(lead.text) >= 4 and not _LIST_ITEM.match(lead.text) else None
+
+
+def _list_head(
+    unit: Unit, r: Retrieved, by_id: dict[str, Retrieved], taken: set[str]
+) -> list[tuple[Unit, Retrieved]]:
+    """[(the opening line of the list, its clause)] for an agreement item quoted alone, when retrieval
+    brought that clause along (``HybridRetriever._list_heads``) and it is not quoted already; else []."""
+    if not _AGREEMENT_ITEM.match(unit.text.strip()):
+        return []
+    holder = by_id.get(list_head_id(r.chunk))
+    if holder is None or holder.chunk.chunk_id in taken:
+        return []
+    lead = _closing_lead(holder)
+    return [(lead, holder)] if lead is not None else []
+
+
+def _with_list_heads(
+    chosen: list[tuple[Unit, Retrieved]], passages: Sequence[Retrieved], used: set[str]
+) -> list[tuple[Unit, Retrieved]]:
+    """``chosen`` with each agreement item's opening line before it (see ``_list_head``)."""
+    by_id = {r.chunk.chunk_id: r for r in passages}
+    taken = set(used) | {r.chunk.chunk_id for _u, r in chosen}
+    out: list[tuple[Unit, Retrieved]] = []
+    for unit, r in chosen:
+        for head in _list_head(unit, r, by_id, taken):
+            out.append(head)
+            taken.add(head[1].chunk.chunk_id)
+        out.append((unit, r))
+    return out
+
+
+def _closing_lead(holder: Retrieved) -> Unit | None:
+    """The last sentence of the clause above an agreement item, when it opens a list (ends with "："):
+    "③ ……等因素。" quoted alone names a cause without saying that the platform is not liable for it."""
+    chunk = holder.chunk
+    text = chunk.text.rstrip()
+    if not text.endswith("："):
+        return None
+    start = max(text.rfind(mark, 0, len(text) - 1) for mark in ("。", "\n", "；")) + 1
+    lead = unit_at(chunk, start, len(text))
+    return lead if len(lead.text.strip()) >= 4 else None
 
 
 def _speaking_unit(r: Retrieved, terms: dict[str, float]) -> Unit | None:

@@ -19,6 +19,7 @@ from app.issues import IssueMatch, IssueMatcher
 from app.question_memory import QuestionMemory
 from app.terms import question_terms
 from ingest.numerals import int_to_cn
+from ingest.parsers.agreement import list_head_id
 from ingest.types import Chunk
 
 if TYPE_CHECKING:
@@ -168,6 +169,7 @@ class HybridRetriever:
         if self.mode == "hybrid":
             results += self._issue_extras(matches, tags, {r.chunk.chunk_id for r in results})
             results += self._xrefs(results, {r.chunk.chunk_id for r in results})
+            results += self._list_heads(results, {r.chunk.chunk_id for r in results})
         if plain is not None:
             scores = self.index.similarities(plain, [r.chunk.chunk_id for r in results])
             results = [replace(r, similarity=s) for r, s in zip(results, scores, strict=True)]
@@ -424,6 +426,20 @@ class HybridRetriever:
                     if chunk.chunk_id not in seen and len(extra) < self.config.max_xrefs:
                         seen.add(chunk.chunk_id)
                         extra.append(Retrieved(chunk=chunk, fused_score=r.fused_score * 0.5, via="xref"))
+        return extra
+
+    def _list_heads(self, results: list[Retrieved], seen: set[str]) -> list[Retrieved]:
+        """The clause an agreement item hangs under, when it opens the list ("……大模型开放平台并不承担
+        相应的违约责任："): the item alone ("③ ……设备与系统维护……等因素。") names a cause without its
+        consequence, so the answer quotes that opening line with it (``app.extractive``)."""
+        extra: list[Retrieved] = []
+        for r in results:
+            parent = list_head_id(r.chunk)
+            chunk = self.index.chunks.get(parent) if parent else None
+            if chunk is None or parent in seen or not chunk.text.rstrip().endswith("："):
+                continue
+            seen.add(parent)
+            extra.append(Retrieved(chunk=chunk, fused_score=r.fused_score * 0.5, via="xref"))
         return extra
 
 

@@ -43,6 +43,8 @@ def unit_at(chunk: Chunk, rel_start: int, rel_end: int) -> Unit:
     """The unit of ``chunk.text[rel_start:rel_end]`` without surrounding blanks, in file offsets."""
     raw = chunk.text[rel_start:rel_end]
     lead = len(raw) - len(raw.lstrip())
+    if raw[lead : lead + 2] in ("- ", "* "):  # a Markdown bullet is layout, not text: the answer adds its own
+        lead += 2
     trail = len(raw) - len(raw.rstrip())
     s, e = rel_start + lead, rel_end - trail
     return Unit(chunk, chunk.start + s, chunk.start + e, chunk.text[s:e])

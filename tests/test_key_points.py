@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+import pytest
+
 from app.answer import IssueTag, Retrieved
 from app.citations_ref import named_source_kinds
 from app.draft import ISSUE_HEADING_PREFIX
@@ -172,3 +174,64 @@ def test_a_decisive_list_item_is_quoted_under_the_words_that_open_its_list() -> 
     assert bullets[0].startswith("- 第四百九十七条　有下列情形之一的，该格式条款无效：[1]"), draft.text
     assert bullets[1].startswith(f"- {item}[1]")
     assert bullets[2].startswith("- 第二十六条") and bullets[2].endswith("[2]")
+
+
+def _agreement(*ids: str):
+    from evals.train.data import corpus_chunks
+    from tests.helpers import ROOT
+
+    chunks = corpus_chunks(ROOT / "corpus")
+    return [chunks[i] for i in ids]
+
+
+def test_an_agreement_item_is_quoted_under_the_clause_that_opens_its_list() -> None:
+    """The agreement's items are chunks of their own: "③ ……设备与系统维护……等因素。" alone names a cause
+    and not that the platform disclaims liability for it, which the clause above the list says."""
+    head, item = _agreement("agreement/8/2", "agreement/8/2/3")
+    rule = _tagged(RULE, 0, "outage", "服务中断/宕机的违约责任", dense_rank=1, bm25_rank=1)
+    clause = Retrieved(
+        item, 0.9, via="hybrid", dense_rank=2, issue=IssueTag("outage", "服务中断/宕机的违约责任", "clause")
+    )
+    brought = Retrieved(head, 0.45, via="xref")
+    for passages in ([rule, clause, brought], [clause, brought]):  # in 要点, and under 相关规定
+        draft = ExtractiveAnswerer().answer("平台说系统维护导致的中断不负责，对吗", passages)
+        lines = draft.text.splitlines()
+        at = next(n for n, line in enumerate(lines) if line.startswith("- ③ 在大模型开放平台已尽善意管理"))
+        assert "并不承担相应的违约责任：" in lines[at - 1], draft.text
+        cited = {c.chunk_id for c in draft.citations}
+        assert {"agreement/8/2", "agreement/8/2/3"} <= cited
+    alone = ExtractiveAnswerer().answer("平台说系统维护导致的中断不负责，对吗", [rule, clause])
+    assert "并不承担相应的违约责任" not in alone.text  # only what retrieval brought is quoted
+
+
+def test_a_markdown_bullet_is_not_quoted_as_text() -> None:
+    """Lines of the agreement written as Markdown bullets ("- 智谱不对……负责。") were shown as "- - …"."""
+    (clause,) = _agreement("agreement/8/7")
+    draft = ExtractiveAnswerer().answer(
+        "平台把我的数据删了，它负责吗", [Retrieved(clause, 1.0, dense_rank=1)]
+    )
+    assert draft.citations and "- - " not in draft.text, draft.text
+    assert all(not s.text.startswith("- ") and s.text in clause.text for s in draft.statements)
+    assert any("数据的删除" in s.text for s in draft.statements), draft.text
+
+
+def test_list_head_ids() -> None:
+    from ingest.parsers.agreement import list_head_id
+
+    head, item, clause = _agreement("agreement/8/2", "agreement/8/2/3", "agreement/3/5")
+    assert list_head_id(item) == "agreement/8/2"
+    assert list_head_id(head) == "" and list_head_id(clause) == ""
+    assert list_head_id(make_chunk(RULE)) == ""
+
+
+@pytest.mark.slow
+def test_retrieval_brings_the_clause_an_agreement_item_hangs_under(corpus_legal_index) -> None:
+    """End to end: an answer that quotes an item of the agreement's 八、责任限制 第2条 quotes the clause's
+    opening words too (HybridRetriever._list_heads brings that clause along as a cross-reference)."""
+    from app.pipeline import build_pipeline
+
+    answer = build_pipeline(corpus_legal_index).ask("平台因为系统维护中断服务，协议里说不负责，这样行吗？")
+    items = [c for c in answer.citations if c.chunk_id.startswith("agreement/8/2/")]
+    assert items, answer.text
+    assert "agreement/8/2" in {c.chunk_id for c in answer.citations}, answer.text
+    assert "并不承担相应的违约责任：" in answer.text

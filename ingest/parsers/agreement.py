@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ingest.numerals import cn_to_int
 from ingest.parsers.base import ChunkBuilder, Line, ParseResult, split_lines
-from ingest.types import Document
+from ingest.types import Chunk, Document
 
 _PREFIX = re.compile(r"(?:\s+|#{1,6}(?=\s)|[-*+](?=\s)|•)*")
 _SECTION = re.compile(r"([一二三四五六七八九十百]+)、\s*(\S.{0,38})")
@@ -158,3 +158,12 @@ def parse_agreement(doc: Document) -> ParseResult:
         if not line.blank:
             parser.feed(line)
     return parser.result()
+
+
+def list_head_id(chunk: Chunk) -> str:
+    """The clause an item of an agreement hangs under: items are filed as ``<doc>/<section>/<clause>/<item>``
+    ("agreement/8/2/3" → "agreement/8/2"); "" for any other chunk (a clause, a clause's tail, a statute)."""
+    parts = chunk.chunk_id.split("/")
+    if chunk.kind != "agreement" or len(parts) != 4 or parts[3] == "tail":
+        return ""
+    return "/".join(parts[:3])
