@@ -26,6 +26,7 @@ from app.question import Question, as_question
 from app.sentences import Unit, split_units, unit_at
 from app.terms import STOPWORDS, question_terms
 from ingest.parsers.agreement import list_head_id
+from ingest.types import Chunk
 
 __all__ = ["STOPWORDS", "ExtractiveAnswerer", "compose", "question_terms", "unit_score"]
 
@@ -129,7 +130,8 @@ class ExtractiveAnswerer:
         query = as_question(question).query  # sentences are picked by what was searched
         terms = question_terms(query)
         asked = self._asked(query, passages, terms)
-        points = self._key_points(passages, terms, {r.chunk.chunk_id for _u, r in asked})
+        by_id = {r.chunk.chunk_id: r for r in passages}
+        points = self._key_points(passages, terms, {r.chunk.chunk_id for _u, r in asked}, by_id)
         used = {r.chunk.chunk_id for _u, r in asked} | {
             r.chunk.chunk_id for p in points for _u, r in p.quoted
         }
@@ -142,7 +144,7 @@ class ExtractiveAnswerer:
         else:
             limit = self.related_after_issues if points else self.max_statements
         chosen = self._choose(pool, terms, limit, leads=not (points or asked))
-        chosen = _with_list_heads(chosen, passages, used)
+        chosen = _with_list_heads(chosen, by_id, used)
         if self.citations is not None:
             asked, points, chosen = self._judged(asked, points, chosen, pool, passages)
         if points or asked:
@@ -215,8 +217,13 @@ class ExtractiveAnswerer:
 
     # -- 要点 ---------------------------------------------------------------
     def _key_points(
-        self, passages: Sequence[Retrieved], terms: dict[str, float], cited: set[str]
+        self,
+        passages: Sequence[Retrieved],
+        terms: dict[str, float],
+        cited: set[str],
+        by_id: dict[str, Retrieved],
     ) -> list[KeyPoint]:
+        """``by_id``: the passages by chunk id (where an agreement item's clause is looked up)."""
         by_issue: dict[str, list[Retrieved]] = {}
         names: dict[str, str] = {}
         for r in passages:
@@ -230,7 +237,6 @@ class ExtractiveAnswerer:
         ]
         points = []
         cited = set(cited)  # passages already quoted above (what the question named)
-        by_id = {r.chunk.chunk_id: r for r in passages}
         for issue_id, items in [(i, by_issue[i]) for i in shown][: self.max_issues]:
             items = sorted(items, key=lambda r: _ROLE_ORDER.get(r.issue.role if r.issue else "", 9))
             quoted: list[tuple[Unit, Retrieved]] = []
@@ -321,14 +327,19 @@ def _decisive_unit(r: Retrieved, terms: dict[str, float]) -> Unit | None:
 def _lead_in(item: Unit) -> Unit | None:
     """The sentence that opens the list ``item`` belongs to ("有下列情形之一的，该格式条款无效："): a 要点
     that quotes 第四百九十七条's item （二） alone states a condition without its consequence."""
-    chunk = item.chunk
-    before = chunk.text[: item.start - chunk.start]
+    lead = _opening_words(item.chunk, item.start - item.chunk.start)
+    return lead if lead is not None and not _LIST_ITEM.match(lead.text) else None
+
+
+def _opening_words(chunk: Chunk, end: int) -> Unit | None:
+    """The sentence of ``chunk.text[:end]`` that ends at its last "：" (the words that open a list)."""
+    before = chunk.text[:end]
     colon = before.rfind("：")
     if colon < 0:
         return None
     start = max(before.rfind(mark, 0, colon) for mark in ("。", "\n", "；")) + 1
     lead = unit_at(chunk, start, colon + 1)
-    return lead if len(lead.text) >= 4 and not _LIST_ITEM.match(lead.text) else None
+    return lead if len(lead.text) >= 4 else None
 
 
 def _list_head(
@@ -346,10 +357,9 @@ def _list_head(
 
 
 def _with_list_heads(
-    chosen: list[tuple[Unit, Retrieved]], passages: Sequence[Retrieved], used: set[str]
+    chosen: list[tuple[Unit, Retrieved]], by_id: dict[str, Retrieved], used: set[str]
 ) -> list[tuple[Unit, Retrieved]]:
     """``chosen`` with each agreement item's opening line before it (see ``_list_head``)."""
-    by_id = {r.chunk.chunk_id: r for r in passages}
     taken = set(used) | {r.chunk.chunk_id for _u, r in chosen}
     out: list[tuple[Unit, Retrieved]] = []
     for unit, r in chosen:
@@ -363,13 +373,8 @@ def _with_list_heads(
 def _closing_lead(holder: Retrieved) -> Unit | None:
     """The last sentence of the clause above an agreement item, when it opens a list (ends with "："):
     "③ ……等因素。" quoted alone names a cause without saying that the platform is not liable for it."""
-    chunk = holder.chunk
-    text = chunk.text.rstrip()
-    if not text.endswith("："):
-        return None
-    start = max(text.rfind(mark, 0, len(text) - 1) for mark in ("。", "\n", "；")) + 1
-    lead = unit_at(chunk, start, len(text))
-    return lead if len(lead.text.strip()) >= 4 else None
+    text = holder.chunk.text.rstrip()
+    return _opening_words(holder.chunk, len(text)) if text.endswith("：") else None
 
 
 def _speaking_unit(r: Retrieved, terms: dict[str, float]) -> Unit | None:

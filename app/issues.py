@@ -163,7 +163,7 @@ class IssueMatcher:
     ) -> list[IssueMatch]:
         """The issues the question is about: above the floor, within ``margin`` of the best, at most ``limit``.
 
-        ``evidence``: chunk id → 1 / rank in the passage rankers' fusion; an issue gains
+        ``evidence``: chunk id → 1 / rank in the question memory's ranking; an issue gains
         ``evidence_weight`` times its best provision's, after the floor has been applied.
         """
         ranked = self.scores(question, query_vector)

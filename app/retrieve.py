@@ -155,12 +155,9 @@ class HybridRetriever:
         # what the issues' and the glosses' words are matched against (computed once per question)
         content = self._without_statute_names(question) if self.mode == "hybrid" else question
         rankings = self._rankings(question, k, vector, content)
-        evidence = self._evidence(rankings) if plain is not None and self.issues else {}
-        matches = (
-            self._matches(question, content, plain, focus, evidence)
-            if plain is not None and self.issues
-            else []
-        )
+        matches: list[IssueMatch] = []
+        if plain is not None and self.issues:
+            matches = self._matches(question, content, plain, focus, self._evidence(rankings))
         tags = self._issue_tags(matches)
         ranked = self._ranked(question, rankings, tags)
         seen = {r.chunk.chunk_id for r in lookups}
