@@ -35,6 +35,7 @@ from app.decline import DeclineModel, load_model
 from app.draft import Answerer, Draft, Rewriter, Streamer
 from app.extractive import ExtractiveAnswerer
 from app.failures import error_answer, redact, valid_text
+from app.fusion import FusionModel, load_fusion_model
 from app.glosses import GlossRanker
 from app.issues import IssueMatcher
 from app.question import Question, QuestionError, clean_question, retrieval_query
@@ -81,6 +82,7 @@ class Pipeline:
                     issues=self._issue_matcher() if hybrid else None,
                     glosses=self._gloss_ranker() if hybrid else None,
                     memory=self._question_memory() if hybrid else None,
+                    fusion=self._fusion_model() if hybrid else None,
                 )
             return self.retrievers[mode]
 
@@ -98,6 +100,7 @@ class Pipeline:
                     issues=self._issue_matcher(),
                     glosses=self._gloss_ranker(),
                     memory=self._question_memory(),
+                    fusion=self._fusion_model(),
                 )
             return self._authority
 
@@ -107,6 +110,13 @@ class Pipeline:
             if self._decliner is None:
                 self._decliner = (load_model(embedder=self.index.embedder.name),)
             return self._decliner[0]
+
+    def _fusion_model(self) -> FusionModel | None:
+        """The learned fusion (off by ``LEGALQA_LEARNED_FUSION``), if it was trained with this index's
+        embedder; otherwise reciprocal-rank fusion."""
+        if not self.settings.learned_fusion:
+            return None
+        return load_fusion_model(embedder=self.index.embedder.name)
 
     def _issue_matcher(self) -> IssueMatcher | None:
         """The corpus's issue map against this index; a broken map is logged (one line naming the file and

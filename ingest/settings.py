@@ -91,6 +91,8 @@ class Settings:
                                     "Extractive answers cite only the passages the trained citation filter keeps (off: all they quote).")  # fmt: skip
     question_memory: bool = setting(True, "LEGALQA_QUESTION_MEMORY",
                                     "Rank passages by the training questions written for them too (app.question_memory).")  # fmt: skip
+    learned_fusion: bool = setting(True, "LEGALQA_LEARNED_FUSION",
+                                   "Fuse the rankers by the trained model (app.fusion) instead of reciprocal rank, if one is shipped for the embedder.")  # fmt: skip
     query_adapter: bool = setting(True, "LEGALQA_QUERY_ADAPTER",
                                   "Embed questions through the adapter trained for the embedder, if one is shipped (ingest.query_adapter).")  # fmt: skip
     log_questions: bool = setting(False, "LEGALQA_LOG_QUESTIONS",

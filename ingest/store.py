@@ -228,6 +228,11 @@ class Index:
                 self._query_cache.pop(next(iter(self._query_cache)))
         return vector
 
+    def set_query_adapter(self, adapter: QueryAdapter | None) -> None:
+        """Rank by ``adapter`` from now on (None: the model alone).  For training only: the learned
+        fusion's features must come from an adapter that never saw the question they are computed for."""
+        self._adapter = adapter
+
     def query_vector(self, query: str) -> list[float]:
         """The query's embedding as passages are ranked by it (through the query adapter, if the embedder
         has one); issue matching and the decision to answer use ``plain_query_vector``."""

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from app.pipeline import Pipeline, build_pipeline
+from evals.train import exit_code
 from evals.train.data import (
     DATA_DIR,
     TrainingQuestion,
@@ -39,7 +40,6 @@ from evals.train.data import (
     without_memory,
 )
 from ingest.embed_cache import model_key
-from ingest.errors import LegalQAError
 from ingest.query_adapter import QueryAdapter, write_adapter
 from ingest.settings import Settings
 
@@ -162,13 +162,17 @@ def _asked(pipeline: Pipeline, questions: Sequence[TrainingQuestion]) -> tuple[l
     return rows, _embedded(pipeline, [q.question for q in questions])
 
 
-def training_set(pipeline: Pipeline, *, max_questions: int = 0) -> TrainingSet:
+def training_set(
+    pipeline: Pipeline, *, max_questions: int = 0, questions: Sequence[TrainingQuestion] | None = None
+) -> TrainingSet:
+    """``questions``: these instead of every question of ``adapter_files()`` (the first ``max_questions``)."""
     index = pipeline.index
     ids = list(index.chunks)
     held_out = held_out_articles()
-    questions = load_questions(adapter_files())
-    if max_questions:
-        questions = questions[:max_questions]
+    if questions is None:
+        questions = load_questions(adapter_files())
+        if max_questions:
+            questions = questions[:max_questions]
     rows, vectors = _asked(pipeline, questions)
     return TrainingSet(
         key=model_key(index.embedder),
@@ -239,12 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     config = AdapterConfig(args.rank, args.epochs, args.temperature, args.lr, defaults.batch_size, args.seed)
-    try:
-        run(Settings.from_env(), config, max_questions=args.max_questions, out=args.out)
-    except LegalQAError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_code(lambda: run(Settings.from_env(), config, max_questions=args.max_questions, out=args.out))
 
 
 if __name__ == "__main__":
