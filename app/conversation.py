@@ -17,7 +17,7 @@ The answer shows what was searched: "按上下文理解为：…".  The LLM path
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -34,7 +34,9 @@ class Turn:
     content: str
 
 
-HistoryItem = Turn | str  # a bare string is an earlier user question
+# a bare string is an earlier user question; a mapping is a chat message as OpenAI-style clients and
+# LangChain's message dicts write it ({"role": "user", "content": "..."})
+HistoryItem = Turn | str | Mapping[str, object]
 
 
 _OPENERS = re.compile(
@@ -54,8 +56,15 @@ def user_questions(history: Iterable[HistoryItem]) -> list[str]:
     for item in history:
         if isinstance(item, str):
             out.append(item)
-        elif item.role == "user":
-            out.append(item.content)
+        elif isinstance(item, Turn):
+            out += [item.content] if item.role == "user" else []
+        elif isinstance(item, Mapping):
+            content = item.get("content")
+            out += [content] if item.get("role") == "user" and isinstance(content, str) else []
+        else:
+            raise TypeError(
+                f"a history item is a question, a Turn or a {{role, content}} message, not {type(item).__name__}"
+            )
     return [q.strip() for q in out if q and q.strip()]
 
 

@@ -82,10 +82,8 @@ class FusionModel(logistic.Weights):
     """Orders candidates by the logit of P(the passage answers the question); ``threshold`` is unused."""
 
     def score(self, candidate: Candidate) -> float:
-        row = candidate_features(candidate)
-        return self.intercept + sum(
-            c * (row[n] - m) / (s or 1.0)
-            for n, m, s, c in zip(self.names, self.mean, self.scale, self.coef, strict=True)
+        return logistic.logit(
+            candidate_features(candidate), self.names, self.mean, self.scale, self.coef, self.intercept
         )
 
     def to_json(self) -> dict[str, object]:
@@ -93,10 +91,7 @@ class FusionModel(logistic.Weights):
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> FusionModel:
-        fields = logistic.fields_from_json(data, FEATURES)
-        if not (len(fields["names"]) == len(fields["mean"]) == len(fields["scale"]) == len(fields["coef"])):
-            raise ValueError("features, mean, scale and coef must have one entry each")
-        return cls(**fields)
+        return cls(**logistic.fields_from_json(data, FEATURES))
 
 
 def load_fusion_model(path: Path = MODEL_PATH, embedder: str = "") -> FusionModel | None:

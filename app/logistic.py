@@ -23,12 +23,22 @@ def probability(
 ) -> float:
     """P(positive) of ``values`` (every name in ``names``); ``extra`` is added to the logit (e.g. the
     decline model's weights on the question's embedding)."""
-    z = intercept + sum(
+    z = logit(values, names, mean, scale, coef, intercept) + extra
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+def logit(
+    values: Mapping[str, float],
+    names: Sequence[str],
+    mean: Sequence[float],
+    scale: Sequence[float],
+    coef: Sequence[float],
+    intercept: float,
+) -> float:
+    """The model's log-odds for ``values``: what a ranking model orders by (the sigmoid keeps the order)."""
+    return intercept + sum(
         c * (values[n] - m) / (s or 1.0) for n, m, s, c in zip(names, mean, scale, coef, strict=True)
     )
-    if extra:
-        z += extra
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +76,15 @@ def fields_from_json(data: Mapping[str, object], known: Sequence[str]) -> dict[s
     unknown = set(names) - set(known)
     if unknown:
         raise ValueError(f"unknown features {sorted(unknown)}")
+    mean, scale, coef = floats(data, "mean"), floats(data, "scale"), floats(data, "coef")
+    if not len(names) == len(mean) == len(scale) == len(coef):
+        raise ValueError("features, mean, scale and coef must have one entry each")
     return {
         "embedder": str(data["embedder"]),
         "names": names,
-        "mean": floats(data, "mean"),
-        "scale": floats(data, "scale"),
-        "coef": floats(data, "coef"),
+        "mean": mean,
+        "scale": scale,
+        "coef": coef,
         "intercept": float(data["intercept"]),  # type: ignore[arg-type]
         "threshold": float(data["threshold"]),  # type: ignore[arg-type]
     }

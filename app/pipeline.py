@@ -35,6 +35,7 @@ from app.decline import DeclineModel, load_model
 from app.draft import Answerer, Draft, Rewriter, Streamer
 from app.extractive import ExtractiveAnswerer
 from app.failures import error_answer, redact, valid_text
+from app.followup import FollowUpModel, followup_features, load_followup_model
 from app.fusion import FusionModel, load_fusion_model
 from app.glosses import GlossRanker
 from app.issues import IssueMatcher
@@ -52,8 +53,32 @@ from ingest.store import Index
 from ingest.types import source_mark
 
 log = logging.getLogger("legalqa.pipeline")
+
+# how deep each reading of a follow-up (with the conversation, alone) is ranked for the learned merge
+FOLLOWUP_DEPTH = 20
 # below this P(answerable) alone, a follow-up that does not lean on the conversation is a new matter
 NEW_MATTER_P = 0.02
+
+
+@dataclass(frozen=True)
+class _Readings:
+    """A follow-up's two rankings: read against the conversation (``head``, what the issue map and the
+    cross-references appended to it in ``tail``) and alone (``own``)."""
+
+    head: list[Retrieved]
+    own: list[Retrieved]
+    tail: list[Retrieved]
+    tagged: dict[str, Retrieved]  # the conversation's passages an issue brought, with why
+
+    @property
+    def lists(self) -> dict[str, list[Retrieved]]:
+        return {"context": self.head, "own": self.own}
+
+    @property
+    def by_id(self) -> dict[str, Retrieved]:
+        out = {r.chunk.chunk_id: r for r in [*self.own, *self.head]}
+        out.update(self.tagged)
+        return out
 
 
 @dataclass
@@ -68,6 +93,7 @@ class Pipeline:
     staleness: StalenessWatch = field(init=False, repr=False)
     _decliner: tuple[DeclineModel | None] | None = field(default=None, repr=False)
     _authority: HybridRetriever | None = field(default=None, repr=False)
+    _followup: tuple[FollowUpModel | None] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.staleness = StalenessWatch(Path(self.settings.corpus_dir), self.index)
@@ -166,29 +192,71 @@ class Pipeline:
     def retrieve(
         self, question: str, k: int | None = None, mode: str = "hybrid", *, focus: str = ""
     ) -> list[Retrieved]:
-        """``focus``: for a follow-up read against the conversation, the follow-up alone; its own
-        ranking is interleaved with the conversation's, so a follow-up that turns to another matter
-        finds that matter's passages too."""
+        """``focus``: for a follow-up read against the conversation, the follow-up alone.  Its own
+        ranking is merged with the conversation's (by the learned follow-up model, ``app.followup``, or
+        else interleaved), so a follow-up that turns to another matter finds that matter's passages too."""
         k = k or self.settings.top_k
         retriever = self.retriever(mode)
-        merged = retriever.retrieve(question, k, focus=focus)
         if not focus or focus == question:
-            return merged
-        own = [r for r in retriever.retrieve(focus, k) if r.via not in ("issue", "xref")]
-        head = [r for r in merged if r.via not in ("issue", "xref")]
-        tail = [r for r in merged if r.via in ("issue", "xref")]
+            return retriever.retrieve(question, k, focus=focus)
+        model = self._followup_model() if mode == "hybrid" else None
+        readings = self._readings(retriever, question, focus, max(k, FOLLOWUP_DEPTH) if model else k)
+        head, own, tagged = readings.head, readings.own, readings.tagged
+        if model is not None:
+            order = model.order(readings.lists, self._similarities(question, focus, readings.by_id))
+            candidates = [r for r in head if r.via == "lookup"] + [readings.by_id[c] for c in order]
+        else:
+            candidates = [r for pair in zip_longest(head, own) for r in pair if r is not None]
         out: list[Retrieved] = []
         seen: set[str] = set()
-        tagged = {r.chunk.chunk_id: r for r in merged if r.issue is not None}  # keep why the map brought it
-        for pair in zip_longest(head, own):
-            for r in pair:
-                r = tagged.get(r.chunk.chunk_id, r) if r is not None else None
-                if r is not None and r.chunk.chunk_id not in seen and len(out) < k:
-                    seen.add(r.chunk.chunk_id)
-                    out.append(r)
-        # a matched issue's provision that lost its place to the interleaving stays at hand, like the tail
+        for r in candidates:
+            r = tagged.get(r.chunk.chunk_id, r)
+            if r.chunk.chunk_id not in seen and len(out) < k:
+                seen.add(r.chunk.chunk_id)
+                out.append(r)
+        # a matched issue's provision that lost its place to the merge stays at hand, like the tail
         kept = [r for r in head if r.issue is not None and r.chunk.chunk_id not in seen]
-        return out + [r for r in kept + tail if r.chunk.chunk_id not in seen]
+        return out + [r for r in kept + readings.tail if r.chunk.chunk_id not in seen]
+
+    def _readings(self, retriever: Retriever, question: str, focus: str, depth: int) -> _Readings:
+        merged = retriever.retrieve(question, depth, focus=focus)
+        return _Readings(
+            head=[r for r in merged if r.via not in ("issue", "xref")],
+            own=[r for r in retriever.retrieve(focus, depth) if r.via not in ("issue", "xref")],
+            tail=[r for r in merged if r.via in ("issue", "xref")],
+            tagged={r.chunk.chunk_id: r for r in merged if r.issue is not None},
+        )
+
+    def followup_features(self, question: str, focus: str) -> dict[str, dict[str, float]]:
+        """The learned follow-up merge's features of each passage either reading ranks (``question``: the
+        follow-up read against the conversation, ``focus``: the follow-up alone): what it trains on."""
+        readings = self._readings(self.retriever("hybrid"), question, focus, FOLLOWUP_DEPTH)
+        return followup_features(readings.lists, self._similarities(question, focus, readings.by_id))
+
+    def _similarities(
+        self, question: str, focus: str, passages: Mapping[str, Retrieved]
+    ) -> dict[str, dict[str, float]]:
+        """reading → chunk id → cosine of the passage and that reading (by the model's own vectors)."""
+        ids = list(passages)
+        return {
+            name: dict(zip(ids, self.index.similarities(self.index.plain_query_vector(text), ids), strict=True))
+            for name, text in (("context", question), ("own", focus))
+        }
+
+    def use_followup_model(self, model: FollowUpModel | None) -> None:
+        """Merge follow-ups' rankings by ``model`` from now on (None: interleave); for its trainer."""
+        with self._lock:
+            self._followup = (model,)
+
+    def _followup_model(self) -> FollowUpModel | None:
+        """The learned merge of a follow-up's two rankings (off with ``LEGALQA_LEARNED_FUSION``), if it
+        was trained with this index's embedder; otherwise the rankings are interleaved."""
+        if not self.settings.learned_fusion:
+            return None
+        with self._lock:
+            if self._followup is None:
+                self._followup = (load_followup_model(embedder=self.index.embedder.name),)
+            return self._followup[0]
 
     def prepare(self, question: object, history: Sequence[HistoryItem] = ()) -> Question:
         """The question as every stage uses it (raises QuestionError for input that cannot be asked):

@@ -92,7 +92,7 @@ class Settings:
     question_memory: bool = setting(True, "LEGALQA_QUESTION_MEMORY",
                                     "Rank passages by the training questions written for them too (app.question_memory).")  # fmt: skip
     learned_fusion: bool = setting(True, "LEGALQA_LEARNED_FUSION",
-                                   "Fuse the rankers by the trained model (app.fusion) instead of reciprocal rank, if one is shipped for the embedder.")  # fmt: skip
+                                   "Fuse the rankers (app.fusion) and merge a follow-up's two rankings (app.followup) by the trained models, if shipped for the embedder; off: reciprocal rank and interleaving.")  # fmt: skip
     query_adapter: bool = setting(True, "LEGALQA_QUERY_ADAPTER",
                                   "Embed questions through the adapter trained for the embedder, if one is shipped (ingest.query_adapter).")  # fmt: skip
     log_questions: bool = setting(False, "LEGALQA_LOG_QUESTIONS",

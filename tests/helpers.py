@@ -15,8 +15,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -184,3 +185,17 @@ def good_manifest() -> str:
 
 
 GOOD_FILES = {"sources/blog.txt": BLOG, "statutes/test-law.md": LAW}
+
+
+def linear_model(cls: type, features: Sequence[str], embedder: str, **coef: float) -> Any:
+    """A shipped ranking model (``app.logistic.Weights`` subclass ``cls``) with unscaled features and
+    the given weights, every other weight 0: orders by exactly what a test says."""
+    return cls(
+        embedder=embedder,
+        names=tuple(features),
+        mean=(0.0,) * len(features),
+        scale=(1.0,) * len(features),
+        coef=tuple(coef.get(n, 0.0) for n in features),
+        intercept=0.0,
+        threshold=0.0,
+    )

@@ -59,6 +59,15 @@ def test_context_is_the_last_standalone_question_and_the_follow_up_since() -> No
     assert context_for("这种情况下呢？", []) == "", "no conversation, nothing to read it against"
 
 
+def test_history_may_be_chat_messages_as_clients_write_them() -> None:
+    """{"role", "content"} dicts (OpenAI-style clients, LangChain) read like Turns; anything else is one
+    clear TypeError, not an AttributeError from deep inside."""
+    messages = [{"role": "user", "content": OPENING}, {"role": "assistant", "content": "……"}]
+    assert context_for("这种情况下呢？", messages) == context_for("这种情况下呢？", [OPENING])
+    with pytest.raises(TypeError, match="a history item is a question, a Turn or a"):
+        context_for("这种情况下呢？", [42])  # type: ignore[list-item]
+
+
 def test_pipeline_reads_a_follow_up_against_history_and_says_so(corpus_hash_index: Settings) -> None:
     pipeline = build_pipeline(corpus_hash_index)
     alone = pipeline.ask(FOLLOW_UP)

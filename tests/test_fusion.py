@@ -12,6 +12,7 @@ import pytest
 
 from app.fusion import FEATURES, MODEL_PATH, Candidate, FusionModel, candidate_features, load_fusion_model
 from ingest.settings import Settings
+from tests.helpers import linear_model
 
 
 def _candidate(**ranks: tuple[int, int]) -> Candidate:
@@ -28,15 +29,7 @@ def _candidate(**ranks: tuple[int, int]) -> Candidate:
 
 
 def _model(embedder: str, **coef: float) -> FusionModel:
-    return FusionModel(
-        embedder=embedder,
-        names=FEATURES,
-        mean=(0.0,) * len(FEATURES),
-        scale=(1.0,) * len(FEATURES),
-        coef=tuple(coef.get(n, 0.0) for n in FEATURES),
-        intercept=0.0,
-        threshold=0.0,
-    )
+    return linear_model(FusionModel, FEATURES, embedder, **coef)
 
 
 def test_a_rank_is_seen_sharp_at_the_top_and_by_depth_further_down() -> None:

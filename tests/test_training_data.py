@@ -286,3 +286,32 @@ def test_the_embedder_is_reproducible_from_the_files_its_card_names() -> None:
     files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in training_files()}
     assert card["data"]["files"] == files
     assert story_files() and not set(p.name for p in story_files()) & set(files)
+
+
+def test_the_training_conversations_are_valid_and_kept_apart_from_the_eval_sets(chunks) -> None:
+    """What the learned follow-up merge (``app.followup``) trains on: 2-3 turns, short follow-ups, gold
+    that exists and is never a held-out dev article, no question a near-duplicate of an eval question
+    (the multi-turn dev and held-out conversations included)."""
+    from evals.dataset import chunk_matches
+    from evals.multiturn import load_conversations
+    from evals.train.data import conversation_files
+
+    conversations = [c for path in conversation_files() for c in load_conversations(path)]
+    assert len(conversations) >= 300 and len({c.id for c in conversations}) == len(conversations)
+    held_out = held_out_articles()
+    evals = [char_ngrams(q) for q in _eval_questions()]
+    problems = []
+    for c in conversations:
+        if not 2 <= len(c.turns) <= 3 or any(len(t.question) > 40 for t in c.turns[1:]):
+            problems.append((c.id, "turns"))
+        for turn in c.turns:
+            if not turn.gold or any((g.doc, g.article) in held_out for g in turn.gold):
+                problems.append((c.id, "gold on a held-out article, or none"))
+            for g in turn.gold:
+                if not any(
+                    chunk_matches(ch.doc_id, ch.article, ch.text, g, ch.locator) for ch in chunks.values()
+                ):
+                    problems.append((c.id, f"no passage matches {g}"))
+            if any(jaccard(char_ngrams(turn.question), e) >= NEAR_DUPLICATE for e in evals):
+                problems.append((c.id, f"near-duplicate of an eval question: {turn.question}"))
+    assert not problems, problems[:10]

@@ -47,6 +47,12 @@ def story_files(data_dir: Path = DATA_DIR) -> list[Path]:
     return sorted(data_dir.glob("stories-*.jsonl"))
 
 
+def conversation_files(data_dir: Path = DATA_DIR) -> list[Path]:
+    """Training conversations (two or three turns, elliptical follow-ups), the schema of the multi-turn
+    eval sets (``evals.multiturn``): what the learned follow-up merge (``app.followup``) trains on."""
+    return sorted(data_dir.glob("conversations-*.jsonl"))
+
+
 def dev_file(data_dir: Path = DATA_DIR) -> Path:
     return data_dir / "dev-lay.jsonl"
 

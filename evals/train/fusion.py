@@ -36,7 +36,7 @@ from app.pipeline import Pipeline, build_pipeline
 from app.question_memory import QuestionMemory, load_memory
 from app.retrieve import HybridRetriever
 from evals.metrics import recall_at_k
-from evals.train import exit_code
+from evals.train import exit_code, fitted_weights
 from evals.train.adapter import AdapterConfig, _bare, adapter_files, file_sha, train_adapter, training_set
 from evals.train.data import (
     covered_dev_file,
@@ -167,23 +167,9 @@ def story_rows(
 def fit(rows: Rows, embedder: str, c: float, passage_share: float) -> FusionModel:
     """``passage_share``: the weight of the ``passage`` cross-fitting's rows against the ``story`` one's
     (how many of the questions users ask are about articles without training questions)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
     weight = np.where(rows.scheme == SCHEMES.index("passage"), passage_share, 1.0 - passage_share)
-    scaler = StandardScaler().fit(rows.features)
-    model = LogisticRegression(C=c, max_iter=2000).fit(
-        scaler.transform(rows.features), rows.labels, sample_weight=weight * len(weight) / weight.sum()
-    )
-    return FusionModel(
-        embedder=embedder,
-        names=FEATURES,
-        mean=tuple(round(float(m), 6) for m in scaler.mean_),
-        scale=tuple(round(float(s), 6) for s in scaler.scale_),
-        coef=tuple(round(float(w), 6) for w in model.coef_[0]),
-        intercept=round(float(model.intercept_[0]), 6),
-        threshold=0.0,
-    )
+    fields = fitted_weights(rows.features, rows.labels, FEATURES, c, weight * len(weight) / weight.sum())
+    return FusionModel(embedder=embedder, **fields)
 
 
 def lay_recall(pipeline: Pipeline, model: FusionModel | None, *, max_questions: int = 0) -> dict[str, float]:
