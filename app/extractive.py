@@ -175,6 +175,9 @@ class ExtractiveAnswerer:
             for r, kept in zip(cited, self.citations.keep(cited, passages), strict=True)
             if not kept
         }
+        # an agreement item quoted under the clause that opens its list keeps that clause: the item
+        # alone ("③ ……等因素。") does not say what it is an exception to
+        dropped -= {list_head_id(first_use[c].chunk) for c in first_use if c not in dropped}
         if not dropped:
             return asked, points, chosen
 

@@ -119,7 +119,9 @@ class HybridRetriever:
     are a third ranking in the fusion, and each matched issue's governing rule and
     agreement clause are appended after the top k when they ranked lower (``via="issue"``).
     With the articles' lay glosses and the training questions' memory (hybrid mode), their rankings
-    join the fusion too.
+    join the fusion too.  With a learned fusion model (``app.fusion``), every candidate is scored by what
+    the rankers said about it, and that order is blended with reciprocal-rank fusion
+    (``RetrievalConfig.fusion_blend``).
     """
 
     def __init__(

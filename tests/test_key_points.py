@@ -215,6 +215,24 @@ def test_a_markdown_bullet_is_not_quoted_as_text() -> None:
     assert any("数据的删除" in s.text for s in draft.statements), draft.text
 
 
+def test_a_kept_item_keeps_the_clause_that_opens_its_list_whatever_the_citation_judge_says() -> None:
+    """The citation filter judges passages one by one; dropping the clause above a kept item left "③ ……"
+    quoted on its own, without the disclaimer it is an exception to."""
+    head, item = _agreement("agreement/8/2", "agreement/8/2/3")
+    clause = Retrieved(item, 0.9, via="hybrid", dense_rank=1)
+    brought = Retrieved(head, 0.45, via="xref")
+
+    class DropsTheClause:
+        def keep(self, cited, passages):  # noqa: ANN001, ANN202
+            return [r.chunk.chunk_id != "agreement/8/2" for r in cited]
+
+    draft = ExtractiveAnswerer(citations=DropsTheClause()).answer(
+        "平台说系统维护导致的中断不负责，对吗", [clause, brought]
+    )
+    assert "并不承担相应的违约责任：" in draft.text, draft.text
+    assert {"agreement/8/2", "agreement/8/2/3"} <= {c.chunk_id for c in draft.citations}
+
+
 def test_list_head_ids() -> None:
     from ingest.parsers.agreement import list_head_id
 
