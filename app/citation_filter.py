@@ -18,7 +18,6 @@ model's, so under another embedder, or a ranking without embeddings, every passa
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -138,8 +137,4 @@ class CitationModel(logistic.Weights):
 def load_citation_model(path: Path = MODEL_PATH, embedder: str = "") -> CitationModel | None:
     """The shipped model when it was trained for ``embedder`` (any embedder when ""), else None: an
     unreadable or foreign model file means every passage is cited, never a failed answer."""
-    try:
-        model = CitationModel.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return model if not embedder or model.embedder == embedder else None
+    return logistic.load_shipped(CitationModel, path, embedder)

@@ -13,7 +13,6 @@ Applying it needs numpy only.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -84,9 +83,4 @@ class DeclineModel(logistic.Weights):
 
 def load_model(path: Path = MODEL_PATH, embedder: str = "") -> DeclineModel | None:
     """The shipped model when it was trained for ``embedder`` (any embedder when ""), else None."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        model = DeclineModel.from_json(data)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return model if not embedder or model.embedder == embedder else None
+    return logistic.load_shipped(DeclineModel, path, embedder)

@@ -17,13 +17,13 @@ lists are interleaved as before.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from app import logistic
 from app.answer import Retrieved
+from app.fusion import rank_features
 
 MODEL_PATH = Path(__file__).with_name("followup_model.json")
 
@@ -50,10 +50,9 @@ def followup_features(
     for chunk_id in dict.fromkeys(c for name in READINGS for c in ranks[name]):
         row: dict[str, float] = {}
         for name in READINGS:
-            rank = ranks[name].get(chunk_id)
-            length = len(ranks[name])
-            row[f"{name}_top"] = 1.0 / (1.0 + rank) if rank else 0.0
-            row[f"{name}_depth"] = (length - rank + 1) / length if rank else 0.0
+            row[f"{name}_top"], row[f"{name}_depth"] = rank_features(
+                ranks[name].get(chunk_id), len(ranks[name])
+            )
             row[f"{name}_issue"] = 1.0 if chunk_id in tagged[name] else 0.0
             row[f"{name}_similarity_gap"] = best[name] - similarity[name].get(chunk_id, 0.0)
         row["both"] = 1.0 if all(chunk_id in ranks[name] for name in READINGS) else 0.0
@@ -94,8 +93,4 @@ class FollowUpModel(logistic.Weights):
 def load_followup_model(path: Path = MODEL_PATH, embedder: str = "") -> FollowUpModel | None:
     """The shipped model when it was trained for ``embedder`` (any embedder when ""), else None: a
     missing, unreadable or foreign file means the two lists are interleaved, never a failed question."""
-    try:
-        model = FollowUpModel.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return model if not embedder or model.embedder == embedder else None
+    return logistic.load_shipped(FollowUpModel, path, embedder)

@@ -21,8 +21,7 @@ file is missing or broken, the retriever falls back to reciprocal-rank fusion.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,12 +59,18 @@ class Candidate:
     kind: str
 
 
+def rank_features(rank: int | None, length: int) -> tuple[float, float]:
+    """(1 / (1 + rank), share of the list at or below it) of a place in a ranked list of ``length``;
+    (0, 0) when the list does not hold the passage.  Both ranking models see a rank this way."""
+    if not rank:
+        return 0.0, 0.0
+    return 1.0 / (1.0 + rank), (length - rank + 1) / length
+
+
 def candidate_features(candidate: Candidate) -> dict[str, float]:
     row: dict[str, float] = {}
     for name in RANKERS:
-        rank, length = candidate.ranks.get(name, (0, 0))
-        row[f"{name}_top"] = 1.0 / (1.0 + rank) if rank else 0.0
-        row[f"{name}_depth"] = (length - rank + 1) / length if rank else 0.0
+        row[f"{name}_top"], row[f"{name}_depth"] = rank_features(*candidate.ranks.get(name, (0, 0)))
     row["similarity_gap"] = candidate.similarity_gap
     row["bm25_share"] = candidate.bm25_share
     row["coverage"] = candidate.coverage
@@ -97,13 +102,4 @@ class FusionModel(logistic.Weights):
 def load_fusion_model(path: Path = MODEL_PATH, embedder: str = "") -> FusionModel | None:
     """The shipped model when it was trained for ``embedder`` (any embedder when ""), else None: a
     missing, unreadable or foreign file means reciprocal-rank fusion, never a failed question."""
-    try:
-        model = FusionModel.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return model if not embedder or model.embedder == embedder else None
-
-
-def scaled(rows: Sequence[Mapping[str, float]], names: Sequence[str]) -> list[list[float]]:
-    """The rows as lists in ``names``' order (what training fits on)."""
-    return [[row[n] for n in names] for row in rows]
+    return logistic.load_shipped(FusionModel, path, embedder)

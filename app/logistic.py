@@ -6,9 +6,11 @@ applying them must not need scikit-learn (nor numpy), and must compute exactly w
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -96,3 +98,14 @@ def floats(data: Mapping[str, object], key: str) -> tuple[float, ...]:
     if not isinstance(values, list):
         raise ValueError(f"{key} must be a list of numbers")
     return tuple(float(x) for x in values)
+
+
+def load_shipped(cls: Any, path: Path, embedder: str = "") -> Any:
+    """``cls.from_json`` of the model file at ``path`` when it was trained for ``embedder`` (any embedder
+    when ""), else None: a missing, unreadable, malformed or foreign file means the model's fallback,
+    never a failed question."""
+    try:
+        model = cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return model if not embedder or model.embedder == embedder else None

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.fusion import FEATURES, MODEL_PATH, FusionModel, candidate_features, scaled
+from app.fusion import FEATURES, MODEL_PATH, FusionModel, candidate_features
 from app.pipeline import Pipeline, build_pipeline
 from app.question_memory import QuestionMemory, load_memory
 from app.retrieve import HybridRetriever
@@ -154,7 +154,8 @@ def story_rows(
                 asked += 1
                 with_gold += any(c in positives for c in candidates)
                 for chunk_id, candidate in candidates.items():
-                    features.append(scaled([candidate_features(candidate)], FEATURES)[0])
+                    row = candidate_features(candidate)
+                    features.append([row[n] for n in FEATURES])
                     labels.append(1 if chunk_id in positives else 0)
                     scheme.append(s)
             retriever.memory = memory
