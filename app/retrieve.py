@@ -110,6 +110,8 @@ class _Signals:
     rankings: list[tuple[str, list[tuple[str, float]], float]]  # (ranker, ranking, fusion weight)
     matches: list[IssueMatch]
     tags: dict[str, IssueTag]
+    named: frozenset[str]  # doc ids of the statutes the question names
+    cover: Callable[[str], float]  # chunk id → the question's coverage by it (``_coverage``), remembered
 
 
 class HybridRetriever:
@@ -197,13 +199,16 @@ class HybridRetriever:
         matches: list[IssueMatch] = []
         if plain is not None and self.issues:
             matches = self._matches(question, content, plain, focus, self._evidence(rankings))
-        return _Signals(vector, plain, rankings, matches, self._issue_tags(matches))
+        named = frozenset(doc for _s, _e, doc in self.names.mentions(question))
+        return _Signals(
+            vector, plain, rankings, matches, self._issue_tags(matches), named, self._coverage(question)
+        )
 
     def candidates(self, question: str, k: int) -> dict[str, Candidate]:
         """What every ranker said about each passage it placed for ``question`` (hybrid mode): the learned
         fusion's input, for training it (``evals.train.fusion``)."""
         signals = self._signals(question, k)
-        return self._candidates(question, signals, self._placements(signals))
+        return self._candidates(signals, self._placements(signals))
 
     def missing_articles(self, question: str) -> list[tuple[str, ArticleRef, int]]:
         """Articles the question names that its statute does not have: (doc id, reference, article count)."""
@@ -390,7 +395,7 @@ class HybridRetriever:
     def _fuse(self, question: str, signals: _Signals) -> list[Retrieved]:
         placed = self._placements(signals)
         if self.fusion is not None and signals.vector is not None:
-            candidates = self._candidates(question, signals, placed)
+            candidates = self._candidates(signals, placed)
             scores = {c: self.fusion.score(candidate) for c, candidate in candidates.items()}
             if self.config.fusion_blend > 0:
                 scores = _blended(
@@ -433,36 +438,36 @@ class HybridRetriever:
             chunk_id: sum(weights[name] / (rrf_k + rank) for name, (rank, _s) in by_ranker.items())
             for chunk_id, by_ranker in placed.items()
         }
-        named = {doc for _s, _e, doc in self.names.mentions(question)}
-        if named:
+        if signals.named:
             bonus = self.config.named_statute_bonus / (rrf_k + 1)
             for chunk_id in scores:
-                if self.index.chunks[chunk_id].doc_id in named:
+                if self.index.chunks[chunk_id].doc_id in signals.named:
                     scores[chunk_id] += bonus
-        if self.config.rerank_weight > 0 and scores:
-            self._rerank(question, scores)
+        if self.config.rerank_weight > 0 and scores and question_terms(question):
+            self._rerank(signals.cover, scores)
         return scores
 
     def _coverage(self, question: str) -> Callable[[str], float]:
         """chunk id → how much of the question (its terms weighted by rarity) the passage contains, its
-        article's lay gloss included (the words people use for the article count as its words)."""
+        article's lay gloss included (the words people use for the article count as its words).  Each
+        passage's is computed once: the rerank and the learned fusion both ask for the top candidates'."""
         weights = self.index.idf(list(question_terms(question)))
         total = sum(weights.values()) or 1.0
+        known: dict[str, float] = {}
 
         def cover(chunk_id: str) -> float:
-            chunk = self.index.chunks[chunk_id]
-            text = chunk.text + chunk.locator + chunk.breadcrumb_text
-            if self.glosses is not None:
-                text += self.glosses.gloss(chunk_id)
-            return sum(w for t, w in weights.items() if t in text) / total
+            if chunk_id not in known:
+                chunk = self.index.chunks[chunk_id]
+                text = chunk.text + chunk.locator + chunk.breadcrumb_text
+                if self.glosses is not None:
+                    text += self.glosses.gloss(chunk_id)
+                known[chunk_id] = sum(w for t, w in weights.items() if t in text) / total
+            return known[chunk_id]
 
         return cover
 
-    def _rerank(self, question: str, scores: dict[str, float]) -> None:
+    def _rerank(self, cover: Callable[[str], float], scores: dict[str, float]) -> None:
         """Blend RRF with the candidates' question-term coverage (``_coverage``)."""
-        if not question_terms(question):
-            return
-        cover = self._coverage(question)
         top = max(scores.values())
         depth = sorted(scores, key=lambda c: -scores[c])[: self.config.rerank_depth]
         for chunk_id in depth:
@@ -471,7 +476,7 @@ class HybridRetriever:
             scores[chunk_id] = scores[chunk_id] / top
 
     def _candidates(
-        self, question: str, signals: _Signals, placed: dict[str, dict[str, tuple[int, float]]]
+        self, signals: _Signals, placed: dict[str, dict[str, tuple[int, float]]]
     ) -> dict[str, Candidate]:
         """The learned fusion's view of each placed passage (``app.fusion.Candidate``)."""
         assert signals.vector is not None
@@ -482,8 +487,6 @@ class HybridRetriever:
         best_bm25 = max(bm25.values(), default=0.0) or 1.0
         lengths = {name: len(ranking) for name, ranking, _w in signals.rankings}
         lengths["issue"] = len(signals.tags)
-        cover = self._coverage(question)
-        named = {doc for _s, _e, doc in self.names.mentions(question)}
         out = {}
         for chunk_id, by_ranker in placed.items():
             chunk = self.index.chunks[chunk_id]
@@ -492,8 +495,8 @@ class HybridRetriever:
                 ranks={name: (rank, lengths[name]) for name, (rank, _s) in by_ranker.items()},
                 similarity_gap=best_similarity - similarity[chunk_id],
                 bm25_share=bm25.get(chunk_id, 0.0) / best_bm25,
-                coverage=cover(chunk_id),
-                named_statute=chunk.doc_id in named,
+                coverage=signals.cover(chunk_id),
+                named_statute=chunk.doc_id in signals.named,
                 issue_score=tag.score if tag is not None else 0.0,
                 issue_rule=tag is not None and tag.role == "rule",
                 kind=chunk.kind,
