@@ -40,6 +40,8 @@ def test_question_set_has_200_distinct_questions_from_every_source():
 def test_corpus_copy_edit_and_replicas_are_valid_corpora(tmp_path: Path):
     copy = copy_corpus(CORPUS, tmp_path / "copy", TINY)
     assert sorted(d.doc_id for d in load_documents(copy)) == sorted(TINY)
+    for name in ("issues.toml", "glosses.tsv"):  # the pipeline timed is the one served
+        assert (copy / name).read_bytes() == (CORPUS / name).read_bytes(), name
     doc = smallest_statute(copy)
     before = {d.doc_id: d for d in load_documents(copy)}[doc]
     edit = edit_document(copy, doc, 1)
@@ -51,6 +53,7 @@ def test_corpus_copy_edit_and_replicas_are_valid_corpora(tmp_path: Path):
     assert len(docs) == 3 * len(TINY) and f"{doc}-copy2" in {d.doc_id for d in docs}
     texts = {d.doc_id: d.text for d in docs}
     assert texts[f"{doc}-copy2"] == texts[doc]  # identical text: embedding-cache hits
+    assert (x3 / "issues.toml").read_bytes() == (CORPUS / "issues.toml").read_bytes()
 
 
 def _check_result(result: dict, out: Path, printed: str, corpus: Path) -> None:

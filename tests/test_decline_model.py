@@ -122,3 +122,27 @@ def test_the_shipped_model_answers_short_questions_and_declines_long_off_topic_o
     )
     assert len(wrongly_declined) <= 0.1 * len(short), wrongly_declined
     assert len(answered) <= 0.3 * len(long_negatives), answered
+
+
+@pytest.mark.slow
+def test_without_an_issue_map_the_calibrated_rule_decides_not_the_model(
+    corpus_legal_index: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model weighs the issue map's closeness; a corpus folder without ``issues.toml`` reads 0 there
+    for every question, and the model then declined the plainest in-scope question (the benchmark's
+    corpus copy, which had left the map out, never got its first answer)."""
+    from app.abstain import assess
+    from app.pipeline import Pipeline, build_pipeline
+
+    question = "我们公司用的AI大模型服务宕机导致损失，服务商要赔偿吗？"
+    monkeypatch.setattr(Pipeline, "_issue_matcher", lambda self: None)
+    pipeline = build_pipeline(corpus_legal_index)
+    assert pipeline.authority().issues is None
+    results = pipeline.retrieve(question)
+    judged, vector = pipeline.decision_inputs(question, results)
+    model = pipeline._decline_model()
+    assert model is not None
+    by_model = assess(question, judged, 0.0, pipeline.index.idf, model=model, issue_score=0.0, vector=vector)
+    assert by_model.abstain, "the failure this guards against: the model alone declines it"
+    answer = pipeline.ask(question)
+    assert not answer.abstained and answer.citations
