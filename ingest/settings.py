@@ -54,6 +54,12 @@ def _positive_int(limit: int) -> Callable[[object], str]:
     return check
 
 
+def _thread_count(value: object) -> str:
+    if not isinstance(value, int) or isinstance(value, bool):
+        return "must be a whole number"
+    return "" if 0 <= value <= 1024 else "must be between 0 (leave as is) and 1024"
+
+
 def _threshold(value: object) -> str:
     if not isinstance(value, int | float) or isinstance(value, bool):
         return "must be a number"
@@ -95,6 +101,9 @@ class Settings:
                                    "Fuse the rankers (app.fusion) and merge a follow-up's two rankings (app.followup) by the trained models, if shipped for the embedder; off: reciprocal rank and interleaving.")  # fmt: skip
     query_adapter: bool = setting(True, "LEGALQA_QUERY_ADAPTER",
                                   "Embed questions through the adapter trained for the embedder, if one is shipped (ingest.query_adapter).")  # fmt: skip
+    blas_threads: int = setting(1, "LEGALQA_BLAS_THREADS",
+                                "numpy's BLAS threads from the first pipeline on (1: its idle threads took the cores from the embedding model; 0 leaves the process's own).",
+                                check=_thread_count)  # fmt: skip
     log_questions: bool = setting(False, "LEGALQA_LOG_QUESTIONS",
                                   "Write question text to the data folder's log (off by default).")  # fmt: skip
 
