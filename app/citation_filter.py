@@ -19,10 +19,10 @@ model's, so under another embedder, or a ranking without embeddings, every passa
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from app import logistic
 from app.answer import Retrieved
@@ -110,8 +110,7 @@ class CitationJudge(Protocol):
 class CitationModel(logistic.Weights):
     """A passage below ``threshold`` P(relevant) is not cited, unless it is the first or the question names it."""
 
-    def probability(self, values: Mapping[str, float]) -> float:
-        return logistic.probability(values, self.names, self.mean, self.scale, self.coef, self.intercept)
+    known: ClassVar[tuple[str, ...]] = FEATURES
 
     def probabilities(self, cited: Sequence[Retrieved], passages: Sequence[Retrieved]) -> list[float] | None:
         rows = citation_features(cited, passages)
@@ -125,13 +124,6 @@ class CitationModel(logistic.Weights):
             n == 0 or r.via == "lookup" or p >= self.threshold
             for n, (r, p) in enumerate(zip(cited, scores, strict=True))
         ]
-
-    def to_json(self) -> dict[str, object]:
-        return logistic.to_json(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> CitationModel:
-        return cls(**logistic.fields_from_json(data, FEATURES))
 
 
 def load_citation_model(path: Path = MODEL_PATH, embedder: str = "") -> CitationModel | None:

@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from app import logistic
 from app.answer import Retrieved
@@ -62,16 +63,17 @@ class DeclineModel(logistic.Weights):
     # question it is — a recipe, a tax form, a request to draft — beyond how well the corpus answers it
     embedding_coef: tuple[float, ...] = ()
 
+    known: ClassVar[tuple[str, ...]] = FEATURES
+
     def probability(self, values: Mapping[str, float], vector: Sequence[float] = ()) -> float:
         extra = 0.0
         if self.embedding_coef and len(vector) == len(self.embedding_coef):
             extra = sum(c * v for c, v in zip(self.embedding_coef, vector, strict=True))
-        return logistic.probability(
-            values, self.names, self.mean, self.scale, self.coef, self.intercept, extra
-        )
+        return logistic.sigmoid(self.logit(values) + extra)
 
     def to_json(self) -> dict[str, object]:
-        return {**logistic.to_json(self), "embedding_coef": [round(c, 6) for c in self.embedding_coef]}
+        weights = logistic.Weights.to_json(self)  # a slotted dataclass has no zero-argument super()
+        return {**weights, "embedding_coef": [round(c, 6) for c in self.embedding_coef]}
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> DeclineModel:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from app import logistic
 from app.answer import Retrieved
@@ -71,23 +72,15 @@ def _ranks(passages: Sequence[Retrieved]) -> dict[str, int]:
 class FollowUpModel(logistic.Weights):
     """Orders a follow-up's passages by the logit of P(the passage answers it); ``threshold`` is unused."""
 
-    def score(self, row: Mapping[str, float]) -> float:
-        return logistic.logit(row, self.names, self.mean, self.scale, self.coef, self.intercept)
+    known: ClassVar[tuple[str, ...]] = FEATURES
 
     def order(
         self, passages: Mapping[str, Sequence[Retrieved]], similarity: Mapping[str, Mapping[str, float]]
     ) -> list[str]:
         """The chunk ids of both readings' lists, best first (ties: the conversation's order)."""
         rows = followup_features(passages, similarity)
-        scores = {c: self.score(row) for c, row in rows.items()}
+        scores = {c: self.logit(row) for c, row in rows.items()}
         return sorted(scores, key=lambda c: -scores[c])
-
-    def to_json(self) -> dict[str, object]:
-        return logistic.to_json(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> FollowUpModel:
-        return cls(**logistic.fields_from_json(data, FEATURES))
 
 
 def load_followup_model(path: Path = MODEL_PATH, embedder: str = "") -> FollowUpModel | None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from app import logistic
 
@@ -86,17 +87,10 @@ def candidate_features(candidate: Candidate) -> dict[str, float]:
 class FusionModel(logistic.Weights):
     """Orders candidates by the logit of P(the passage answers the question); ``threshold`` is unused."""
 
+    known: ClassVar[tuple[str, ...]] = FEATURES
+
     def score(self, candidate: Candidate) -> float:
-        return logistic.logit(
-            candidate_features(candidate), self.names, self.mean, self.scale, self.coef, self.intercept
-        )
-
-    def to_json(self) -> dict[str, object]:
-        return logistic.to_json(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> FusionModel:
-        return cls(**logistic.fields_from_json(data, FEATURES))
+        return self.logit(candidate_features(candidate))
 
 
 def load_fusion_model(path: Path = MODEL_PATH, embedder: str = "") -> FusionModel | None:

@@ -1,7 +1,8 @@
 """Logistic regression as the shipped models apply it: standardized features, weights, a sigmoid.
 
-The decline model and the citation filter are both trained with scikit-learn and shipped as JSON;
-applying them must not need scikit-learn (nor numpy), and must compute exactly what training did.
+The decline model, the citation filter, the learned fusion and the follow-up merge are trained with
+scikit-learn and shipped as JSON; applying them must not need scikit-learn (nor numpy), and must compute
+exactly what training did.
 """
 
 from __future__ import annotations
@@ -11,41 +12,17 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 
-def probability(
-    values: Mapping[str, float],
-    names: Sequence[str],
-    mean: Sequence[float],
-    scale: Sequence[float],
-    coef: Sequence[float],
-    intercept: float,
-    extra: float = 0.0,
-) -> float:
-    """P(positive) of ``values`` (every name in ``names``); ``extra`` is added to the logit (e.g. the
-    decline model's weights on the question's embedding)."""
-    z = logit(values, names, mean, scale, coef, intercept) + extra
+def sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
-
-
-def logit(
-    values: Mapping[str, float],
-    names: Sequence[str],
-    mean: Sequence[float],
-    scale: Sequence[float],
-    coef: Sequence[float],
-    intercept: float,
-) -> float:
-    """The model's log-odds for ``values``: what a ranking model orders by (the sigmoid keeps the order)."""
-    return intercept + sum(
-        c * (values[n] - m) / (s or 1.0) for n, m, s, c in zip(names, mean, scale, coef, strict=True)
-    )
 
 
 @dataclass(frozen=True, slots=True)
 class Weights:
-    """What a shipped logistic model file holds; a model adds its own fields after these."""
+    """What a shipped logistic model file holds, and how it is applied; a model adds its own fields after
+    these and names the features its files may use (``known``)."""
 
     embedder: str  # the embedder whose similarities the features are (another one: no model)
     names: tuple[str, ...]
@@ -55,17 +32,35 @@ class Weights:
     intercept: float
     threshold: float
 
+    known: ClassVar[tuple[str, ...]] = ()
 
-def to_json(model: Weights) -> dict[str, object]:
-    return {
-        "embedder": model.embedder,
-        "features": list(model.names),
-        "mean": list(model.mean),
-        "scale": list(model.scale),
-        "coef": list(model.coef),
-        "intercept": model.intercept,
-        "threshold": model.threshold,
-    }
+    def logit(self, values: Mapping[str, float]) -> float:
+        """The log-odds for ``values`` (every name in ``names``): what a ranking model orders by (the
+        sigmoid keeps the order)."""
+        return self.intercept + sum(
+            c * (values[n] - m) / (s or 1.0)
+            for n, m, s, c in zip(self.names, self.mean, self.scale, self.coef, strict=True)
+        )
+
+    def probability(self, values: Mapping[str, float]) -> float:
+        """P(positive) of ``values``."""
+        return sigmoid(self.logit(values))
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "embedder": self.embedder,
+            "features": list(self.names),
+            "mean": list(self.mean),
+            "scale": list(self.scale),
+            "coef": list(self.coef),
+            "intercept": self.intercept,
+            "threshold": self.threshold,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Any:
+        """The model of a parsed model file (raises ValueError/KeyError/TypeError for a broken one)."""
+        return cls(**fields_from_json(data, cls.known))
 
 
 def fields_from_json(data: Mapping[str, object], known: Sequence[str]) -> dict[str, Any]:

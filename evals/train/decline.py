@@ -22,7 +22,7 @@ import argparse
 import json
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -130,11 +130,7 @@ def fit(
     # the highest threshold that keeps wrongly declined positives at or under the allowed share
     allowed = int(np.floor(max_false_decline * len(positives)))
     threshold = float(positives[allowed]) if len(positives) else 0.5
-    return DeclineModel(**{**_fields(model), "threshold": round(min(threshold, 0.5), 4)})
-
-
-def _fields(model: DeclineModel) -> dict[str, Any]:
-    return {f: getattr(model, f) for f in DeclineModel.__dataclass_fields__}
+    return replace(model, threshold=round(min(threshold, 0.5), 4))
 
 
 def probabilities(model: DeclineModel, x: np.ndarray, e: np.ndarray) -> np.ndarray:
