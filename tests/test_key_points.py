@@ -233,6 +233,33 @@ def test_a_kept_item_keeps_the_clause_that_opens_its_list_whatever_the_citation_
     assert {"agreement/8/2", "agreement/8/2/3"} <= {c.chunk_id for c in draft.citations}
 
 
+class DropsAllButTheFirst:
+    def keep(self, cited, passages):  # noqa: ANN001, ANN202
+        return [n == 0 for n in range(len(cited))]
+
+
+def test_the_agreement_clause_the_map_names_stays_in_the_key_points_whatever_the_judge_says() -> None:
+    """An outage question's answer lost the agreement's outage clause (八、2③) to the citation filter, though
+    the map names it as the agreement's clause on the issue and retrieval ranked it third on its own: the
+    business user was told the rule and not what the platform's own terms say about outages."""
+    head, item = _agreement("agreement/8/2", "agreement/8/2/3")
+    rule = _tagged(RULE, 0, "outage", "服务中断/宕机的违约责任", dense_rank=1, bm25_rank=1)
+    tag = IssueTag("outage", "服务中断/宕机的违约责任", "clause", keywords=("宕机", "故障"))
+    ranked = Retrieved(item, 0.9, via="hybrid", dense_rank=3, issue=tag)
+    brought = Retrieved(head, 0.45, via="xref")
+    question = "服务宕机两天，平台要赔吗"
+    draft = ExtractiveAnswerer(citations=DropsAllButTheFirst()).answer(question, [rule, ranked, brought])
+    assert {"agreement/8/2", "agreement/8/2/3"} <= {c.chunk_id for c in draft.citations}, draft.text
+    # only what a ranker found is kept so: the map's clause appended unranked is judged like any other
+    appended = Retrieved(item, 0.0, via="issue", issue=tag)
+    draft = ExtractiveAnswerer(citations=DropsAllButTheFirst()).answer(question, [rule, appended, brought])
+    assert "agreement/8/2/3" not in {c.chunk_id for c in draft.citations}
+    # and a rule the map names is judged too: the filter's precision rests on it
+    other = replace(_tagged(RANKED, 2, "outage", "服务中断/宕机的违约责任"), via="hybrid", dense_rank=2)
+    draft = ExtractiveAnswerer(citations=DropsAllButTheFirst()).answer(question, [rule, other])
+    assert [c.chunk_id for c in draft.citations] == [rule.chunk.chunk_id]
+
+
 def test_list_head_ids() -> None:
     from ingest.parsers.agreement import list_head_id
 
