@@ -258,6 +258,17 @@ def test_the_agreement_clause_the_map_names_stays_in_the_key_points_whatever_the
     other = replace(_tagged(RANKED, 2, "outage", "服务中断/宕机的违约责任"), via="hybrid", dense_rank=2)
     draft = ExtractiveAnswerer(citations=DropsAllButTheFirst()).answer(question, [rule, other])
     assert [c.chunk_id for c in draft.citations] == [rule.chunk.chunk_id]
+    # a clause stands or falls with its issue's governing provision: under a second issue whose rule the
+    # judge dropped, the map's clause goes too (an indemnity clause under a weakly matched issue)
+    second = _tagged(RANKED, 3, "damages", "违约损失赔偿范围", dense_rank=2)
+    its_clause = replace(ranked, issue=IssueTag("damages", "违约损失赔偿范围", "clause", keywords=("故障",)))
+    draft = ExtractiveAnswerer(citations=DropsAllButTheFirst()).answer(
+        question, [rule, second, its_clause, brought]
+    )
+    assert (
+        "违约损失赔偿范围" in ExtractiveAnswerer().answer(question, [rule, second, its_clause, brought]).text
+    )
+    assert [c.chunk_id for c in draft.citations] == [rule.chunk.chunk_id], draft.text
 
 
 def test_list_head_ids() -> None:
