@@ -198,7 +198,13 @@ class ExtractiveAnswerer:
             return [(u, r) for u, r in items if r.chunk.chunk_id not in dropped]
 
         points = [KeyPoint(p.name, tuple(kept(p.quoted))) for p in points]
-        return kept(asked), [p for p in points if p.quoted], kept(chosen)
+        points = [p for p in points if p.quoted]
+        # a 要点 left with commentary alone (the filter dropped its provisions) is not a point of law: the
+        # blog's advice to AI providers ("你的AI…") stood as the only line under an issue heading
+        standing = [p for p in points if any(r.chunk.kind in ("statute", "agreement") for _u, r in p.quoted)]
+        if standing or asked:
+            points = standing
+        return kept(asked), points, kept(chosen)
 
     # -- what the question names ------------------------------------------------
     def _asked(

@@ -271,6 +271,39 @@ def test_the_agreement_clause_the_map_names_stays_in_the_key_points_whatever_the
     assert [c.chunk_id for c in draft.citations] == [rule.chunk.chunk_id], draft.text
 
 
+def test_an_issue_left_with_commentary_alone_is_not_a_key_point() -> None:
+    """The filter dropped a second issue's provision and kept the blog's advice to AI providers ("用你的AI…"),
+    which then stood as the only line under that issue's heading: a point of law with no law in it."""
+    rule = _tagged(RULE, 0, "outage", "服务中断/宕机的违约责任", dense_rank=1, bm25_rank=1)
+    second = _tagged(RANKED, 1, "output", "AI 输出错误造成损失的责任", dense_rank=3)
+    advice = (
+        "比如，某电商公司用你的AI生成营销文案，结果因模型输出错误内容被处罚，造成订单流失，平台很难撇清责任。"
+    )
+    blog = Retrieved(
+        replace(make_chunk(advice, doc_id="blog", locator="博客文章", article="", n=2), kind="blog"),
+        0.8,
+        via="hybrid",
+        dense_rank=2,
+        issue=IssueTag("output", "AI 输出错误造成损失的责任", "commentary", keywords=("输出错误",)),
+    )
+    question = "AI服务宕机又输出错误内容，造成订单流失，要赔吗"
+    unfiltered = ExtractiveAnswerer().answer(question, [rule, second, blog])
+    assert (
+        "AI 输出错误造成损失的责任" in unfiltered.text and "用你的AI" in unfiltered.text
+    )  # a point with its law
+
+    class DropsTheSecondRule:
+        def keep(self, cited, passages):  # noqa: ANN001, ANN202
+            return [r.chunk.chunk_id != second.chunk.chunk_id for r in cited]
+
+    draft = ExtractiveAnswerer(citations=DropsTheSecondRule()).answer(question, [rule, second, blog])
+    assert "AI 输出错误造成损失的责任" not in draft.text and "用你的AI" not in draft.text, draft.text
+    assert [c.chunk_id for c in draft.citations] == [rule.chunk.chunk_id]
+    # with no other point and nothing the question named, a commentary-only point is kept: never an empty answer
+    alone = ExtractiveAnswerer(citations=DropsTheSecondRule()).answer(question, [second, blog])
+    assert "用你的AI" in alone.text
+
+
 def test_list_head_ids() -> None:
     from ingest.parsers.agreement import list_head_id
 
