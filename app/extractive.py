@@ -268,6 +268,10 @@ class ExtractiveAnswerer:
                     continue
                 if n > 0 and r.via == "issue":  # appended by the map, not ranked for this question
                     continue
+                if (
+                    n > 0 and r.issue is not None and r.issue.role == "rule"
+                ):  # one governing provision per issue
+                    continue
                 unit = _decisive_unit(r, terms) if n == 0 else _speaking_unit(r, terms)
                 if unit is None:
                     continue

@@ -179,7 +179,7 @@ class HybridRetriever:
         results = results[: max(k, len(lookups))]
         if self.mode == "hybrid":
             seen = {r.chunk.chunk_id for r in results}
-            results += self._issue_extras(signals.matches, signals.tags, seen)
+            results += self._issue_extras(signals.tags, seen, ranked)
             results += self._xrefs(results, {r.chunk.chunk_id for r in results})
             results += self._list_heads(results, {r.chunk.chunk_id for r in results})
         if signals.plain is not None:
@@ -316,16 +316,23 @@ class HybridRetriever:
         return tags
 
     def _issue_extras(
-        self, matches: Sequence[IssueMatch], tags: dict[str, IssueTag], seen: set[str]
+        self, tags: dict[str, IssueTag], seen: set[str], ranked: Sequence[Retrieved]
     ) -> list[Retrieved]:
         """Provisions of the matched issues that ranked below the top k, appended (like cross-references)
-        so the answer can still state each issue's governing rule and the clause that speaks to it."""
+        so the answer can still state each issue's governing rule and the clause that speaks to it.  One
+        the rankers placed lower down keeps its ranks (``via`` hybrid): the answer treats it as found on its
+        own, not as the issue matcher's pick alone (the agreement's outage clause, ranked tenth)."""
+        found = {r.chunk.chunk_id: r for r in ranked}
         rules: list[Retrieved] = []
         extras: list[Retrieved] = []
         for chunk_id, tag in tags.items():
             if chunk_id in seen:
                 continue
-            item = Retrieved(chunk=self.index.chunks[chunk_id], fused_score=0.0, via="issue", issue=tag)
+            item = (
+                replace(found[chunk_id], issue=tag)
+                if chunk_id in found
+                else Retrieved(chunk=self.index.chunks[chunk_id], fused_score=0.0, via="issue", issue=tag)
+            )
             is_rule = tag.sentence and tag.role == "rule"
             if is_rule and len(rules) < self.config.issue_rules:
                 rules.append(item)

@@ -304,6 +304,37 @@ def test_an_issue_left_with_commentary_alone_is_not_a_key_point() -> None:
     assert "用你的AI" in alone.text
 
 
+def test_one_governing_provision_per_issue_then_the_agreement_clause() -> None:
+    """要点 states an issue's governing provision, then the agreement clause on it: a second rule of the
+    same issue, ranked too, took the second place and left the outage clause out."""
+    head, item = _agreement("agreement/8/2", "agreement/8/2/3")
+    rule = _tagged(RULE, 0, "outage", "服务中断/宕机的违约责任", dense_rank=1, bm25_rank=1)
+    second_rule = _tagged(RANKED, 1, "outage", "服务中断/宕机的违约责任", dense_rank=2)
+    second_rule = replace(
+        second_rule, issue=replace(second_rule.issue, keywords=("违约",))
+    )  # it speaks to the issue
+    tag = IssueTag("outage", "服务中断/宕机的违约责任", "clause", keywords=("宕机", "故障"))
+    clause = Retrieved(item, 0.5, via="hybrid", dense_rank=9, issue=tag)
+    draft = ExtractiveAnswerer().answer(
+        "服务宕机造成违约损失要赔吗", [rule, second_rule, clause, Retrieved(head, 0.4, via="xref")]
+    )
+    key_points = draft.text.split("相关规定")[0]
+    assert "设备与系统故障" in key_points and "第五百八十四条" not in key_points, draft.text
+
+
+@pytest.mark.slow
+def test_the_outage_answer_quotes_the_agreements_outage_clause(corpus_legal_index) -> None:
+    """The browser's own outage question: the agreement's outage clause (八、2③) ranked tenth, was appended
+    as the issue matcher's pick alone, and never reached 要点, so the answer said nothing of what the
+    platform's terms say about outages."""
+    from app.pipeline import build_pipeline
+
+    answer = build_pipeline(corpus_legal_index).ask("我们公司用的AI大模型服务宕机导致损失，服务商要赔偿吗？")
+    key_points = answer.text.split("相关规定")[0]
+    assert "服务中断/宕机" in key_points and "设备与系统故障" in key_points, answer.text
+    assert {"agreement/8/2", "agreement/8/2/3"} <= {c.chunk_id for c in answer.citations}
+
+
 def test_list_head_ids() -> None:
     from ingest.parsers.agreement import list_head_id
 
