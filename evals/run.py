@@ -131,11 +131,11 @@ def evaluate(
 def _embedder_pipeline(settings: Settings, spec: str, base: Any, progress: bool) -> tuple[Any, QueryMemo]:
     """The hybrid pipeline over ``<data_dir>/train/<spec>-index``, built or updated first."""
     from app.pipeline import build_pipeline
-    from evals.train.measure import system_settings
+    from evals.train.measure import index_dir, system_settings
     from ingest.embed import make_embedder
 
     if progress:
-        print(f"eval: indexing the corpus with {spec} ({settings.data_dir / 'train' / f'{spec}-index'}) …",
+        print(f"eval: indexing the corpus with {spec} ({index_dir(settings.data_dir, spec)}) …",
               file=sys.stderr)
     target = system_settings(settings, spec)
     memo = QueryMemo(make_embedder(spec))

