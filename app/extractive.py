@@ -54,6 +54,8 @@ _LIST_ITEM = re.compile(r"^[（(][一二三四五六七八九十]+[）)]")
 # the agreement's items are chunks of their own ("③ 在大模型开放平台已尽善意管理的情况下，因……等因素。"),
 # their opening words the clause above them ("……大模型开放平台并不承担相应的违约责任：")
 _AGREEMENT_ITEM = re.compile(r"^[①-⑳]")
+# the law and the platform's terms, which bind their parties; the paper and the blog comment on them
+_BINDING_KINDS = ("statute", "agreement")
 
 
 def can_lead(unit: Unit) -> bool:
@@ -66,7 +68,7 @@ def can_lead(unit: Unit) -> bool:
     ):
         return False
     # a statute or agreement addresses its parties (您 is the user); prose addressing the reader is advice
-    return unit.chunk.kind in ("statute", "agreement") or not _ADDRESSED.search(text)
+    return unit.chunk.kind in _BINDING_KINDS or not _ADDRESSED.search(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +203,7 @@ class ExtractiveAnswerer:
         points = [p for p in points if p.quoted]
         # a 要点 left with commentary alone (the filter dropped its provisions) is not a point of law: the
         # blog's advice to AI providers ("你的AI…") stood as the only line under an issue heading
-        standing = [p for p in points if any(r.chunk.kind in ("statute", "agreement") for _u, r in p.quoted)]
+        standing = [p for p in points if any(r.chunk.kind in _BINDING_KINDS for _u, r in p.quoted)]
         if standing or asked:
             points = standing
         return kept(asked), points, kept(chosen)
@@ -266,11 +268,9 @@ class ExtractiveAnswerer:
             for n, r in enumerate(items):
                 if len(stated) >= self.per_issue or r.chunk.chunk_id in cited:
                     continue
-                if n > 0 and r.via == "issue":  # appended by the map, not ranked for this question
-                    continue
-                if (
-                    n > 0 and r.issue is not None and r.issue.role == "rule"
-                ):  # one governing provision per issue
+                # after the governing provision: neither a provision the map appended without a ranker
+                # placing it for this question, nor a second rule (one governing provision per issue)
+                if n > 0 and (r.via == "issue" or (r.issue is not None and r.issue.role == "rule")):
                     continue
                 unit = _decisive_unit(r, terms) if n == 0 else _speaking_unit(r, terms)
                 if unit is None:

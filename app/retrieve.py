@@ -320,8 +320,9 @@ class HybridRetriever:
     ) -> list[Retrieved]:
         """Provisions of the matched issues that ranked below the top k, appended (like cross-references)
         so the answer can still state each issue's governing rule and the clause that speaks to it.  One
-        the rankers placed lower down keeps its ranks (``via`` hybrid): the answer treats it as found on its
-        own, not as the issue matcher's pick alone (the agreement's outage clause, ranked tenth)."""
+        the rankers placed lower down comes as they ranked it (its ranks and ``via``), so the answer treats
+        it as found on its own, not as the issue matcher's pick alone (the agreement's outage clause, ranked
+        tenth); only a provision no ranker placed comes in ``via="issue"``."""
         found = {r.chunk.chunk_id: r for r in ranked}
         rules: list[Retrieved] = []
         extras: list[Retrieved] = []
