@@ -91,7 +91,10 @@ def context_for(question: str, history: Sequence[HistoryItem]) -> str:
     """The earlier question(s) ``question`` continues; "" when it stands alone or there are none.
 
     The last stand-alone question is the matter; a follow-up after it (already
-    elliptical itself) is kept too, since "这种情况下呢" may refer to it.
+    elliptical itself) is kept too, since "这种情况下呢" may refer to it.  The conversation's
+    opening question stays in front when a later one took over as the matter: "大模型那边的协议是
+    怎么说的？" is not elliptical, yet the patients' records the conversation opened with are still
+    what "万一泄露了呢" is about (multi-turn dev follow-up hit@5 0.787 -> 0.800, held-out unchanged).
     """
     if stands_alone(question):
         return ""
@@ -99,9 +102,7 @@ def context_for(question: str, history: Sequence[HistoryItem]) -> str:
     if not asked:
         return ""
     root = max((i for i, q in enumerate(asked) if not is_elliptical(q)), default=0)
-    parts = [asked[root]]
-    if root < len(asked) - 1:
-        parts.append(asked[-1])
+    parts = list(dict.fromkeys([asked[0], asked[root], asked[-1]]))
     context = " ".join(parts)
     return context[-MAX_CONTEXT_CHARS:]
 

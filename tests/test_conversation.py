@@ -59,6 +59,16 @@ def test_context_is_the_last_standalone_question_and_the_follow_up_since() -> No
     assert context_for("这种情况下呢？", []) == "", "no conversation, nothing to read it against"
 
 
+def test_the_opening_question_stays_when_a_later_question_became_the_matter() -> None:
+    """A second question that stands on its words ("那边的协议怎么说") is the matter now, yet the
+    conversation is still about what it opened with; a repeated question is searched once."""
+    later = "大模型服务商的用户协议对这类数据是怎么约定的？"
+    context = context_for("万一泄露了呢？", [OPENING, later])
+    assert not is_elliptical(later)
+    assert context.startswith(OPENING) and context.endswith(later)
+    assert context_for("万一泄露了呢？", [OPENING, OPENING]) == OPENING
+
+
 def test_history_may_be_chat_messages_as_clients_write_them() -> None:
     """{"role", "content"} dicts (OpenAI-style clients, LangChain) read like Turns; anything else is one
     clear TypeError, not an AttributeError from deep inside."""
