@@ -52,6 +52,25 @@ def test_training_moves_questions_to_their_passages_reproducibly() -> None:
     assert again.digest == adapter.digest  # seeded
 
 
+def test_members_are_trained_from_consecutive_seeds_and_averaged_into_one_adapter() -> None:
+    """Three members are one map: q moved by the mean of the members' residuals (then normalised)."""
+    questions, gold, passages = _task()
+    everything = np.ones(len(passages), dtype=bool)
+    config = AdapterConfig(rank=8, epochs=5, temperature=0.05, learning_rate=1e-2, batch_size=64, members=3)
+    averaged, losses = train_adapter(questions, gold, passages, everything, config)
+    members = [
+        train_adapter(questions, gold, passages, everything, replace(config, seed=s, members=1))[0]
+        for s in (0, 1, 2)
+    ]
+    assert averaged.up.shape == (questions.shape[1], 24) and len(losses) == 5
+    q = questions[3]
+    moved = q + np.mean([(q @ m.up) @ m.down for m in members], axis=0)
+    assert np.allclose(averaged.apply(q), moved / np.linalg.norm(moved), atol=1e-5)
+    assert not np.allclose(members[0].apply(q), members[1].apply(q), atol=1e-3), "the seeds differ"
+    with pytest.raises(ValueError, match="one or more members"):
+        train_adapter(questions, gold, passages, everything, replace(config, members=0))
+
+
 def test_untrained_adapter_is_the_identity_and_a_gold_outside_the_candidates_is_refused() -> None:
     questions, gold, passages = _task()
     candidates = np.ones(len(passages), dtype=bool)
@@ -102,11 +121,16 @@ def test_a_tiny_training_run_writes_an_adapter_and_its_card(
 ) -> None:
     """The command's code end to end on 40 questions, for the test index's embedder (``hash:256``)."""
     out = tmp_path / "adapter.npz"
-    card = run(corpus_hash_index, AdapterConfig(rank=8, epochs=2), max_questions=40, out=out)
+    config = AdapterConfig(rank=8, epochs=2)
+    card = run(corpus_hash_index, config, max_questions=40, out=out)
     assert json.loads(card_file(out).read_text(encoding="utf-8")) == card
     assert card["data"]["questions"] == 40 and card["held_out_passages"] > 100
     loaded = load_adapter(card["model_key"], out)
-    assert loaded is not None and loaded.digest == card["adapter_sha256"] and loaded.up.shape == (256, 8)
+    assert (
+        loaded is not None
+        and loaded.digest == card["adapter_sha256"]
+        and loaded.up.shape == (256, 8 * config.members)
+    )
 
 
 def _shipped_card() -> dict | None:

@@ -24,6 +24,7 @@ from evals.train.data import (
     jaccard,
     load_questions,
     resolve_gold,
+    second_round_story_files,
     story_files,
     training_files,
 )
@@ -35,7 +36,7 @@ NEAR_DUPLICATE = 0.5
 
 @pytest.fixture(scope="module")
 def training():
-    return load_questions([*training_files(), *story_files()])
+    return load_questions([*training_files(), *story_files(), *second_round_story_files()])
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +86,9 @@ def _written_elsewhere() -> list[tuple[str, str]]:
 
 def test_enough_questions_over_the_whole_corpus(training, dev, chunks) -> None:
     assert len(training) >= 4000 and len(dev) >= 300
+    assert len(load_questions(second_round_story_files())) >= 2000, (
+        "the second round of stories is checked too"
+    )
     docs = Counter(g.doc for q in training for g in q.gold)
     assert set(docs) == {c.doc_id for c in chunks.values()}, "every document has training questions"
     personas = Counter(q.persona for q in training)

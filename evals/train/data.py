@@ -47,6 +47,14 @@ def story_files(data_dir: Path = DATA_DIR) -> list[Path]:
     return sorted(data_dir.glob("stories-*.jsonl"))
 
 
+def second_round_story_files(data_dir: Path = DATA_DIR) -> list[Path]:
+    """2,167 more consultation stories (``data/round2/``), written like the first 1,839 and checked like
+    them, that nothing trains on: the adapter, fusion, follow-up merge, decline model and citation filter
+    retrained with them scored no better on the dev splits (``evals/train/README.md``).  Kept for the
+    next training of the embedder itself."""
+    return sorted((data_dir / "round2").glob("*.jsonl"))
+
+
 def conversation_files(data_dir: Path = DATA_DIR) -> list[Path]:
     """Training conversations (two or three turns, elliptical follow-ups), the schema of the multi-turn
     eval sets (``evals.multiturn``): what the learned follow-up merge (``app.followup``) trains on."""
