@@ -26,7 +26,7 @@ from app.question import Question, as_question
 from app.sentences import Unit, split_units, unit_at
 from app.terms import STOPWORDS, question_terms
 from ingest.parsers.agreement import list_head_id
-from ingest.types import Chunk
+from ingest.types import PROVISION_KINDS, Chunk
 
 __all__ = ["STOPWORDS", "ExtractiveAnswerer", "compose", "question_terms", "unit_score"]
 
@@ -54,8 +54,6 @@ _LIST_ITEM = re.compile(r"^[（(][一二三四五六七八九十]+[）)]")
 # the agreement's items are chunks of their own ("③ 在大模型开放平台已尽善意管理的情况下，因……等因素。"),
 # their opening words the clause above them ("……大模型开放平台并不承担相应的违约责任：")
 _AGREEMENT_ITEM = re.compile(r"^[①-⑳]")
-# the law and the platform's terms, which bind their parties; the paper and the blog comment on them
-_BINDING_KINDS = ("statute", "agreement")
 
 
 def can_lead(unit: Unit) -> bool:
@@ -68,7 +66,7 @@ def can_lead(unit: Unit) -> bool:
     ):
         return False
     # a statute or agreement addresses its parties (您 is the user); prose addressing the reader is advice
-    return unit.chunk.kind in _BINDING_KINDS or not _ADDRESSED.search(text)
+    return unit.chunk.kind in PROVISION_KINDS or not _ADDRESSED.search(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +201,7 @@ class ExtractiveAnswerer:
         points = [p for p in points if p.quoted]
         # a 要点 left with commentary alone (the filter dropped its provisions) is not a point of law: the
         # blog's advice to AI providers ("你的AI…") stood as the only line under an issue heading
-        standing = [p for p in points if any(r.chunk.kind in _BINDING_KINDS for _u, r in p.quoted)]
+        standing = [p for p in points if any(r.chunk.kind in PROVISION_KINDS for _u, r in p.quoted)]
         if standing or asked:
             points = standing
         return kept(asked), points, kept(chosen)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ingest.types import Chunk
+from ingest.types import PROVISION_KINDS, Chunk
 
 _SENTENCE_END = re.compile(r"[^。！？；!?;\n]*[。！？；!?;]+[”’」』）)]*|[^。！？；!?;\n]+")
 
@@ -24,7 +24,7 @@ def split_units(chunk: Chunk, *, paragraph_max: int = 220) -> list[Unit]:
     Prose (paper, blog) is always quoted sentence by sentence: its paragraphs
     mix claims with rhetorical questions.
     """
-    if chunk.kind not in ("statute", "agreement"):
+    if chunk.kind not in PROVISION_KINDS:
         paragraph_max = 0
     units: list[Unit] = []
     for para in re.finditer(r"[^\n]+", chunk.text):

@@ -13,6 +13,10 @@ DOC_KINDS = ("blog", "paper", "agreement", "statute")
 USER = "user"  # DocumentMeta.added_by of a user-added document
 USER_ADDED_MARK = "（用户添加）"  # shown after the title/locator of a user-added document
 
+# the kinds of document made of provisions that bind their parties (the law, the platform's terms); the
+# paper and the blog are prose that comments on them
+PROVISION_KINDS: tuple[str, ...] = ("statute", "agreement")
+
 
 @dataclass(frozen=True, slots=True)
 class DocumentMeta:
