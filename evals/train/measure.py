@@ -59,6 +59,7 @@ def index_dir(data_dir: Path, spec: str) -> Path:
 def system_settings(settings: Settings, spec: str) -> Settings:
     """An index of the corpus built with embedder ``spec``, beside the project's (shared embedding cache)."""
     from ingest.cli import ingest
+    from ingest.errors import IndexMismatchError
 
     target = replace(settings, embedder=spec, data_dir=index_dir(settings.data_dir, spec))
     cache = settings.data_dir / "cache" / "embeddings.sqlite3"
@@ -66,7 +67,10 @@ def system_settings(settings: Settings, spec: str) -> Settings:
     if cache.is_file() and not own.exists():
         own.parent.mkdir(parents=True, exist_ok=True)
         own.write_bytes(cache.read_bytes())
-    ingest(target, show_progress=False)
+    try:
+        ingest(target, show_progress=False)
+    except IndexMismatchError:  # a scratch index of a model since retrained (``legalqa train``): rebuild it
+        ingest(target, rebuild=True, show_progress=False)
     return target
 
 
