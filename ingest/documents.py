@@ -28,7 +28,7 @@ from ingest.errors import CorpusError, LegalQAError
 from ingest.manifest import decode_utf8, load_manifest, sha256_bytes
 from ingest.parsers import SkippedBlock, parse_document
 from ingest.settings import Settings
-from ingest.types import DOC_KINDS, USER, Chunk, Document, DocumentMeta
+from ingest.types import DOC_KINDS, PROVISION_KINDS, USER, Chunk, Document, DocumentMeta
 
 SUFFIXES = (".md", ".txt")
 KIND_DIRS = {"statute": "statutes", "agreement": "sources", "paper": "sources", "blog": "sources"}
@@ -110,9 +110,7 @@ def prepare_document(
         )
     title = _label(request.title, "title", MAX_TITLE)
     short_title = _label(request.short_title, "short-title", MAX_TITLE) if request.short_title.strip() else ""
-    short_title = short_title or default_short_title(kind, title)
-    if kind in ("statute", "agreement") and not short_title.startswith("《"):
-        short_title = f"《{short_title}》"  # locators read 《短标题》第三条 like the bundled ones
+    short_title = default_short_title(kind, short_title or title)
     effective = _date(request.effective, "effective")
     provenance = _label(request.provenance, "provenance", MAX_PROVENANCE, multiline=True) if request.provenance.strip() else ""
     if len(data) > MAX_DOCUMENT_BYTES:  # an upload does not pass through read_user_file
@@ -162,7 +160,10 @@ def prepare_document(
 
 
 def default_short_title(kind: str, title: str) -> str:
-    return f"《{title.strip('《》')}》" if kind in ("statute", "agreement") else title
+    """A document of provisions is cited as 《短标题》第三条, like the bundled statutes and agreement."""
+    if kind not in PROVISION_KINDS or title.startswith("《"):
+        return title
+    return f"《{title.strip('《》')}》"
 
 
 def _label(value: str, field: str, limit: int, *, multiline: bool = False) -> str:
