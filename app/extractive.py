@@ -335,12 +335,18 @@ def _ranked_near_top(r: Retrieved, depth: int) -> bool:
     return any(rank is not None and rank <= depth for rank in ranks) or r.via == "lookup"
 
 
-def _decisive_unit(r: Retrieved, terms: dict[str, float]) -> Unit | None:
-    """The issue map's decisive sentence when it has one, else the provision's best sentence for the question."""
+def _mapped_unit(r: Retrieved) -> Unit | None:
+    """The sentence the issue map names for this provision under its issue, when it names one."""
     sentence = r.issue.sentence if r.issue else ""
     at = r.chunk.text.find(sentence) if sentence else -1
-    if at >= 0:
-        return unit_at(r.chunk, at, at + len(sentence))
+    return unit_at(r.chunk, at, at + len(sentence)) if at >= 0 else None
+
+
+def _decisive_unit(r: Retrieved, terms: dict[str, float]) -> Unit | None:
+    """The issue map's decisive sentence when it has one, else the provision's best sentence for the question."""
+    named = _mapped_unit(r)
+    if named is not None:
+        return named
     units = [u for u in split_units(r.chunk) if not u.text.rstrip().endswith(("？", "?"))]
     if not units:
         return None
@@ -402,10 +408,15 @@ def _closing_lead(holder: Retrieved) -> Unit | None:
 
 
 def _speaking_unit(r: Retrieved, terms: dict[str, float]) -> Unit | None:
-    """Of an issue's clause or commentary, the best sentence that speaks to the issue in its own words
-    (one of the issue's keywords, or a word of three or more characters of its name, in it); None when no sentence does (an opening line of
+    """Of an issue's clause or commentary, the sentence the issue map names for it (legal staff chose what
+    the platform's terms say on the issue: "智谱不对……任何损害……承担责任" names neither 免责 nor 格式条款),
+    else the best sentence that speaks to the issue in its own words (one of the issue's keywords, or a
+    word of three or more characters of its name, in it); None when no sentence does (an opening line of
     a blog post is not commentary on the issue)."""
     tag = r.issue
+    named = _mapped_unit(r)
+    if named is not None:
+        return named
     words = {
         *(tag.keywords if tag else ()),
         *(t for t in question_terms(tag.issue_name if tag else "") if len(t) >= 3),

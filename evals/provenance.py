@@ -7,7 +7,6 @@ numbers belong to (latency in particular depends on what else the machine was do
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import platform
 import socket
@@ -16,11 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ingest.manifest import sha256_file
 from ingest.settings import PROJECT_ROOT, Settings
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def dataset_metadata(path: Path, n: int, limit: int | None, command: str) -> dict[str, Any]:

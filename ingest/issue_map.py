@@ -43,7 +43,7 @@ class Provision:
     role: Role
     article: str = ""
     chunk: str = ""
-    sentence: str = ""  # the one decisive sentence, verbatim; set on an issue's governing rule
+    sentence: str = ""  # verbatim: the rule's decisive sentence, or what a clause or commentary says on the issue
 
     @property
     def label(self) -> str:
@@ -187,12 +187,12 @@ def _list(item: Mapping[str, Any], key: str, where: str, file: str) -> list[Any]
 
 
 def check_against_corpus(
-    issue_map: IssueMap, articles: Mapping[tuple[str, str], str], chunks: Iterable[str]
+    issue_map: IssueMap, articles: Mapping[tuple[str, str], str], chunks: Mapping[str, Chunk]
 ) -> None:
     """Every provision exists in the corpus and every ``sentence`` is a verbatim part of its provision;
     an ``IssueMapError`` names the first that does not.
 
-    ``articles`` maps (doc id, 第X条) to the article's text; ``chunks`` are the source chunk ids.
+    ``articles`` maps (doc id, 第X条) to the article's text; ``chunks`` maps chunk ids to the passages.
     """
     problems = corpus_mismatches(issue_map, articles, chunks)
     if problems:
@@ -200,10 +200,9 @@ def check_against_corpus(
 
 
 def corpus_mismatches(
-    issue_map: IssueMap, articles: Mapping[tuple[str, str], str], chunks: Iterable[str]
+    issue_map: IssueMap, articles: Mapping[tuple[str, str], str], chunks: Mapping[str, Chunk]
 ) -> list[str]:
     """Each provision the corpus does not hold, or whose ``sentence`` is not verbatim in it, as one line."""
-    chunk_ids = set(chunks)
     problems = []
     for issue in issue_map.issues:
         for n, p in enumerate(issue.provisions, start=1):
@@ -214,8 +213,10 @@ def corpus_mismatches(
                     problems.append(f"{at}: {p.doc} has no {p.article}")
                 elif p.sentence and p.sentence not in text:
                     problems.append(f"{at}.sentence: not a verbatim part of {p.doc} {p.article}")
-            elif p.chunk not in chunk_ids:
+            elif p.chunk not in chunks:
                 problems.append(f"{at}.chunk: {p.chunk!r} is not a passage of the index")
+            elif p.sentence and p.sentence not in chunks[p.chunk].text:
+                problems.append(f"{at}.sentence: not a verbatim part of {p.chunk}")
     return problems
 
 
@@ -247,5 +248,5 @@ def check_corpus_map(corpus_dir: Path, chunks: Iterable[Chunk]) -> list[str]:
             replace(i, provisions=tuple(p for p in i.provisions if p.doc in held)) for i in issue_map.issues
         ),
     )
-    problems = corpus_mismatches(checked, article_texts(chunks), (c.chunk_id for c in chunks))
+    problems = corpus_mismatches(checked, article_texts(chunks), {c.chunk_id: c for c in chunks})
     return [f"{issue_map.file}: {problem}" for problem in problems]

@@ -32,6 +32,11 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_file(path: Path) -> str:
+    """sha256 of a whole file, as manifests, model cards and eval provenance record it."""
+    return sha256_bytes(path.read_bytes())
+
+
 def decode_utf8(data: bytes, file: str) -> str:
     """Strict UTF-8, newlines kept as they are; a bad byte is reported with its line."""
     try:

@@ -141,10 +141,10 @@ def test_the_shipped_model_is_the_served_embedders_and_current_with_the_conversa
 ) -> None:
     """Stale after the training conversations or the embedder change: run ``python -m evals.train.followup``."""
     from app.pipeline import build_pipeline
-    from evals.train.adapter import file_sha
     from evals.train.data import conversation_files
+    from ingest.manifest import sha256_file
 
     data = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
-    assert data["training"]["files"] == {p.name: file_sha(p) for p in conversation_files()}
+    assert data["training"]["files"] == {p.name: sha256_file(p) for p in conversation_files()}
     pipeline = build_pipeline(corpus_legal_index)
     assert pipeline._followup_model() == load_followup_model(MODEL_PATH) is not None

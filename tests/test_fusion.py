@@ -124,10 +124,11 @@ def test_the_shipped_model_is_the_served_embedders_and_current_with_the_training
     ``python -m evals.train.fusion``."""
     from app.pipeline import build_pipeline
     from app.retrieve import HybridRetriever
-    from evals.train.adapter import adapter_files, file_sha
+    from evals.train.adapter import adapter_files
+    from ingest.manifest import sha256_file
 
     data = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
-    assert data["training"]["files"] == {p.name: file_sha(p) for p in adapter_files()}
+    assert data["training"]["files"] == {p.name: sha256_file(p) for p in adapter_files()}
     retriever = build_pipeline(corpus_legal_index).retriever("hybrid")
     assert isinstance(retriever, HybridRetriever) and retriever.fusion is not None
     assert retriever.fusion == load_fusion_model(MODEL_PATH)

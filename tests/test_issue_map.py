@@ -82,6 +82,20 @@ def test_a_provision_the_corpus_lacks_is_named(shipped, chunks, tmp_path: Path) 
         check_against_corpus(load_issue_map(broken), _articles(chunks), chunks)
 
 
+def test_a_clause_sentence_the_passage_does_not_hold_is_named(shipped, chunks, tmp_path: Path) -> None:
+    """A clause's sentence is quoted as the agreement's words on the issue, so it must be verbatim too."""
+    text = SHIPPED.read_text(encoding="utf-8")
+    at = text.index('chunk = "agreement/8/6"\nsentence = "')
+    start = at + len('chunk = "agreement/8/6"\nsentence = "')
+    broken = tmp_path / "issues.toml"
+    broken.write_text(text[:start] + "平台" + text[start:], encoding="utf-8")
+    with pytest.raises(
+        IssueMapError,
+        match=r"issues\.toml: issues\[id=.+\]\.provisions\[\d+\]\.sentence: not a verbatim part of agreement/8/6",
+    ):
+        check_against_corpus(load_issue_map(broken), _articles(chunks), chunks)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

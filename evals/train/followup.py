@@ -27,9 +27,9 @@ from app.pipeline import Pipeline, build_pipeline
 from evals.dataset import DatasetError, chunk_matches
 from evals.multiturn import MULTITURN_DEV, MULTITURN_HOLDOUT, Conversation, load_conversations, score
 from evals.train import exit_code, fitted_weights
-from evals.train.adapter import file_sha
 from evals.train.data import conversation_files
 from ingest.errors import LegalQAError
+from ingest.manifest import sha256_file
 from ingest.settings import Settings
 
 REGULARISATION = (0.01, 0.1, 1.0)  # sklearn's C, chosen on the multi-turn dev conversations
@@ -128,7 +128,7 @@ def run(
             "follow_ups": asked,
             "rows": len(labels),
             "C": chosen,
-            "files": {p.name: file_sha(p) for p in files},
+            "files": {p.name: sha256_file(p) for p in files},
         },
         "followup_hit_at_5": {"interleaved": before, "learned": after},
     }

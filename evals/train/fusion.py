@@ -37,7 +37,7 @@ from app.question_memory import QuestionMemory, load_memory
 from app.retrieve import HybridRetriever
 from evals.metrics import recall_at_k
 from evals.train import exit_code, fitted_weights
-from evals.train.adapter import AdapterConfig, _bare, adapter_files, file_sha, train_adapter, training_set
+from evals.train.adapter import AdapterConfig, _bare, adapter_files, train_adapter, training_set
 from evals.train.data import (
     covered_dev_file,
     dev_file,
@@ -47,6 +47,7 @@ from evals.train.data import (
 )
 from ingest.errors import LegalQAError
 from ingest.glosses import gloss_key
+from ingest.manifest import sha256_file
 from ingest.settings import Settings
 
 REGULARISATION = (0.1, 1.0)  # sklearn's C, chosen on the lay dev splits
@@ -234,7 +235,7 @@ def run(
             "folds": folds,
             "C": chosen,
             "passage_share": share,
-            "files": {p.name: file_sha(p) for p in adapter_files()},
+            "files": {p.name: sha256_file(p) for p in adapter_files()},
         },
         "recall_at_5": {"reciprocal_rank": before, "learned": after},
     }
