@@ -60,14 +60,20 @@ _ROLE_NAMES = {
 
 
 def render_passages(passages: Sequence[Retrieved]) -> str:
-    """Numbered passages; one that came from the issue map says which issue it decides and in what role."""
+    """Numbered passages; one that came from the issue map says which issue it decides, in what role and,
+    when the map names it, by which of its sentences (the one the extractive 要点 quotes)."""
     blocks = []
     for i, r in enumerate(passages, start=1):
-        tag = (
-            f"（争点：{fenced(r.issue.issue_name)}；{_ROLE_NAMES.get(r.issue.role, r.issue.role)}）"
-            if r.issue
-            else ""
-        )
+        tag = ""
+        if r.issue:
+            key = (
+                f"；关键句：「{fenced(r.issue.sentence)}」"
+                if r.issue.sentence in r.chunk.text and r.issue.sentence
+                else ""
+            )
+            tag = (
+                f"（争点：{fenced(r.issue.issue_name)}；{_ROLE_NAMES.get(r.issue.role, r.issue.role)}{key}）"
+            )
         blocks.append(f"[{i}] {fenced(r.chunk.locator)}{tag}\n<<<\n{fenced(r.chunk.text)}\n>>>")
     valid = ", ".join(f"[{i}]" for i in range(1, len(passages) + 1))
     return "\n\n".join(blocks) + f"\n\n可用编号：{valid}"

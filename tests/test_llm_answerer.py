@@ -158,6 +158,12 @@ def test_prompt_asks_for_the_conclusion_first_and_shows_each_passages_issue_and_
     assert "结论：" in system and "取决于" in system
     assert "（争点：产品缺陷与生产者责任；规则）" in human
     assert "按对话上文，问题理解为" in human and "产品缺陷 那销售者呢？" in human
+    sentence = P[0].chunk.text[P[0].chunk.text.index("　") + 1 :][:20]
+    decisive = _replace(P[0], issue=IssueTag("product-defect", "产品缺陷与生产者责任", "rule", sentence))
+    model = ScriptedChatModel(["结论：生产者应当承担侵权责任。[1]"])
+    LLMAnswerer(model).answer(Question("产品缺陷谁赔？", "产品缺陷谁赔？"), [decisive, P[1]])
+    human = model.history[0][1].content
+    assert f"（争点：产品缺陷与生产者责任；规则；关键句：「{sentence}」）" in human
 
 
 def test_a_follow_up_is_rewritten_by_the_model_and_the_answer_says_what_was_searched(
