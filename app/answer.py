@@ -44,6 +44,13 @@ class Retrieved:
     # (dense_score is set only where dense search itself ranked it): the citation filter reads it
     similarity: float | None = None
 
+    def key_sentence_at(self) -> int:
+        """Where the issue map's sentence for this passage (``issue.sentence``) starts in its text; -1 when
+        the map names none or the passage no longer holds it (a statute amended since the map was written).
+        The extractive 要点 quotes it and the LLM prompt labels the passage with it."""
+        sentence = self.issue.sentence if self.issue else ""
+        return self.chunk.text.find(sentence) if sentence else -1
+
 
 @dataclass(frozen=True, slots=True)
 class RetrievedRow:

@@ -337,9 +337,8 @@ def _ranked_near_top(r: Retrieved, depth: int) -> bool:
 
 def _mapped_unit(r: Retrieved) -> Unit | None:
     """The sentence the issue map names for this provision under its issue, when it names one."""
-    sentence = r.issue.sentence if r.issue else ""
-    at = r.chunk.text.find(sentence) if sentence else -1
-    return unit_at(r.chunk, at, at + len(sentence)) if at >= 0 else None
+    at = r.key_sentence_at()
+    return unit_at(r.chunk, at, at + len(r.issue.sentence)) if at >= 0 and r.issue else None
 
 
 def _decisive_unit(r: Retrieved, terms: dict[str, float]) -> Unit | None:

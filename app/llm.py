@@ -66,11 +66,7 @@ def render_passages(passages: Sequence[Retrieved]) -> str:
     for i, r in enumerate(passages, start=1):
         tag = ""
         if r.issue:
-            key = (
-                f"；关键句：「{fenced(r.issue.sentence)}」"
-                if r.issue.sentence in r.chunk.text and r.issue.sentence
-                else ""
-            )
+            key = f"；关键句：「{fenced(r.issue.sentence)}」" if r.key_sentence_at() >= 0 else ""
             tag = (
                 f"（争点：{fenced(r.issue.issue_name)}；{_ROLE_NAMES.get(r.issue.role, r.issue.role)}{key}）"
             )
