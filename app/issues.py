@@ -63,6 +63,9 @@ class IssueMatch:
     keywords: tuple[str, ...]
     lexical: float = 0.0
     closeness: float = 0.0  # similarity + keywords, without the words: what the decision to decline reads
+    # matched for the question's own use of the issue's keywords, beyond the margin of the closer issues:
+    # a second matter the question raises in passing ("…宕机三天…协议里说不负责…")
+    raised: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +181,15 @@ class IssueMatcher:
                 key=lambda m: (-m.score, m.issue.id),
             )  # fmt: skip
         top = eligible[0].score
-        return [m for m in eligible[: self.config.limit] if m.score >= top - self.config.margin]
+        close = [m for m in eligible[: self.config.limit] if m.score >= top - self.config.margin]
+        # a question that tells a story can raise a second matter in its own words ("…宕机三天…协议里说
+        # 不负责…"): the whole question's vector sits near the first, but an issue whose own keywords it
+        # uses, words the closer issues do not account for, is asked about too.  Measured: dev citation
+        # precision / recall 0.620 / 0.850 -> 0.630 / 0.844, held-out 0.484 / 0.680 -> 0.473 / 0.680,
+        # LawBench Recall@5 0.378 -> 0.384; lay dev, covered and multi-turn unchanged
+        said = {k for m in close for k in m.keywords}
+        raised = [replace(m, raised=True) for m in eligible if m not in close and set(m.keywords) - said]
+        return (close + raised)[: self.config.limit]
 
     def _support(self, issue: Issue, evidence: Mapping[str, float]) -> float:
         return max((evidence.get(c, 0.0) for r in self.provisions(issue) for c in r.chunk_ids), default=0.0)

@@ -269,3 +269,21 @@ def test_a_disclaimer_in_the_terms_opens_with_the_rule_on_standard_term_exclusio
     points = answer.text.split("相关规定")[0]
     assert "格式条款" in points.split("\n- ")[0], points[:300]
     assert "第四百九十七条" in points, points[:300]
+
+
+def test_a_second_matter_the_question_raises_in_the_maps_words_is_matched_beyond_the_margin(
+    shipped, chunks
+) -> None:
+    """A story about an outage that adds "协议里说不负责" sits, as a vector, next to the outage issue alone;
+    the standard-terms issue, whose keyword it uses, is matched too (``raised``), and an issue whose
+    words the question does not use stays out however close it scores."""
+    outage = next(i for i in shipped.issues if i.id == "service-outage-breach")
+    exclusion = next(i for i in shipped.issues if i.id == "standard-terms-invalid-exclusion")
+    own = set(outage.texts())
+    near = lambda texts: [[1.0, 0.0] if t in own else [0.9, 0.435889894] for t in texts]  # noqa: E731
+    matcher = IssueMatcher(shipped, chunks, near, config=IssueConfig(floor=0.5, lexical_weight=0.0))
+    story = "我们接的大模型接口宕机三天，业务全停了，平台协议里说服务中断不负责，能索赔吗？"
+    matched = matcher.match(story, [1.0, 0.0])
+    assert [(m.issue.id, m.raised) for m in matched] == [(outage.id, False), (exclusion.id, True)]
+    plain = matcher.match("我们接的大模型接口宕机三天，业务全停了，能索赔吗？", [1.0, 0.0])
+    assert [m.issue.id for m in plain] == [outage.id]
