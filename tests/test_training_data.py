@@ -19,6 +19,7 @@ from evals.train.data import (
     char_ngrams,
     corpus_chunks,
     covered_dev_file,
+    depth_files,
     dev_file,
     held_out_articles,
     jaccard,
@@ -36,7 +37,7 @@ NEAR_DUPLICATE = 0.5
 
 @pytest.fixture(scope="module")
 def training():
-    return load_questions([*training_files(), *story_files(), *second_round_story_files()])
+    return load_questions([*training_files(), *story_files(), *second_round_story_files(), *depth_files()])
 
 
 @pytest.fixture(scope="module")

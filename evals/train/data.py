@@ -55,6 +55,15 @@ def second_round_story_files(data_dir: Path = DATA_DIR) -> list[Path]:
     return sorted((data_dir / "round2").glob("*.jsonl"))
 
 
+def depth_files(data_dir: Path = DATA_DIR) -> list[Path]:
+    """Questions for the thinly covered articles (``data/depth/``): two for every statute article the
+    training questions target at most twice or not at all, one for those they target three times (dev
+    articles excluded), a colloquial question and a consultation story, written from the article.  Checked
+    like the rest; nothing trains on them: the adapter and the memory with them scored lower on the dev
+    splits (README, "Tried on top of it and not shipped")."""
+    return sorted((data_dir / "depth").glob("*.jsonl"))
+
+
 def conversation_files(data_dir: Path = DATA_DIR) -> list[Path]:
     """Training conversations (two or three turns, elliptical follow-ups), the schema of the multi-turn
     eval sets (``evals.multiturn``): what the learned follow-up merge (``app.followup``) trains on."""
