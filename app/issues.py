@@ -187,8 +187,11 @@ class IssueMatcher:
         # uses, words the closer issues do not account for, is asked about too.  Measured: dev citation
         # precision / recall 0.620 / 0.850 -> 0.630 / 0.844, held-out 0.484 / 0.680 -> 0.473 / 0.680,
         # LawBench Recall@5 0.378 -> 0.384; lay dev, covered and multi-turn unchanged
+        kept = {m.issue.id for m in close}
         said = {k for m in close for k in m.keywords}
-        raised = [replace(m, raised=True) for m in eligible if m not in close and set(m.keywords) - said]
+        raised = [
+            replace(m, raised=True) for m in eligible if m.issue.id not in kept and set(m.keywords) - said
+        ]
         return (close + raised)[: self.config.limit]
 
     def _support(self, issue: Issue, evidence: Mapping[str, float]) -> float:
