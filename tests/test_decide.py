@@ -52,6 +52,14 @@ def test_an_existing_article_is_still_looked_up(pipeline) -> None:
         ("这个案子法院会怎么判？", "predict"),
         ("平台的免责条款有效吗", ""),
         ("我们的协议里写了不承担责任，有效吗", ""),
+        # the document is asked about, not asked for: 写作 / 写了 / 拟将 / 出租 are no request to draft
+        ("我们公司用的AI写作平台在用户协议里写了“生成内容错误的损失由用户承担”，这条有效吗？", ""),
+        ("出租人没有催告就直接发函解除合同，这样有效吗", ""),
+        ("我方拟将服务合同的权利义务一并转让给关联公司，要满足什么条件", ""),
+        ("人在外地，能不能写个委托书让家里人代我去办过户", ""),
+        ("合伙开个工作室，合伙协议帮我写一个", "draft"),
+        ("帮我拟一份给AI平台的索赔函，大模型服务宕机两天了", "draft"),
+        ("起草一份保密协议", "draft"),
     ],
 )
 def test_task_kinds(question: str, kind: str) -> None:
@@ -64,6 +72,22 @@ def test_a_drafting_request_is_not_drafted(pipeline) -> None:
         assert answer.text == DRAFTING_TEXT
     else:
         assert answer.notes[0] == DRAFTING_NOTE and answer.citations
+
+
+def test_answerable_training_questions_are_not_taken_for_drafting_requests() -> None:
+    """Thousands of written questions ask about contracts, agreements and letters; the only ones read as
+    a request to draft are those that say 起草 (where "供起草时参考" is apt), never 写了 / 出租 / 拟将."""
+    from evals.train.data import depth_files, load_questions, story_files, training_files
+
+    questions = [q.question for q in load_questions([*training_files(), *story_files(), *depth_files()])]
+    assert len(questions) > 5000
+    flagged = [q for q in questions if task_kind(q) == "draft"]
+    assert all("起草" in q for q in flagged), flagged
+
+
+def test_a_question_about_what_an_agreement_says_gets_no_drafting_note(pipeline) -> None:
+    answer = pipeline.ask("我们公司用的AI写作平台在用户协议里写了“生成内容错误的损失由用户承担”，这条有效吗？")
+    assert not answer.abstained and DRAFTING_NOTE not in answer.notes and answer.citations
 
 
 def test_a_ruling_prediction_is_declined_with_the_reason(pipeline) -> None:
