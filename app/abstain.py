@@ -40,8 +40,10 @@ DRAFTING_TEXT = (
 )
 DECLINE_TEXTS = (ABSTAIN_TEXT, OFF_TOPIC_TEXT, MISSING_ARTICLE_TEXT, TASK_TEXT, DRAFTING_TEXT)
 
+# "判断" is not a ruling ("法院会怎么判断免责条款有没有效" asks the law); 胜算 / 打赢 / 赢面 ask for a forecast
 _PREDICTION = re.compile(
-    r"法院会(?:怎么|如何)判|能判(?:多少|几年|赢)|(?:我|我们)能(?:赢|胜诉)吗|胜诉(?:率|的可能|概率)|会不会判|判决结果会"
+    r"法院会(?:怎么|如何)判(?!断)|能判(?:多少|几年|赢)|(?:我|我们)?能(?:打)?(?:赢|胜诉)吗|胜诉(?:率|的可能|概率)"
+    r"|会不会判(?!断)|判决结果会|胜算|赢面|打得赢|能不能(?:打)?赢|(?:赢|胜诉)的(?:概率|可能|把握)"
 )
 
 
@@ -55,31 +57,47 @@ _REQUEST = r"帮我|给我|替我|为我|帮忙|麻烦|请你|请帮|你帮|你�
 _COUNT = r"(?:一份|一个|一封|一篇|一段|一下|份|个|封|篇)"
 # 起草 is always the act of drafting; 写 / 拟 / 出 / 生成 only with a count after them ("写一份", "拟个"):
 # "协议里写了不赔", "拟将合同转让", "出租人解除合同" and "AI写作平台的用户协议" ask about a document
-_DRAFT_ACTION = re.compile(f"(?:起草|拟定|草拟|代写){_COUNT}?|(?:写|拟|出|生成){_COUNT}")
+_DRAFT_ACTION = re.compile(f"(?:起草|拟定|草拟|代写)(?![的了过好]){_COUNT}?|(?:写|拟|生成){_COUNT}|出(?:一份|份|一封)")
 # A request to draft a document: asked of us, the act, and the document type, in either order
-# ("帮我写一份离婚协议书", "起草一份保密协议", "合伙协议帮我写一个").  The first version took any 写 / 拟 / 出
+# ("帮我写一份离婚协议书", "起草一份保密协议", "合伙协议帮我写一个"); opening the question, the act needs
+# a count ("拟定合同时约定…" asks about a contract), and after the document it ends the clause ("合同…对方
+# 答应给我出一份检测报告" is no request).  The first version took any 写 / 拟 / 出
 # followed by a document type for one, and flagged 128 of the 12,528 training questions (all answerable)
-# as drafting requests ("AI写作平台在用户协议里写了…有效吗" got "本工具不代拟文书"); this one flags 5 (each
-# opens "起草…合同", where the note is apt) and finds 53 of the 148 written drafting-type negatives
+# as drafting requests ("AI写作平台在用户协议里写了…有效吗" got "本工具不代拟文书"); this one flags 2 (each
+# opens "起草一份…协议", where the note is apt) and finds 53 of the 148 written drafting-type negatives
 # (``evals/train/data/negatives-train.jsonl``, kind "task") instead of 38, 14 of the 50 in the dev file
 # instead of 11; none of the other negatives either way.
 _DRAFTING = re.compile(
     f"(?:{_REQUEST})[^，,。？?！!]{{0,8}}?(?:{_DRAFT_ACTION.pattern})[^，,。？?！!]{{0,14}}?(?:{_DOCUMENT_TYPE.pattern})"
-    f"|^(?:请|麻烦)?(?:{_DRAFT_ACTION.pattern})[^，,。？?！!]{{0,14}}?(?:{_DOCUMENT_TYPE.pattern})"
-    f"|(?:{_DOCUMENT_TYPE.pattern})[^？?]{{0,40}}(?:{_REQUEST})(?:{_DRAFT_ACTION.pattern})"
+    f"|^(?:请|麻烦)?(?:起草|拟定|草拟|代写|写|拟|出|生成){_COUNT}[^，,。？?！!]{{0,14}}?(?:{_DOCUMENT_TYPE.pattern})"
+    f"|(?:{_DOCUMENT_TYPE.pattern})[^？?]{{0,40}}(?:{_REQUEST})(?:{_DRAFT_ACTION.pattern})\\s*(?:$|[，,。.！!])"
 )
 
 
 def drafting_matter(question: str) -> str:
     """What a drafting request is about, without the request and the document type:
-    "帮我写一份离婚协议书" → "离婚"; "帮我写一份律师函" → "" (no matter to give provisions for)."""
-    rest = re.sub(_REQUEST, " ", _DRAFT_ACTION.sub(" ", question))
-    return " ".join(_DOCUMENT_TYPE.sub(" ", rest).split())
+    "帮我写一份离婚协议书" → "离婚"; "帮我写一份律师函" → "" (no matter to give provisions for).  The
+    decision to answer judges a drafting request by it: the decline model learned from written drafting
+    requests to decline "起草…协议书", and judged by the two-signal rule instead, "帮我起草一份租房合同" was
+    declined for want of coverage (起草 and 一份 are in no provision)."""
+    return " ".join(_DOCUMENT_TYPE.sub(" ", without_drafting_request(question)).split())
+
+
+def without_drafting_request(question: str) -> str:
+    """A drafting request without the request and the act ("帮我起草一份租房合同" → "租房合同")."""
+    return " ".join(re.sub(_REQUEST, " ", _DRAFT_ACTION.sub(" ", question)).split())
+
+
+# what someone else was asked ("我让AI帮我写一份合同，结果…"), and a question whether a text holds ("出一份
+# 声明说我们不负责，这样有效吗"), are no request to draft
+_ASKED_OF_ANOTHER = re.compile(f"((?:我|我们|他|她|他们|之前|当时|已经)让[^，,。？?]{{0,10}}?)(?:{_REQUEST})")
+_VALIDITY_QUESTION = re.compile(r"(?:有效|有用|管用|合法|算数|站得住|免责)(?:吗|么|不|没有)|能不能免责|能否免责")
 
 
 def task_kind(question: str) -> str:
     """ "draft" for a request to draft a document, "predict" for a request to foresee a ruling, else ""."""
-    if _DRAFTING.search(question):
+    asked_of_us = _ASKED_OF_ANOTHER.sub(r"\1", question)
+    if _DRAFTING.search(asked_of_us) and not _VALIDITY_QUESTION.search(question):
         return "draft"
     if _PREDICTION.search(question):
         return "predict"

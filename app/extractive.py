@@ -13,6 +13,7 @@ content are cited (a passage the answer does not use is not a citation).
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -218,22 +219,28 @@ class ExtractiveAnswerer:
         articles: set[tuple[str, str]] = set()
         for r in passages:
             key = (r.chunk.doc_id, r.chunk.article)
-            if r.via != "lookup" or key in articles or len(asked) >= self.max_asked:
+            if r.via != "lookup" or key in articles or _passages(asked) >= self.max_asked:
                 continue
             articles.add(key)
-            units = [u for u in split_units(r.chunk) if can_lead(u)] or split_units(r.chunk)
+            every = split_units(r.chunk)
+            units = [u for n, u in enumerate(every) if can_lead(u) or _opens_list(every, n)] or every
             if units:  # quoted from its start, unless a later sentence holds the question's words
                 _pos, unit = max(
                     enumerate(units), key=lambda pu: unit_score(pu[1], terms) + _opening_weight(pu[0])
                 )
                 asked.append((unit, r))
+                # "有下列情形之一的，该格式条款无效：" says nothing without its items: they come with it
+                n = every.index(unit)
+                if _opens_list(every, n):
+                    items = itertools.takewhile(lambda u: _LIST_ITEM.match(u.text), every[n + 1 :])
+                    asked += [(item, r) for item in itertools.islice(items, MAX_NAMED_ITEMS)]
         # a named source: its best-ranked passage (ranked for the question, not brought by an issue)
         ranked = [r for r in passages if r.via not in ("xref", "issue", "lookup")][: self.passages]
         for kind in sorted(named_source_kinds(query)):
             best = next((r for r in ranked if r.chunk.kind == kind), None)
             units = [u for u in split_units(best.chunk) if can_lead(u)] if best else []
             unit = max(units, key=lambda u: (unit_score(u, terms), -u.start), default=None)
-            if best and unit is not None and unit_score(unit, terms) > 0 and len(asked) < self.max_asked:
+            if best and unit is not None and unit_score(unit, terms) > 0 and _passages(asked) < self.max_asked:
                 asked.append((unit, best))
         return asked
 
@@ -320,6 +327,23 @@ class ExtractiveAnswerer:
             per_chunk[cid] = per_chunk.get(cid, 0) + 1
             chosen.append((unit, r))
         return chosen
+
+
+def _passages(quoted: Sequence[tuple[Unit, Retrieved]]) -> int:
+    """How many passages ``quoted`` quotes (a named article's list items count with their article)."""
+    return len({r.chunk.chunk_id for _u, r in quoted})
+
+
+MAX_NAMED_ITEMS = 8  # the items of a named article's list quoted with its opening (个保法第十三条 has 7)
+
+
+def _opens_list(units: Sequence[Unit], n: int) -> bool:
+    """Whether ``units[n]`` is the opening of a list whose items follow it ("…无效：", then "（一）…")."""
+    return (
+        units[n].text.rstrip().endswith(("：", ":"))
+        and n + 1 < len(units)
+        and bool(_LIST_ITEM.match(units[n + 1].text))
+    )
 
 
 def _opening_weight(position: int) -> float:

@@ -26,7 +26,7 @@ from functools import lru_cache
 from itertools import zip_longest
 from pathlib import Path
 
-from app.abstain import ABSTAIN_TEXT, DECLINE_TEXTS, DEFAULT_THRESHOLD, assess, task_kind
+from app.abstain import ABSTAIN_TEXT, DECLINE_TEXTS, assess, drafting_matter, task_kind
 from app.answer import Answer, Evidence, Retrieved, RetrievedRow
 from app.citation_filter import load_citation_model
 from app.conversation import HistoryItem, context_for, is_elliptical, resolved_query, user_questions
@@ -342,14 +342,14 @@ class Pipeline:
         return replace(answer, stale=tuple(stale)) if stale else answer
 
     def _assess(self, asked: Question, results: list[Retrieved], authority: HybridRetriever) -> Evidence:
-        judged, vector = self.decision_inputs(asked.query, results)
+        # a drafting request is judged as the matter it is about ("帮我起草一份租房合同" as "租房合同"): the
+        # model learned to decline drafting, but the provisions that govern the matter are worth giving
+        query = drafting_matter(asked.query) if task_kind(asked.text) == "draft" else asked.query
+        judged, vector = self.decision_inputs(query, results)
         return assess(
-            asked.query,
+            query,
             judged,
-            # a drafting request is judged by the corpus evidence alone: the model learned to decline
-            # drafting, but the provisions that govern the matter are still worth giving
-            self.settings.abstain_threshold
-            or (DEFAULT_THRESHOLD if task_kind(asked.text) == "draft" else 0.0),
+            self.settings.abstain_threshold,
             self.index.idf,
             # the model weighs the shipped issue map's closeness: a corpus folder without an issue map
             # reads 0 there for every question, and the model declined even "我们公司用的AI大模型服务宕机

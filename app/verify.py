@@ -281,7 +281,7 @@ def _article_findings(text: str, corpus: CorpusFacts | None, where: str) -> list
     if corpus is None:
         return []
     found = []
-    for ref in corpus.names.article_refs(text):
+    for ref in corpus.names.article_refs(text, of_other_documents=True):
         if not corpus.has_article(ref):
             doc = corpus.metas[ref.doc_id].short_title if ref.doc_id in corpus.metas else "任何法律"
             suffix = f"之{ref.suffix}" if ref.suffix else ""

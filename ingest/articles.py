@@ -110,6 +110,7 @@ STATUTE_ALIASES: dict[str, tuple[str, ...]] = {
     "copyright-law": ("著作权法", "版权法"),
     "genai-interim-measures": (
         "生成式人工智能服务管理暂行办法",
+        "暂行办法",  # the corpus holds one 暂行办法, and people call it so
         "生成式人工智能暂行办法",
         "生成式AI办法",
         "生成式办法",
@@ -126,6 +127,13 @@ STATUTE_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 _OTHER_DOCUMENT = re.compile(r"协议|论文|博客|文章|条款")
+# a document named right before the number that is none of ours: "劳动合同法第三十九条", "我们跟供应商的
+# 合同第十二条", "隐私政策第三条".  Its article is not the corpus's article of that number (民法典第三十九条
+# is about guardianship); "本法第二十条" in a statute's own text is its own article.
+_UNKNOWN_DOCUMENT = re.compile(
+    r"(?<![本该此])(?:法|条例|办法|管理规定|若干规定|合同|协议书|协议|规章制度|制度|政策|章程|细则|规则|公约|守则|说明书)"
+    r"[》」”\"']?(?:里面|里|中|的|上)?\s*$"
+)
 
 
 class StatuteNames:
@@ -151,8 +159,12 @@ class StatuteNames:
     def mentions(self, text: str) -> list[tuple[int, int, str]]:
         return [(m.start(), m.end(), self._names[m.group(0).lower()]) for m in self._pattern.finditer(text)]
 
-    def article_refs(self, text: str, *, default_doc: str | None = None) -> list[ArticleRef]:
-        """Article numbers in ``text``, each tied to the nearest statute named before it."""
+    def article_refs(
+        self, text: str, *, default_doc: str | None = None, of_other_documents: bool = False
+    ) -> list[ArticleRef]:
+        """Article numbers in ``text``, each tied to the nearest statute named before it.  A number right
+        after a document that is none of ours ("劳动合同法第三十九条", "合同第十二条") is left out, unless
+        ``of_other_documents`` (the verifier checks every number an answer states)."""
         mentions = self.mentions(text)
         refs: list[ArticleRef] = []
         for m in _ARTICLE_OR_BARE.finditer(text):
@@ -164,6 +176,12 @@ class StatuteNames:
             before = [doc for start, end, doc in mentions if end <= m.start()]
             if not before and _OTHER_DOCUMENT.search(text[: m.start()]):
                 continue  # "用户协议第八部分第6条" is a clause of the agreement, not a statute article
+            if (
+                not of_other_documents
+                and _UNKNOWN_DOCUMENT.search(text[max(0, m.start() - 12) : m.start()])
+                and not _adjacent(text, mentions, m.start())
+            ):
+                continue
             if bare_form and not (before and _adjacent(text, mentions, m.start())):
                 continue  # "55条" alone is too ambiguous; "消保法55条" is fine
             doc = before[-1] if before else default_doc

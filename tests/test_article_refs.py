@@ -21,10 +21,22 @@ def names():
         ("著作权法第十条之一", [("copyright-law", 10, 1)]),
         ("第１２０２条", [(None, 1202, 0)]),
         ("我有55条意见", []),
+        ("暂行办法第九条规定了提供者什么义务", [("genai-interim-measures", 9, 0)]),
+        # a number of a document that is none of ours is not the corpus's article of that number
+        ("劳动合同法第三十九条", []),
+        ("《劳动合同法》第三十九条规定了什么", []),
+        ("我们跟供应商的合同第十二条写了逾期罚款，合法吗", []),
+        ("隐私政策里第三条说可以共享数据", []),
+        ("民法典规定第五百八十四条", [("civil-code", 584, 0)]),
     ],
 )
 def test_article_references(names, text, expected):
     assert [(r.doc_id, r.number, r.suffix) for r in names.article_refs(text)] == expected
+
+
+def test_the_verifier_still_sees_numbers_of_other_documents(names):
+    refs = names.article_refs("依照《劳动合同法》第三十九条解除", of_other_documents=True)
+    assert [(r.doc_id, r.number) for r in refs] == [(None, 39)]
 
 
 def test_default_doc_applies_to_bare_numbers(names):

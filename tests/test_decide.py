@@ -50,6 +50,10 @@ def test_an_existing_article_is_still_looked_up(pipeline) -> None:
         ("帮我写一份离婚协议书", "draft"),
         ("用大模型帮我起草一份用户协议", "draft"),
         ("这个案子法院会怎么判？", "predict"),
+        ("和模型厂商打这个官司胜算大吗", "predict"),
+        ("你觉得我起诉AI公司能赢吗？", "predict"),
+        ("法院会怎么判断免责条款有没有效", ""),  # 判断: what the law says, not a forecast
+        ("AI审核系统会不会判断错误，误删了商品链接，平台要担责吗", ""),
         ("平台的免责条款有效吗", ""),
         ("我们的协议里写了不承担责任，有效吗", ""),
         # the document is asked about, not asked for: 写作 / 写了 / 拟将 / 出租 are no request to draft
@@ -57,6 +61,12 @@ def test_an_existing_article_is_still_looked_up(pipeline) -> None:
         ("出租人没有催告就直接发函解除合同，这样有效吗", ""),
         ("我方拟将服务合同的权利义务一并转让给关联公司，要满足什么条件", ""),
         ("人在外地，能不能写个委托书让家里人代我去办过户", ""),
+        ("我们签了合同，对方答应给我出一份检测报告，一直没给，算违约吗？", ""),
+        ("拟定合同时约定服务商不承担任何责任，这种条款有效吗？", ""),
+        ("我让AI帮我写一份合同，结果漏了违约条款，AI公司要负责吗", ""),  # asked of another
+        ("出一份声明说我们不对AI生成内容负责，这样有效吗？", ""),  # whether a text holds
+        ("用户协议里免责那条到底有没有用，帮忙出个主意", ""),
+        ("麻烦看下我们起草的用户协议里写AI内容不负责，这样有效吗", ""),
         ("合伙开个工作室，合伙协议帮我写一个", "draft"),
         ("帮我拟一份给AI平台的索赔函，大模型服务宕机两天了", "draft"),
         ("起草一份保密协议", "draft"),
@@ -88,6 +98,14 @@ def test_answerable_training_questions_are_not_taken_for_drafting_requests() -> 
 def test_a_question_about_what_an_agreement_says_gets_no_drafting_note(pipeline) -> None:
     answer = pipeline.ask("我们公司用的AI写作平台在用户协议里写了“生成内容错误的损失由用户承担”，这条有效吗？")
     assert not answer.abstained and DRAFTING_NOTE not in answer.notes and answer.citations
+
+
+def test_a_drafting_request_is_judged_by_its_matter(corpus_legal_index: Settings) -> None:
+    """起草 and 一份 are in no provision: judged with them (and by the shipped model), a lease was
+    declined as having no basis."""
+    answer = build_pipeline(corpus_legal_index).ask("帮我起草一份租房合同")
+    assert not answer.abstained and answer.notes[0] == DRAFTING_NOTE
+    assert any("租赁" in c.breadcrumb for c in answer.citations)
 
 
 def test_a_ruling_prediction_is_declined_with_the_reason(pipeline) -> None:

@@ -70,6 +70,24 @@ def test_an_article_the_question_names_is_quoted_before_the_issues() -> None:
     assert "格式条款" in draft.text  # the issue still frames it, after
 
 
+ARTICLE_497 = (
+    "第四百九十七条　有下列情形之一的，该格式条款无效：\n"
+    "（一）具有本法第一编第六章第三节和本法第五百零六条规定的无效情形；\n"
+    "（二）提供格式条款一方不合理地免除或者减轻其责任、加重对方责任、限制对方主要权利；\n"
+    "（三）提供格式条款一方排除对方主要权利。"
+)
+
+
+def test_a_named_article_that_opens_a_list_is_quoted_with_its_items() -> None:
+    """"有下列情形之一的，该格式条款无效：" alone says nothing; the next article named still comes."""
+    named = Retrieved(make_chunk(ARTICLE_497, n=0, article="第四百九十七条"), fused_score=1.0, via="lookup")
+    other = Retrieved(make_chunk(ARTICLE_18, n=3, article="第十八条"), fused_score=1.0, via="lookup")
+    draft = ExtractiveAnswerer().answer("民法典第四百九十七条和第十八条规定了什么？", [named, other])
+    quoted = [s.text for s in draft.statements]
+    assert quoted[:4] == ARTICLE_497.split("\n")
+    assert any("经营者应当保证" in q for q in quoted[4:])
+
+
 def test_a_source_the_question_names_is_quoted_first_and_a_bare_agreement_is_not_zhipus() -> None:
     issue_rule = _tagged(ARTICLE_18, 0, "warning-defect", "警示说明义务与警示缺陷", dense_rank=1, bm25_rank=2)
     paper_chunk = replace(
