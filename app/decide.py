@@ -33,7 +33,10 @@ from app.terms import question_terms
 # Words that put a question inside the AI-service focus (a general civil-law question has none).
 _FOCUS = re.compile(
     r"AI|ai|人工智能|大模型|模型|算法|生成|智能|机器人|ChatGPT|GPT|智谱|API|接口|平台|网络|互联网|线上|在线|软件|"
-    r"App|APP|app|应用|数据|个人信息|隐私|深度合成|备案|云|服务商|服务提供者|用户协议|账号|网站|客服"
+    r"App|APP|app|应用|数据|个人信息|隐私|深度合成|备案|云|服务商|服务提供者|用户协议|账号|网站|客服|"
+    # what AI products and their harms are called: "文心一言编造了我的负面新闻" is an AI question
+    r"网上|网购|直播|换脸|深度伪造|变声|克隆|数字人|虚拟人|文心一言|豆包|Kimi|kimi|DeepSeek|deepseek|通义|星火|元宝|混元|Claude|"
+    r"Gemini|Copilot|Midjourney|Sora"
 )
 # Below this share of the question's content found in the top passages, the question is not ours at all.
 OFF_TOPIC_COVERAGE = 0.3

@@ -385,12 +385,16 @@ def _lead_in(item: Unit) -> Unit | None:
 
 
 def _opening_words(chunk: Chunk, end: int) -> Unit | None:
-    """The sentence of ``chunk.text[:end]`` that ends at its last "：" (the words that open a list)."""
+    """The sentence of ``chunk.text[:end]`` that ends at its last "：" (the words that open a list), from
+    the clause that says "下列": 著作权法第五十三条 opens "有下列侵权行为的，应当根据情况，承担……民事责任；……；
+    构成犯罪的，依法追究刑事责任：", and its last clause alone made every item read as a crime."""
     before = chunk.text[:end]
     colon = before.rfind("：")
     if colon < 0:
         return None
-    start = max(before.rfind(mark, 0, colon) for mark in ("。", "\n", "；")) + 1
+    sentence = max(before.rfind(mark, 0, colon) for mark in ("。", "\n")) + 1
+    listing = before.rfind("下列", sentence, colon)
+    start = max(sentence, before.rfind("；", sentence, listing if listing >= 0 else colon) + 1)
     lead = unit_at(chunk, start, colon + 1)
     return lead if len(lead.text) >= 4 else None
 

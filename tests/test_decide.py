@@ -146,3 +146,21 @@ def test_a_drafting_request_without_a_matter_is_declined_with_the_reason(pipelin
     assert drafting_matter("帮我写一份离婚协议书") == "离婚" and drafting_matter("帮我写一份律师函") == ""
     answer = pipeline.ask("帮我写一份律师函")
     assert answer.abstained and answer.text == DRAFTING_TEXT and not answer.citations
+
+
+@pytest.mark.parametrize(
+    ("question", "outside"),
+    [
+        ("邻居家的狗把我咬伤了，医药费谁出", True),
+        ("有人把我的照片换脸做成视频四处传", False),  # 换脸 is what an AI harm is called
+        ("文心一言编造了我的负面新闻，我能告吗", False),
+    ],
+)
+def test_the_outside_focus_note_knows_what_ai_harms_and_products_are_called(question: str, outside: bool) -> None:
+    from app.answer import Retrieved
+    from app.decide import outside_focus
+    from app.question import Question
+    from tests.chunks import make_chunk
+
+    civil = [Retrieved(make_chunk("第一千一百六十五条　行为人因过错侵害他人民事权益造成损害的，应当承担侵权责任。", n=0), 1.0)]
+    assert outside_focus(Question(question, question), civil) is outside

@@ -88,6 +88,21 @@ def test_a_named_article_that_opens_a_list_is_quoted_with_its_items() -> None:
     assert any("经营者应当保证" in q for q in quoted[4:])
 
 
+def test_a_list_item_is_introduced_by_the_clause_that_says_which_list() -> None:
+    """著作权法第五十三条 opens its list with civil liability and ends the opening "构成犯罪的，依法追究刑事责任：";
+    that last clause alone made every infringement read as a crime."""
+    from app.extractive import _lead_in
+    from app.sentences import split_units
+
+    text = (
+        "第五十三条　有下列侵权行为的，应当根据情况，承担本法第五十二条规定的民事责任；"
+        "构成犯罪的，依法追究刑事责任：\n（一）未经著作权人许可，复制其作品的；"
+    )
+    item = split_units(make_chunk(text, doc_id="copyright-law", article="第五十三条"))[-1]
+    lead = _lead_in(item)
+    assert lead is not None and lead.text.startswith("第五十三条　有下列侵权行为的") and lead.text.endswith("：")
+
+
 def test_a_source_the_question_names_is_quoted_first_and_a_bare_agreement_is_not_zhipus() -> None:
     issue_rule = _tagged(ARTICLE_18, 0, "warning-defect", "警示说明义务与警示缺陷", dense_rank=1, bm25_rank=2)
     paper_chunk = replace(
