@@ -24,7 +24,7 @@ from app.citation_filter import CitationJudge
 from app.citations_ref import named_source_kinds
 from app.draft import ISSUE_HEADING_PREFIX, KEY_POINTS_HEADING, PROVISIONS_HEADING, Draft
 from app.question import Question, as_question
-from app.sentences import Unit, split_units, unit_at
+from app.sentences import Unit, split_units, unit_at, whole_unit
 from app.terms import STOPWORDS, question_terms
 from ingest.parsers.agreement import list_head_id
 from ingest.types import PROVISION_KINDS, Chunk
@@ -362,7 +362,7 @@ def _ranked_near_top(r: Retrieved, depth: int) -> bool:
 def _mapped_unit(r: Retrieved) -> Unit | None:
     """The sentence the issue map names for this provision under its issue, when it names one."""
     at = r.key_sentence_at()
-    return unit_at(r.chunk, at, at + len(r.issue.sentence)) if at >= 0 and r.issue else None
+    return whole_unit(unit_at(r.chunk, at, at + len(r.issue.sentence))) if at >= 0 and r.issue else None
 
 
 def _decisive_unit(r: Retrieved, terms: dict[str, float]) -> Unit | None:

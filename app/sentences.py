@@ -36,7 +36,41 @@ def split_units(chunk: Chunk, *, paragraph_max: int = 220) -> list[Unit]:
             continue
         for sent in _SENTENCE_END.finditer(text):
             units.append(unit_at(chunk, para.start() + sent.start(), para.start() + sent.end()))
-    return [u for u in units if u.text]
+    out: list[Unit] = []
+    for unit in (u for u in units if u.text):
+        if out and _breaks_off(out[-1], unit):
+            # quoted with the words it breaks off from; the quote check ignores the blank line between
+            out[-1] = Unit(chunk, out[-1].start, unit.end, out[-1].text + unit.text)
+        else:
+            out.append(unit)
+    return out
+
+
+# a paragraph that stops mid-sentence ("……的输出不构成对您的任何建议或决策，不"), the next carrying on
+# ("保证其生成内容的真实性……"): the agreement's text as published has such breaks, and the second half
+# quoted alone says the opposite of the clause (智谱 does NOT 保证 its output is accurate)
+_CARRIES_ON = re.compile(r"[\u4e00-\u9fff，、]$")
+_OPENS_ITEM = re.compile(r"^(?:[（(][一二三四五六七八九十0-9]+[）)]|[①-⑳]|[0-9]+[.、．]|[一二三四五六七八九十]+、)")
+
+
+def _breaks_off(before: Unit, after: Unit) -> bool:
+    gap = before.chunk.text[before.end - before.chunk.start : after.start - before.chunk.start]
+    return (
+        "\n" in gap
+        and not gap.strip()
+        and len(before.text) >= 30  # a heading is short and ends without punctuation too
+        and bool(_CARRIES_ON.search(before.text))
+        and not _OPENS_ITEM.match(after.text)
+    )
+
+
+def whole_unit(unit: Unit) -> Unit:
+    """``unit`` with the words it breaks off from when it starts a paragraph that carries on a sentence
+    (the sentence the issue map names for a clause may begin mid-sentence); else ``unit``."""
+    for whole in split_units(unit.chunk):
+        if whole.start < unit.start and whole.end >= unit.end:
+            return whole
+    return unit
 
 
 def unit_at(chunk: Chunk, rel_start: int, rel_end: int) -> Unit:
