@@ -456,8 +456,10 @@ def _speaking_unit(r: Retrieved, terms: dict[str, float]) -> Unit | None:
 
 
 # The paper's own reference markers ([8]) are shown with full-width brackets in the answer
-# text so they are never mistaken for our citation markers; statements keep the exact quote.
+# text so they are never mistaken for our citation markers, and a sentence the source breaks across a
+# blank line is shown on one line; statements keep the exact quote.
 _SOURCE_MARKER = re.compile(r"\[(\d{1,3})\]")
+_LINE_BREAK = re.compile(r"\s*\n\s*")
 
 
 class _Numbering:
@@ -475,7 +477,7 @@ class _Numbering:
         self.by_id[cid] = r
         self.spans.setdefault(cid, []).append((unit.start, unit.end))
         self.statements.append(Statement(unit.text, (n,)))
-        shown = _SOURCE_MARKER.sub(r"［\1］", unit.text)
+        shown = _LINE_BREAK.sub("", _SOURCE_MARKER.sub(r"［\1］", unit.text))
         return f"{shown}[{n}]"
 
     def draft(self, lines: list[str]) -> Draft:

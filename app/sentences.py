@@ -39,8 +39,9 @@ def split_units(chunk: Chunk, *, paragraph_max: int = 220) -> list[Unit]:
     out: list[Unit] = []
     for unit in (u for u in units if u.text):
         if out and _breaks_off(out[-1], unit):
-            # quoted with the words it breaks off from; the quote check ignores the blank line between
-            out[-1] = Unit(chunk, out[-1].start, unit.end, out[-1].text + unit.text)
+            # quoted with the words it breaks off from, the blank line kept: a quote is an exact slice
+            # (the answer shows it without the break, ``app.extractive``)
+            out[-1] = unit_at(chunk, out[-1].start - chunk.start, unit.end - chunk.start)
         else:
             out.append(unit)
     return out

@@ -92,18 +92,12 @@ def instruction_markers(system_prompt: str, corpus_texts: Iterable[str] = (), mi
 # --- one case -------------------------------------------------------------------------
 
 
-def _bare(text: str) -> str:
-    return re.sub(r"\s+", "", text)
-
-
 def statement_grounding(answer: Any) -> dict[str, Any]:
     """Share of an answer's statements that are supported, checked strictly.
 
     ``verified`` statements count as supported (the app's grounding check passed
     them); ``quote`` statements count only if their text is a verbatim substring
-    of a passage they cite, line breaks aside (a sentence the agreement breaks across a blank line
-    is quoted whole, as the app's own quote check reads it); a mismatch is counted as unsupported
-    and listed;
+    of a passage they cite (a mismatch is counted as unsupported and listed);
     ``unsupported`` statements and statements citing a number the answer does not
     carry are unsupported.  With no statements, the answer text is split and
     checked with ``metrics.grounding``.  ``None`` values for an abstention.
@@ -122,7 +116,7 @@ def statement_grounding(answer: Any) -> dict[str, Any]:
     for s in statements:
         cited = [passages[n] for n in s.citations if n in passages]
         verified = s.support == "verified" and bool(cited)
-        quoted = s.support == "quote" and any(_bare(s.text) in _bare(p) for p in cited)
+        quoted = s.support == "quote" and any(s.text in p for p in cited)
         if verified or quoted:
             supported += 1
         else:

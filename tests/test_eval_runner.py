@@ -162,15 +162,6 @@ def test_statement_grounding_rechecks_quotes_verbatim():
     assert statement_grounding(abstained)["grounding"] is None
 
 
-def test_a_quote_across_a_line_break_of_its_passage_is_still_verbatim():
-    """The agreement breaks sentences across blank lines ("……不\n\n保证……"); the answer quotes them whole."""
-    broken = "大模型的输出不构成对您的任何建议，不\n\n保证其生成内容的真实性。"
-    whole = Statement("大模型的输出不构成对您的任何建议，不保证其生成内容的真实性。", (1,), "quote")
-    changed = Statement("大模型的输出不构成对您的任何建议，保证其生成内容的真实性。", (1,), "quote")
-    assert statement_grounding(_answer([whole], quote=broken))["grounding"] == 1.0
-    assert statement_grounding(_answer([changed], quote=broken))["grounding"] == 0.0
-
-
 def test_instruction_markers_skip_short_and_corpus_phrases():
     prompt = "你是助手。\n规则：\n1. 每一句陈述后面都必须标注编号，只能使用给出的编号。\n2. 生产者应当承担侵权责任。"
     markers = instruction_markers(prompt, ["因产品存在缺陷造成他人损害的，生产者应当承担侵权责任。"])

@@ -365,6 +365,13 @@ def test_the_outage_answer_quotes_the_agreements_outage_clause(corpus_legal_inde
     assert {"agreement/8/2", "agreement/8/2/3"} <= {c.chunk_id for c in answer.citations}
 
 
+def _answer_quoting(unit):  # noqa: ANN001, ANN202
+    from app.extractive import compose
+
+    r = Retrieved(unit.chunk, fused_score=1.0, dense_rank=1)
+    return compose([(unit, r)], [r])
+
+
 def test_a_sentence_broken_across_a_blank_line_is_quoted_whole() -> None:
     """The agreement as published breaks 八、3③ after "……不" and goes on "保证其生成内容的真实性……":
     quoted from the second half (the sentence the issue map names), it said 智谱 guarantees its output."""
@@ -374,10 +381,12 @@ def test_a_sentence_broken_across_a_blank_line_is_quoted_whole() -> None:
     second = "保证其生成内容的真实性、完整性、准确性，智谱不承担由此带来的任何直接或间接的损失；"
     chunk = make_chunk(f"{first}\n\n{second}", doc_id="agreement", article="")
     units = split_units(chunk)
-    assert [u.text for u in units] == [first + second]
-    assert (units[0].start, units[0].end) == (chunk.start, chunk.end)  # the file slice spans both lines
+    assert [u.text for u in units] == [chunk.text]  # an exact slice, the blank line kept
     named = unit_at(chunk, len(first) + 2, len(chunk.text))
-    assert whole_unit(named).text.startswith("③") and "不保证" in whole_unit(named).text
+    assert whole_unit(named) == units[0]
+    statement = next(s for s in _answer_quoting(units[0]).statements)
+    assert statement.text == chunk.text  # the statement keeps the exact quote ...
+    assert f"{first}{second}[1]" in _answer_quoting(units[0]).text.splitlines()  # ... shown as one line
     headed = make_chunk("八、责任限制\n\n1. 智谱对您使用服务的结果不作任何保证。", doc_id="agreement", article="")
     assert len(split_units(headed)) == 2  # a heading is no sentence broken off
 
