@@ -57,7 +57,11 @@ _REQUEST = r"帮我|给我|替我|为我|帮忙|麻烦|请你|请帮|你帮|你�
 _COUNT = r"(?:一份|一个|一封|一篇|一段|一下|份|个|封|篇)"
 # 起草 is always the act of drafting; 写 / 拟 / 出 / 生成 only with a count after them ("写一份", "拟个"):
 # "协议里写了不赔", "拟将合同转让", "出租人解除合同" and "AI写作平台的用户协议" ask about a document
-_DRAFT_ACTION = re.compile(f"(?:起草|拟定|草拟|代写)(?![的了过好]){_COUNT}?|(?:写|拟|生成){_COUNT}|出(?:一份|份|一封)")
+_ALWAYS_DRAFTING = r"起草|拟定|草拟|代写"
+_DRAFTING_WITH_COUNT = r"写|拟|生成"
+_DRAFT_ACTION = re.compile(
+    f"(?:{_ALWAYS_DRAFTING})(?![的了过好]){_COUNT}?|(?:{_DRAFTING_WITH_COUNT}){_COUNT}|出(?:一份|份|一封)"
+)
 # A request to draft a document: asked of us, the act, and the document type, in either order
 # ("帮我写一份离婚协议书", "起草一份保密协议", "合伙协议帮我写一个"); opening the question, the act needs
 # a count ("拟定合同时约定…" asks about a contract), and after the document it ends the clause ("合同…对方
@@ -69,7 +73,7 @@ _DRAFT_ACTION = re.compile(f"(?:起草|拟定|草拟|代写)(?![的了过好]){_
 # instead of 11; none of the other negatives either way.
 _DRAFTING = re.compile(
     f"(?:{_REQUEST})[^，,。？?！!]{{0,8}}?(?:{_DRAFT_ACTION.pattern})[^，,。？?！!]{{0,14}}?(?:{_DOCUMENT_TYPE.pattern})"
-    f"|^(?:请|麻烦)?(?:起草|拟定|草拟|代写|写|拟|出|生成){_COUNT}[^，,。？?！!]{{0,14}}?(?:{_DOCUMENT_TYPE.pattern})"
+    f"|^(?:请|麻烦)?(?:{_ALWAYS_DRAFTING}|{_DRAFTING_WITH_COUNT}|出){_COUNT}[^，,。？?！!]{{0,14}}?(?:{_DOCUMENT_TYPE.pattern})"
     f"|(?:{_DOCUMENT_TYPE.pattern})[^？?]{{0,40}}(?:{_REQUEST})(?:{_DRAFT_ACTION.pattern})\\s*(?:$|[，,。.！!])"
 )
 
@@ -80,12 +84,8 @@ def drafting_matter(question: str) -> str:
     decision to answer judges a drafting request by it: the decline model learned from written drafting
     requests to decline "起草…协议书", and judged by the two-signal rule instead, "帮我起草一份租房合同" was
     declined for want of coverage (起草 and 一份 are in no provision)."""
-    return " ".join(_DOCUMENT_TYPE.sub(" ", without_drafting_request(question)).split())
-
-
-def without_drafting_request(question: str) -> str:
-    """A drafting request without the request and the act ("帮我起草一份租房合同" → "租房合同")."""
-    return " ".join(re.sub(_REQUEST, " ", _DRAFT_ACTION.sub(" ", question)).split())
+    without_request = re.sub(_REQUEST, " ", _DRAFT_ACTION.sub(" ", question))
+    return " ".join(_DOCUMENT_TYPE.sub(" ", without_request).split())
 
 
 # what someone else was asked ("我让AI帮我写一份合同，结果…"), and a question whether a text holds ("出一份

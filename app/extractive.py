@@ -24,7 +24,7 @@ from app.citation_filter import CitationJudge
 from app.citations_ref import named_source_kinds
 from app.draft import ISSUE_HEADING_PREFIX, KEY_POINTS_HEADING, PROVISIONS_HEADING, Draft
 from app.question import Question, as_question
-from app.sentences import Unit, split_units, unit_at, whole_unit
+from app.sentences import AGREEMENT_ITEM, LIST_ITEM, Unit, split_units, unit_at, whole_unit
 from app.terms import STOPWORDS, question_terms
 from ingest.parsers.agreement import list_head_id
 from ingest.types import PROVISION_KINDS, Chunk
@@ -50,11 +50,9 @@ def unit_score(unit: Unit, terms: dict[str, float], implied: str = "") -> float:
 _ADDRESSED = re.compile(r"[你您]")
 _SENTENCE_END = re.compile(r"[。；！.;!）)”」]$")
 # an enumerated item ("（二）产品投入流通时，引起损害的缺陷尚不存在的；") means something only under its
-# article's opening words ("生产者能够证明有下列情形之一的，不承担赔偿责任：")
-_LIST_ITEM = re.compile(r"^[（(][一二三四五六七八九十]+[）)]")
-# the agreement's items are chunks of their own ("③ 在大模型开放平台已尽善意管理的情况下，因……等因素。"),
-# their opening words the clause above them ("……大模型开放平台并不承担相应的违约责任：")
-_AGREEMENT_ITEM = re.compile(r"^[①-⑳]")
+# article's opening words ("生产者能够证明有下列情形之一的，不承担赔偿责任："); the agreement's items
+# ("③ 在大模型开放平台已尽善意管理的情况下，因……等因素。") are chunks of their own, their opening words
+# the clause above them ("……大模型开放平台并不承担相应的违约责任：").  Both markers: ``app.sentences``.
 
 
 def can_lead(unit: Unit) -> bool:
@@ -62,8 +60,8 @@ def can_lead(unit: Unit) -> bool:
     if (
         len(text) < 12
         or not _SENTENCE_END.search(text)
-        or _LIST_ITEM.match(text)
-        or _AGREEMENT_ITEM.match(text)
+        or LIST_ITEM.match(text)
+        or AGREEMENT_ITEM.match(text)
     ):
         return False
     # a statute or agreement addresses its parties (您 is the user); prose addressing the reader is advice
@@ -232,7 +230,7 @@ class ExtractiveAnswerer:
                 # "有下列情形之一的，该格式条款无效：" says nothing without its items: they come with it
                 n = every.index(unit)
                 if _opens_list(every, n):
-                    items = itertools.takewhile(lambda u: _LIST_ITEM.match(u.text), every[n + 1 :])
+                    items = itertools.takewhile(lambda u: LIST_ITEM.match(u.text), every[n + 1 :])
                     asked += [(item, r) for item in itertools.islice(items, MAX_NAMED_ITEMS)]
         # a named source: its best-ranked passage (ranked for the question, not brought by an issue)
         ranked = [r for r in passages if r.via not in ("xref", "issue", "lookup")][: self.passages]
@@ -342,7 +340,7 @@ def _opens_list(units: Sequence[Unit], n: int) -> bool:
     return (
         units[n].text.rstrip().endswith(("：", ":"))
         and n + 1 < len(units)
-        and bool(_LIST_ITEM.match(units[n + 1].text))
+        and bool(LIST_ITEM.match(units[n + 1].text))
     )
 
 
@@ -381,7 +379,7 @@ def _lead_in(item: Unit) -> Unit | None:
     """The sentence that opens the list ``item`` belongs to ("有下列情形之一的，该格式条款无效："): a 要点
     that quotes 第四百九十七条's item （二） alone states a condition without its consequence."""
     lead = _opening_words(item.chunk, item.start - item.chunk.start)
-    return lead if lead is not None and not _LIST_ITEM.match(lead.text) else None
+    return lead if lead is not None and not LIST_ITEM.match(lead.text) else None
 
 
 def _opening_words(chunk: Chunk, end: int) -> Unit | None:
@@ -404,7 +402,7 @@ def _list_head(
 ) -> list[tuple[Unit, Retrieved]]:
     """[(the opening line of the list, its clause)] for an agreement item quoted alone, when retrieval
     brought that clause along (``HybridRetriever._list_heads``) and it is not quoted already; else []."""
-    if not _AGREEMENT_ITEM.match(unit.text.strip()):
+    if not AGREEMENT_ITEM.match(unit.text.strip()):
         return []
     holder = by_id.get(list_head_id(r.chunk))
     if holder is None or holder.chunk.chunk_id in taken:

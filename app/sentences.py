@@ -51,7 +51,13 @@ def split_units(chunk: Chunk, *, paragraph_max: int = 220) -> list[Unit]:
 # ("保证其生成内容的真实性……"): the agreement's text as published has such breaks, and the second half
 # quoted alone says the opposite of the clause (智谱 does NOT 保证 its output is accurate)
 _CARRIES_ON = re.compile(r"[\u4e00-\u9fff，、]$")
-_OPENS_ITEM = re.compile(r"^(?:[（(][一二三四五六七八九十0-9]+[）)]|[①-⑳]|[0-9]+[.、．]|[一二三四五六七八九十]+、)")
+# how an enumerated item opens: a statute's "（一）", the agreement's "①"; a paragraph opening with either, or
+# with "(1)", "1." or "一、", starts something new rather than carrying on the sentence before it
+LIST_ITEM = re.compile(r"^[（(][一二三四五六七八九十]+[）)]")
+AGREEMENT_ITEM = re.compile(r"^[①-⑳]")
+_OPENS_ITEM = re.compile(
+    f"{LIST_ITEM.pattern}|{AGREEMENT_ITEM.pattern}|^(?:[（(][0-9]+[）)]|[0-9]+[.、．]|[一二三四五六七八九十]+、)"
+)
 
 
 def _breaks_off(before: Unit, after: Unit) -> bool:
