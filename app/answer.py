@@ -10,7 +10,8 @@ from ingest.types import Chunk
 
 # How a passage came to be retrieved: a ranker's own list, both fused, the article the question
 # names, the issue map, or an article a top passage cites.
-Via = Literal["hybrid", "dense", "bm25", "lookup", "issue", "xref"]
+# "statute": a passage of the statute a follow-up names ("那消保法怎么规定的？"), ranked for the conversation's matter
+Via = Literal["hybrid", "dense", "bm25", "lookup", "statute", "issue", "xref"]
 # How a statement of an answer is backed: a verbatim quote, checked by the grounding check, or neither.
 Support = Literal["quote", "verified", "unsupported"]
 

@@ -121,7 +121,7 @@ class CitationModel(logistic.Weights):
         if scores is None:
             return [True] * len(cited)
         return [
-            n == 0 or r.via == "lookup" or p >= self.threshold
+            n == 0 or r.via in ("lookup", "statute") or p >= self.threshold
             for n, (r, p) in enumerate(zip(cited, scores, strict=True))
         ]
 

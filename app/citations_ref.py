@@ -17,6 +17,7 @@ __all__ = [
     "ArticleRef",
     "StatuteNames",
     "agreement_clause_refs",
+    "agreement_section_refs",
     "named_source_kinds",
     "section_path",
 ]
@@ -49,6 +50,26 @@ def agreement_clause_refs(text: str) -> list[tuple[int, int]]:
         section, clause = to_int(m.group(1)), to_int(m.group(2))
         if section and clause:
             out.append((section, clause))
+    return out
+
+
+# A whole section of the agreement: "用户协议第八条" / "服务协议第八部分" / "智谱协议八、": the agreement numbers
+# its sections 一、… 十三、 and people call them 条.  Not someone's own terms ("我们的用户协议第八条"), and
+# not a clause reference (第八部分第6条 is :func:`agreement_clause_refs`'s).
+_AGREEMENT_SECTION = re.compile(
+    rf"(?<!我们的)(?<!我们)(?<!我的)(?<!公司的)(?<!自己的)(?:智谱|开放平台|平台)?(?:的)?(?:用户|服务)协议(?:的|里的?|中的?)?"
+    rf"\s*(?:第\s*([{_CN_SECTION}]{{1,3}}|[0-9]{{1,2}})\s*(?:条|部分|章|节)|([{_CN_SECTION}]{{1,3}})、)"
+    rf"(?![^，。？！\n]{{0,8}}?第?\s*(?:[0-9]{{1,2}}|[{_CN_SECTION}]{{1,3}})\s*(?:条|款|项))"
+)
+
+
+def agreement_section_refs(text: str) -> list[int]:
+    """Section numbers of the agreement named whole: "用户协议第八条" → [8]."""
+    out = []
+    for m in _AGREEMENT_SECTION.finditer(text):
+        number = to_int(m.group(1) or m.group(2))
+        if number and number not in out:
+            out.append(number)
     return out
 
 

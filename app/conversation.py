@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from app.terms import question_terms
+from ingest.articles import STATUTE_ALIASES
 
 Role = Literal["user", "assistant"]
 
@@ -45,8 +46,19 @@ _OPENERS = re.compile(
 )
 _PRONOUNS = re.compile(r"它|这种情况|这种|这样|这个|上述|前面|刚才|上面|该情形|此时|他们|对方")
 _STATUTE = re.compile(
-    r"《[^》]{2,30}》|民法典|消保法|消费者权益保护法|产品质量法|电子商务法|个人信息保护法|暂行办法|著作权法"
+    "|".join(
+        [
+            r"《[^》]{2,30}》",
+            *sorted(
+                (re.escape(a) for names in STATUTE_ALIASES.values() for a in names), key=len, reverse=True
+            ),
+        ]
+    )
 )
+_ARTICLE = re.compile(r"第\s*[0-9零〇一二两三四五六七八九十百千]+\s*条")
+# what a question says about a statute besides naming it: "那消保法怎么规定的？" asks the conversation's
+# matter of another statute, "电子商务法对平台责任怎么规定" has a matter of its own
+_ASKING = re.compile(r"规定|相关|有关|条文|内容|怎么|如何|什么|有没有|说的|讲的|里面|方面|对此|这个|这种")
 STANDALONE_TERMS = 5  # a question with this many content words carries its own subject
 MAX_CONTEXT_CHARS = 160
 
@@ -69,9 +81,16 @@ def user_questions(history: Iterable[HistoryItem]) -> list[str]:
 
 
 def stands_alone(question: str) -> bool:
-    """Whether the question carries its own subject: it names a statute, or says enough (many content words)."""
+    """Whether the question carries its own subject: it names an article, or a statute and a matter, or
+    says enough (many content words).  "那消保法怎么规定的？" names a statute but asks about the
+    conversation's matter."""
     text = question.strip()
-    return bool(_STATUTE.search(text)) or (len(question_terms(text)) >= STANDALONE_TERMS and len(text) > 30)
+    if _STATUTE.search(text):
+        rest = _ASKING.sub(" ", _STATUTE.sub(" ", text))
+        matter = [t for t in question_terms(rest) if len(t) >= 2]
+        if _ARTICLE.search(text) or len(matter) >= 2:
+            return True
+    return len(question_terms(text)) >= STANDALONE_TERMS and len(text) > 30
 
 
 def is_elliptical(question: str) -> bool:

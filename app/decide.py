@@ -25,7 +25,7 @@ from app.abstain import (
     task_kind,
 )
 from app.answer import Retrieved
-from app.notes import DRAFTING_NOTE, OUTSIDE_FOCUS_NOTE, missing_article_note
+from app.notes import DRAFTING_NOTE, OUTSIDE_FOCUS_NOTE, missing_article_note, other_statute_note
 from app.question import Question, retrieval_query
 from app.retrieve import HybridRetriever
 from app.terms import question_terms
@@ -58,8 +58,13 @@ def decide(
         for doc_id, ref, count in retriever.missing_articles(asked)
     )
     named = any(r.via == "lookup" for r in results)
-    if missing and not named and not asks_more_than_articles(asked, retriever):
+    if missing and not named and not retriever.asks_more_than_references(asked):
         return Decision(MISSING_ARTICLE_TEXT, missing)
+    # a statute we do not hold ("劳动合同法第三十九条是什么", "合同法第52条"): said so, never answered from
+    # whatever ranks; a question with a matter of its own is answered from the corpus, with the note
+    others = tuple(other_statute_note(o) for o in retriever.names.other_statutes(asked))
+    if others and not named and not retriever.asks_more_than_references(asked):
+        return Decision(MISSING_ARTICLE_TEXT, others + missing)
     task = task_kind(question.text)
     if task == "predict":
         return Decision(TASK_TEXT)
@@ -71,33 +76,15 @@ def decide(
         if is_licence_procedure(question.query):
             return Decision(ABSTAIN_TEXT)  # its text names licence procedures as outside the corpus
         far = evidence.p_answerable is not None and evidence.p_answerable < evidence.threshold / 4
-        return Decision(OFF_TOPIC_TEXT if far or evidence.coverage < OFF_TOPIC_COVERAGE else ABSTAIN_TEXT)
+        off = far or evidence.coverage < OFF_TOPIC_COVERAGE
+        return Decision(OFF_TOPIC_TEXT if off else ABSTAIN_TEXT, others)  # "资料库不含《劳动法》" says why
     issues = tuple(dict.fromkeys(r.issue.issue_name for r in results if r.issue))
-    notes = list(missing)
+    notes = list(others + missing)
     if task == "draft":
         notes.insert(0, DRAFTING_NOTE)
     if not named and outside_focus(question, results):
         notes.append(OUTSIDE_FOCUS_NOTE)
     return Decision("", tuple(notes), issues)
-
-
-_ARTICLE_WORDS = re.compile(
-    r"第\s*[0-9零〇一二两三四五六七八九十百千]+\s*条(?:之[一二三四五六七八九十]+)?|[0-9]+\s*条"
-)
-# what a bare lookup says besides the article: 规定了什么, 怎么说, 内容, 请引用…回答
-_LOOKUP_WORDS = re.compile(
-    r"规定|什么|内容|怎么|如何|说的|讲的|原文|全文|条文|请|引用|回答|解释|是|的|了|吗|呢"
-)
-
-
-def asks_more_than_articles(question: str, retriever: HybridRetriever) -> bool:
-    """Whether the question has a matter of its own beyond naming articles ("生成式AI造成他人损害，谁来负责？"):
-    then it is answered from real provisions, with a note that the named article does not exist."""
-    rest = question
-    for start, end, _doc in sorted(retriever.names.mentions(question), reverse=True):
-        rest = rest[:start] + " " + rest[end:]
-    rest = _LOOKUP_WORDS.sub(" ", _ARTICLE_WORDS.sub(" ", rest))
-    return len(question_terms(rest)) >= 2
 
 
 def outside_focus(question: Question, results: Sequence[Retrieved], top: int = 3) -> bool:

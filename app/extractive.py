@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from app.answer import Citation, Retrieved, Statement
 from app.citation_filter import CitationJudge
-from app.citations_ref import named_source_kinds
+from app.citations_ref import agreement_section_refs, named_source_kinds
 from app.draft import ISSUE_HEADING_PREFIX, KEY_POINTS_HEADING, PROVISIONS_HEADING, Draft
 from app.question import Question, as_question
 from app.sentences import AGREEMENT_ITEM, LIST_ITEM, Unit, split_units, unit_at, whole_unit
@@ -215,9 +215,12 @@ class ExtractiveAnswerer:
         however decisive 第二十六条 is for the issue (dev: the first citation was gold 0.39 of the time)."""
         asked: list[tuple[Unit, Retrieved]] = []
         articles: set[tuple[str, str]] = set()
+        # a whole section of the agreement named ("用户协议第八条") is quoted clause by clause
+        section = [r for r in passages if r.via == "lookup" and r.chunk.kind == "agreement"]
+        limit = MAX_NAMED_ITEMS if agreement_section_refs(query) and len(section) > 1 else self.max_asked
         for r in passages:
-            key = (r.chunk.doc_id, r.chunk.article)
-            if r.via != "lookup" or key in articles or _passages(asked) >= self.max_asked:
+            key = (r.chunk.doc_id, r.chunk.article or r.chunk.chunk_id)
+            if r.via != "lookup" or key in articles or _passages(asked) >= limit:
                 continue
             articles.add(key)
             every = split_units(r.chunk)
@@ -238,8 +241,18 @@ class ExtractiveAnswerer:
             best = next((r for r in ranked if r.chunk.kind == kind), None)
             units = [u for u in split_units(best.chunk) if can_lead(u)] if best else []
             unit = max(units, key=lambda u: (unit_score(u, terms), -u.start), default=None)
-            if best and unit is not None and unit_score(unit, terms) > 0 and _passages(asked) < self.max_asked:
+            if (
+                best
+                and unit is not None
+                and unit_score(unit, terms) > 0
+                and _passages(asked) < self.max_asked
+            ):
                 asked.append((unit, best))
+        # a follow-up asking the conversation's matter of a statute it names ("个保法呢"): its best passages
+        for r in [r for r in passages if r.via == "statute"][:MAX_STATUTE_PASSAGES]:
+            units = [u for u in split_units(r.chunk) if can_lead(u)]
+            if units and _passages(asked) < self.max_asked:
+                asked.append((max(units, key=lambda u: (unit_score(u, terms), -u.start)), r))
         return asked
 
     # -- 要点 ---------------------------------------------------------------
@@ -332,6 +345,7 @@ def _passages(quoted: Sequence[tuple[Unit, Retrieved]]) -> int:
     return len({r.chunk.chunk_id for _u, r in quoted})
 
 
+MAX_STATUTE_PASSAGES = 2  # quoted first for a follow-up that asks the matter of a statute it names
 MAX_NAMED_ITEMS = 8  # the items of a named article's list quoted with its opening (个保法第十三条 has 7)
 
 
@@ -354,7 +368,7 @@ def _ranked_near_top(r: Retrieved, depth: int) -> bool:
     """Whether a ranker other than the issue matcher placed the passage near the top: dense, BM25, or its
     article's lay gloss (written per article, apart from the issue map)."""
     ranks = (r.dense_rank, r.bm25_rank, r.gloss_rank)
-    return any(rank is not None and rank <= depth for rank in ranks) or r.via == "lookup"
+    return any(rank is not None and rank <= depth for rank in ranks) or r.via in ("lookup", "statute")
 
 
 def _mapped_unit(r: Retrieved) -> Unit | None:

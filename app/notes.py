@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from ingest.articles import OtherStatute, StatuteNames
 from ingest.numerals import cn_to_int, int_to_cn
 
 DRAFTING_NOTE = "本工具不代拟文书；以下仅列出与该事项相关的法律规定，供起草时参考。"
@@ -33,14 +34,37 @@ def is_missing_article_note(note: str) -> bool:
     return bool(_MISSING.match(note))
 
 
+def other_statute_note(other: OtherStatute) -> str:
+    """What the answer says of a statute the question names that the corpus does not hold: a code the
+    民法典 repealed is named as repealed (its article numbers are not the 民法典's), any other as absent."""
+    if other.repealed:
+        return f"《{other.name}》已于2021年1月1日《民法典》施行时废止（《民法典》第一千二百六十条）。"
+    return f"资料库不含《{other.name}》，本工具不能引用或解释它的条文。"
+
+
+_REPEALED = re.compile(
+    r"^《([^》]{2,20})》已于2021年1月1日《民法典》施行时废止（《民法典》第一千二百六十条）。$"
+)
+_ABSENT = re.compile(r"^资料库不含《([^》]{2,20})》，本工具不能引用或解释它的条文。$")
+
+
 # (statute title as shown, e.g. 《民法典》) → (doc id, number of articles), or None if no such statute
 StatuteCount = Callable[[str], "tuple[str, int] | None"]
 
 
-def note_problem(note: str, statute_count: StatuteCount, has_article: Callable[[str, int, int], bool]) -> str:
-    """Why ``note`` is not a note this tool would attach ("" when it is)."""
+def note_problem(
+    note: str,
+    statute_count: StatuteCount,
+    has_article: Callable[[str, int, int], bool],
+    names: Callable[[], StatuteNames] | None = None,
+) -> str:
+    """Why ``note`` is not a note this tool would attach ("" when it is).  ``names``: gives the corpus's
+    statute names with the codes it repeals (read only for a note about another statute)."""
     if note in FIXED_NOTES:
         return ""
+    other = _REPEALED.match(note) or _ABSENT.match(note)
+    if other:
+        return _other_statute_problem(note, other.group(1), names() if names else None)
     m = _MISSING.match(note)
     if not m:
         return "不是本工具会附加的说明"
@@ -53,4 +77,15 @@ def note_problem(note: str, statute_count: StatuteCount, has_article: Callable[[
         return f"{m.group(1)} 共 {count} 条，说明中的条数不对"
     if has_article(doc_id, number, suffix):
         return f"{m.group(1)} 有第{m.group(3)}条，说明与语料不符"
+    return ""
+
+
+def _other_statute_problem(note: str, name: str, names: StatuteNames | None) -> str:
+    if names is None:
+        return "语料中的法律名称无法读取，说明未核对"
+    found = names.other_statutes(name)
+    if not found or found[0].name != name:
+        return f"《{name}》是语料中的法律" if names.mentions(name) else f"《{name}》不是本工具认得的法律名称"
+    if note != other_statute_note(found[0]):
+        return f"《{name}》{'已被《民法典》废止' if found[0].repealed else '未被语料中的法律废止'}，说明与语料不符"
     return ""

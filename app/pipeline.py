@@ -29,7 +29,14 @@ from pathlib import Path
 from app.abstain import ABSTAIN_TEXT, DECLINE_TEXTS, assess, drafting_matter, task_kind
 from app.answer import Answer, Evidence, Retrieved, RetrievedRow
 from app.citation_filter import load_citation_model
-from app.conversation import HistoryItem, context_for, is_elliptical, resolved_query, user_questions
+from app.conversation import (
+    HistoryItem,
+    context_for,
+    is_elliptical,
+    resolved_query,
+    stands_alone,
+    user_questions,
+)
 from app.decide import Decision, decide
 from app.decline import DeclineModel, load_model
 from app.draft import Answerer, Draft, Rewriter, Streamer
@@ -56,6 +63,8 @@ log = logging.getLogger("legalqa.pipeline")
 
 # how deep each reading of a follow-up (with the conversation, alone) is ranked for the learned merge
 FOLLOWUP_DEPTH = 20
+# how deep a follow-up naming a statute looks for that statute's passages on the conversation's matter
+NAMED_STATUTE_DEPTH = 300
 # below this P(answerable) alone, a follow-up that does not lean on the conversation is a new matter
 NEW_MATTER_P = 0.02
 
@@ -207,6 +216,7 @@ class Pipeline:
             candidates = [r for r in head if r.via == "lookup"] + [readings.by_id[c] for c in order]
         else:
             candidates = [r for pair in zip_longest(head, own) for r in pair if r is not None]
+        candidates = self._in_named_statute(retriever, question, focus, k) + candidates
         out: list[Retrieved] = []
         seen: set[str] = set()
         for r in candidates:
@@ -218,11 +228,27 @@ class Pipeline:
         kept = [r for r in head if r.issue is not None and r.chunk.chunk_id not in seen]
         return out + [r for r in kept + readings.tail if r.chunk.chunk_id not in seen]
 
+    def _in_named_statute(self, retriever: Retriever, question: str, focus: str, k: int) -> list[Retrieved]:
+        """For a follow-up that asks the conversation's matter of a statute ("那消保法怎么规定的？", "个保法呢"),
+        that statute's passages on the matter, best first: ranked for the matter alone (with the
+        statute's name in the query, BM25 favours its first articles, which name the statute), deep."""
+        if stands_alone(focus):
+            return []
+        asked_of = {doc for _s, _e, doc in self.authority().names.mentions(focus)}
+        matter = question.removesuffix(focus).strip()
+        if not asked_of or not matter:
+            return []
+        ranked = retriever.retrieve(matter, NAMED_STATUTE_DEPTH)
+        found = [r for r in ranked if r.chunk.doc_id in asked_of and r.via not in ("issue", "xref", "lookup")]
+        return [replace(r, via="statute") for r in found[:k]]
+
     def _readings(self, retriever: Retriever, question: str, focus: str, depth: int) -> _Readings:
         merged = retriever.retrieve(question, depth, focus=focus)
         return _Readings(
             head=[r for r in merged if r.via not in ("issue", "xref")],
-            own=[r for r in retriever.retrieve(focus, depth) if r.via not in ("issue", "xref")],
+            # the articles the follow-up names are looked up in the merged reading, in the conversation's
+            # statute ("第二十五条呢" after 消保法): alone, they would be the 民法典's
+            own=[r for r in retriever.retrieve(focus, depth) if r.via not in ("issue", "xref", "lookup")],
             tail=[r for r in merged if r.via in ("issue", "xref")],
             tagged={r.chunk.chunk_id: r for r in merged if r.issue is not None},
         )

@@ -8,17 +8,19 @@ the fused ranking, then the governing rules of matched issues that ranked lower
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from app.answer import IssueTag, Retrieved
-from app.citations_ref import ArticleRef, StatuteNames, agreement_clause_refs
+from app.citations_ref import ArticleRef, StatuteNames, agreement_clause_refs, agreement_section_refs
 from app.fusion import Candidate, FusionModel
 from app.glosses import GlossRanker
 from app.issues import IssueMatch, IssueMatcher
 from app.question_memory import QuestionMemory
 from app.terms import question_terms
+from ingest.articles import repealed_codes
 from ingest.numerals import int_to_cn
 from ingest.parsers.agreement import list_head_id
 from ingest.types import Chunk
@@ -149,14 +151,16 @@ class HybridRetriever:
         self._articles: dict[tuple[str, str], list[str]] = {}
         titles: dict[str, list[str]] = {}
         self._article_counts: dict[str, int] = {}
+        repealed: tuple[str, ...] = ()
         for chunk in index.chunks.values():
             if chunk.article:
+                repealed += repealed_codes(chunk.text) if "废止" in chunk.text else ()
                 self._articles.setdefault((chunk.doc_id, chunk.article), []).append(chunk.chunk_id)
                 self._article_counts[chunk.doc_id] = max(
                     self._article_counts.get(chunk.doc_id, 0), chunk.article_no
                 )
                 titles.setdefault(chunk.doc_id, [chunk.doc_title, chunk.locator.split("》")[0] + "》"])
-        self.names = StatuteNames(titles)
+        self.names = StatuteNames(titles, repealed)
         self._titles = {doc_id: names[1] for doc_id, names in titles.items()}
 
     def statute_title(self, doc_id: str) -> str:
@@ -167,11 +171,7 @@ class HybridRetriever:
     def retrieve(self, question: str, k: int, *, focus: str = "") -> list[Retrieved]:
         """``focus``: the newest part of a question read against a conversation (the follow-up itself);
         issues it matches on its own come first, so a follow-up that changes the issue is followed."""
-        lookups = (
-            self._lookup(self.names.article_refs(question)) + self._agreement_lookup(question)
-            if self.mode == "hybrid"
-            else []
-        )
+        lookups = self._named(question, focus) if self.mode == "hybrid" else []
         signals = self._signals(question, k, focus)
         ranked = self._ranked(question, signals)
         seen = {r.chunk.chunk_id for r in lookups}
@@ -221,6 +221,18 @@ class HybridRetriever:
                 missing.append((ref.doc_id, ref, count))
         return missing
 
+    def asks_more_than_references(self, question: str) -> bool:
+        """Whether the question has a matter of its own beyond naming articles, statutes or a section of
+        the agreement ("生成式AI造成他人损害，谁来负责？" besides 第三十条): then it is answered from the
+        rankers, with a note when a named article does not exist; "用户协议第八条" alone is a lookup."""
+        spans = [(start, end) for start, end, _doc in self.names.mentions(question)]
+        spans += [(start, end) for start, end, _other in self.names.other_mentions(question)]
+        rest = question
+        for start, end in sorted(spans, reverse=True):
+            rest = rest[:start] + " " + rest[end:]
+        rest = _LOOKUP_WORDS.sub(" ", _REFERENCE_WORDS.sub(" ", rest))
+        return len(question_terms(rest)) >= 2
+
     def best_issue_score(self, question: str) -> float:
         """How close the question comes to any issue of the map (0 without one): a signal for declining.
 
@@ -238,6 +250,17 @@ class HybridRetriever:
         return [self.index.chunks[i] for i in self._articles.get(article_key(doc_id, number, suffix), [])]
 
     # -- steps --------------------------------------------------------------
+    def _named(self, question: str, focus: str) -> list[Retrieved]:
+        """The articles and agreement clauses the question names.  A follow-up that names its own
+        ("第二十五条呢" after "消保法第二十四条呢") is looked up alone, in the statute the conversation
+        last named: 消保法第二十五条, not the 民法典's, and not the earlier turn's article again."""
+        if focus and focus != question and (self.names.article_refs(focus) or agreement_section_refs(focus)):
+            earlier = question.removesuffix(focus)
+            named = [doc for _s, _e, doc in self.names.mentions(earlier)]
+            refs = self.names.article_refs(focus, default_doc=named[-1] if named else None)
+            return self._lookup(refs) + self._agreement_lookup(focus)
+        return self._lookup(self.names.article_refs(question)) + self._agreement_lookup(question)
+
     def _lookup(self, refs: Sequence[ArticleRef]) -> list[Retrieved]:
         out: list[Retrieved] = []
         for ref in refs:
@@ -249,12 +272,17 @@ class HybridRetriever:
         return out
 
     def _agreement_lookup(self, question: str) -> list[Retrieved]:
-        out = []
-        for section, clause in agreement_clause_refs(question):
-            chunk = self.index.chunks.get(f"agreement/{section}/{clause}")
-            if chunk is not None:
-                out.append(Retrieved(chunk=chunk, fused_score=1.0, via="lookup"))
-        return out
+        """The agreement's clauses the question names ("用户协议第八部分第6条"), or a whole section's
+        clauses ("用户协议第八条": its sections are what people number), without their sub-items."""
+        ids = [f"agreement/{section}/{clause}" for section, clause in agreement_clause_refs(question)]
+        # a whole section only when that is all the question asks: "智谱用户协议第八部分约定…，有效吗" has a
+        # matter, and the rankers find the clause it is about
+        for section in (
+            agreement_section_refs(question) if not self.asks_more_than_references(question) else ()
+        ):
+            ids += [i for i in self.index.chunks if _in_section(i, section)]
+        chunks = [self.index.chunks[i] for i in dict.fromkeys(ids) if i in self.index.chunks]
+        return [Retrieved(chunk=chunk, fused_score=1.0, via="lookup") for chunk in chunks]
 
     def _docs_with_article(self, ref: ArticleRef) -> list[str]:
         """A bare 第X条 with no statute named: prefer 民法典, the only code long enough for most numbers."""
@@ -568,3 +596,21 @@ def _holding(chunk_ids: Sequence[str], sentence: str, chunks: dict[str, Chunk]) 
             if sentence in chunks[chunk_id].text:
                 return chunk_id
     return chunk_ids[0]
+
+
+# what names a reference in a question: 第X条, 55条, the agreement and its numbered sections
+_REFERENCE_WORDS = re.compile(
+    r"第\s*[0-9零〇一二两三四五六七八九十百千]+\s*(?:条|部分|章|节)(?:之[一二三四五六七八九十]+)?|[0-9]+\s*条|"
+    r"(?:智谱|开放平台|平台)?(?:的)?(?:用户|服务)?协议|[一二三四五六七八九十]{1,3}、"
+)
+# what a bare lookup says besides the reference: 规定了什么, 怎么说, 内容, 请引用…回答
+_LOOKUP_WORDS = re.compile(
+    r"规定|什么|内容|怎么|如何|说的|讲的|原文|全文|条文|请|引用|回答|解释|是|的|了|吗|呢|写了|约定"
+)
+
+
+def _in_section(chunk_id: str, section: int) -> bool:
+    """Whether ``chunk_id`` is the agreement section's text or one of its clauses (agreement/8,
+    agreement/8/3, agreement/1/p2), not a clause's sub-item (agreement/8/2/1)."""
+    parts = chunk_id.split("/")
+    return parts[0] == "agreement" and len(parts) in (2, 3) and parts[1] == str(section)

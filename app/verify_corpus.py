@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import stat
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from app.answer import Citation
 from app.citations_ref import ArticleRef, StatuteNames
+from ingest.articles import repealed_codes
 from ingest.errors import CorpusError
 from ingest.types import DocumentMeta
 
@@ -92,6 +94,20 @@ class CorpusFacts:
         except CorpusError:
             issues = frozenset()
         return cls(metas, StatuteNames(titles), read, issues)
+
+    @cached_property
+    def names_with_repealed(self) -> StatuteNames:
+        """The statute names, with the codes the corpus's statutes repeal by name (read from their files
+        only when a note about another statute is checked; an unreadable file repeals nothing)."""
+        repealed: tuple[str, ...] = ()
+        for meta in self.metas.values():
+            if meta.kind == "statute":
+                try:
+                    repealed += repealed_codes(self.read(meta.file).decode("utf-8"))
+                except (Refused, UnicodeDecodeError):
+                    continue
+        titles = {m.doc_id: [m.title, m.short_title] for m in self.metas.values() if m.kind == "statute"}
+        return StatuteNames(titles, repealed)
 
     def doc_problem(self, c: Citation) -> str:
         meta = self.metas.get(c.doc_id)

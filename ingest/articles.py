@@ -136,10 +136,48 @@ _UNKNOWN_DOCUMENT = re.compile(
 )
 
 
-class StatuteNames:
-    """Maps statute names (full, short, colloquial) to doc ids."""
+# Statutes people name that the corpus does not hold, as they type them: asked "劳动合同法第三十九条是什么",
+# the answer says the corpus lacks that law instead of quoting whatever ranks (民法典第三十九条 is about
+# guardianship).  The codes the 民法典 replaced (合同法, 婚姻法, …) are not listed here: the corpus itself
+# names them (民法典 第一千二百六十条), see :func:`repealed_codes`.
+OTHER_STATUTES = (
+    "劳动合同法", "劳动法", "劳动争议调解仲裁法", "社会保险法", "刑法", "公司法", "合伙企业法", "企业破产法",
+    "证券法", "保险法", "商业银行法", "票据法", "民事诉讼法", "刑事诉讼法", "行政诉讼法", "行政处罚法",
+    "行政许可法", "仲裁法", "律师法", "广告法", "反不正当竞争法", "反垄断法", "价格法", "商标法", "专利法",
+    "食品安全法", "药品管理法", "医师法", "道路交通安全法", "个人所得税法", "企业所得税法", "税收征收管理法",
+    "未成年人保护法", "妇女权益保障法", "老年人权益保障法", "反家庭暴力法", "治安管理处罚法",
+    "反电信网络诈骗法", "城市房地产管理法", "土地管理法", "农村土地承包法", "旅游法", "招标投标法",
+    "政府采购法", "教育法", "网络数据安全管理条例", "电信条例", "征信业管理条例",
+)  # fmt: skip
+# what people call a repealed code besides its name in 第一千二百六十条
+_REPEALED_ALIASES = {"侵权法": "侵权责任法"}
+# "…《中华人民共和国合同法》、《中华人民共和国物权法》…同时废止。"
+_REPEAL_SENTENCE = re.compile(r"[^。]*同时废止")
+_FULL_NAME = re.compile(r"《(?:中华人民共和国)?([^》]{2,20})》")
+# a name followed by one of these is a word, not a statute: 合同法律关系, 合同法定解除, 刑法学
+_NOT_A_NAME_AFTER = "律人院定官庭理治学"
 
-    def __init__(self, titles: dict[str, list[str]]) -> None:
+
+def repealed_codes(text: str) -> tuple[str, ...]:
+    """The laws a statute's text repeals by name ("…《中华人民共和国合同法》…同时废止"), short names."""
+    names: list[str] = []
+    for sentence in _REPEAL_SENTENCE.findall(text):
+        names += _FULL_NAME.findall(sentence)
+    return tuple(dict.fromkeys(names))
+
+
+@dataclass(frozen=True, slots=True)
+class OtherStatute:
+    """A statute a question names that the corpus does not hold; ``repealed`` when the corpus repeals it."""
+
+    name: str  # as the corpus or common usage writes it: 劳动合同法, 侵权责任法
+    repealed: bool
+
+
+class StatuteNames:
+    """Maps statute names (full, short, colloquial) to doc ids, and knows the statutes we do not hold."""
+
+    def __init__(self, titles: dict[str, list[str]], repealed: tuple[str, ...] = ()) -> None:
         names: dict[str, str] = {}
         for doc_id, aliases in STATUTE_ALIASES.items():
             for alias in aliases:
@@ -155,6 +193,28 @@ class StatuteNames:
             "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)), re.IGNORECASE
         )
         self._names = {k.lower(): v for k, v in names.items()}
+        self.repealed = frozenset(repealed)
+        others = {name: name for name in OTHER_STATUTES} | {name: name for name in repealed}
+        others |= {alias: name for alias, name in _REPEALED_ALIASES.items() if name in self.repealed}
+        self._others = others
+        self._other_pattern = re.compile(
+            "(?:" + "|".join(re.escape(n) for n in sorted(others, key=len, reverse=True)) + ")"
+            + f"(?![{_NOT_A_NAME_AFTER}])"
+        )
+
+    def other_statutes(self, text: str) -> list[OtherStatute]:
+        """Statutes ``text`` names that are none of ours (longest name first: 劳动合同法, not 合同法)."""
+        return list(dict.fromkeys(other for _start, _end, other in self.other_mentions(text)))
+
+    def other_mentions(self, text: str) -> list[tuple[int, int, OtherStatute]]:
+        """Where ``text`` names a statute that is none of ours, and which."""
+        ours = [(start, end) for start, end, _doc in self.mentions(text)]
+        found = []
+        for m in self._other_pattern.finditer(text):
+            if not any(start < m.end() and m.start() < end for start, end in ours):
+                name = self._others[m.group(0)]
+                found.append((m.start(), m.end(), OtherStatute(name, name in self.repealed)))
+        return found
 
     def mentions(self, text: str) -> list[tuple[int, int, str]]:
         return [(m.start(), m.end(), self._names[m.group(0).lower()]) for m in self._pattern.finditer(text)]

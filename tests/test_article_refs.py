@@ -1,11 +1,17 @@
 import pytest
 
-from app.citations_ref import StatuteNames
+from app.citations_ref import StatuteNames, agreement_clause_refs, agreement_section_refs
+from ingest.articles import repealed_codes
 
 
 @pytest.fixture(scope="module")
 def names():
-    return StatuteNames({"civil-code": ["中华人民共和国民法典", "《民法典》"], "genai-interim-measures": ["生成式人工智能服务管理暂行办法"]})
+    return StatuteNames(
+        {
+            "civil-code": ["中华人民共和国民法典", "《民法典》"],
+            "genai-interim-measures": ["生成式人工智能服务管理暂行办法"],
+        }
+    )
 
 
 @pytest.mark.parametrize(
@@ -66,7 +72,9 @@ def test_find_article_refs_reads_every_written_form(text, expected):
 def test_malformed_article_is_kept_as_zero_when_asked():
     from ingest.articles import find_article_refs
 
-    assert [(r.number, r.text) for r in find_article_refs("第十十条", keep_malformed=True)] == [(0, "第十十条")]
+    assert [(r.number, r.text) for r in find_article_refs("第十十条", keep_malformed=True)] == [
+        (0, "第十十条")
+    ]
 
 
 def test_one_article_ref_type_for_statute_headings_and_free_text(names):
@@ -86,3 +94,55 @@ def test_is_article_label_takes_only_the_heading_form():
     assert is_article_label("第一千二百零二条") and is_article_label("第十条之一")
     for bad in ("第1202条", " 第十条", "第十十条", "民法典第十条", "第十条第二款"):
         assert not is_article_label(bad), bad
+
+
+REPEAL = (
+    "第一千二百六十条　本法自2021年1月1日起施行。《中华人民共和国婚姻法》、《中华人民共和国合同法》、"
+    "《中华人民共和国侵权责任法》同时废止。"
+)
+
+
+def test_the_codes_a_statute_repeals_are_read_from_its_text() -> None:
+    assert repealed_codes(REPEAL) == ("婚姻法", "合同法", "侵权责任法")
+    assert repealed_codes("本法自2021年1月1日起施行。") == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("劳动合同法第三十九条是什么", [("劳动合同法", False)]),  # the longer name, not 合同法 inside it
+        ("合同法第52条规定了什么", [("合同法", True)]),
+        ("侵权法里产品责任怎么规定", [("侵权责任法", True)]),  # what people call it
+        ("婚姻法规定离婚财产怎么分", [("婚姻法", True)]),
+        ("公司法和劳动法都管吗", [("公司法", False), ("劳动法", False)]),
+        ("这份合同法律上有效吗", []),  # 合同 + 法律, no statute
+        ("消费者权益保护法第五十五条", []),  # ours
+        ("民法典合同编怎么规定", []),
+    ],
+)
+def test_statutes_the_corpus_does_not_hold_are_recognised(text: str, expected: list) -> None:
+    names = StatuteNames(
+        {
+            "civil-code": ["中华人民共和国民法典"],
+            "consumer-protection-law": ["中华人民共和国消费者权益保护法"],
+        },
+        repealed_codes(REPEAL),
+    )
+    assert [(o.name, o.repealed) for o in names.other_statutes(text)] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "sections", "clauses"),
+    [
+        ("用户协议第八条", [8], []),
+        ("智谱用户协议第八部分说了什么", [8], []),
+        ("服务协议八、责任限制怎么规定", [8], []),
+        ("用户协议第12条讲什么", [12], []),
+        ("用户协议第八部分第6条", [], [(8, 6)]),  # a clause, not the whole section
+        ("我们的用户协议第八条写了免责", [], []),  # the asker's own terms
+        ("协议第三条", [], []),  # which agreement is not said
+    ],
+)
+def test_a_whole_section_of_the_agreement_is_recognised(text: str, sections: list, clauses: list) -> None:
+    assert agreement_section_refs(text) == sections
+    assert agreement_clause_refs(text) == clauses

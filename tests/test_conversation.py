@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from app.conversation import Turn, context_for, is_elliptical, resolved_query
+from app.conversation import Turn, context_for, is_elliptical, resolved_query, stands_alone
 from app.pipeline import build_pipeline
 from app.question import clean_question
 from ingest.settings import Settings
@@ -144,3 +144,23 @@ def test_an_off_topic_turn_is_a_new_matter_and_a_subjectless_one_is_read_in_cont
     assert off_topic.abstained and off_topic.searched == ""
     subjectless = pipeline.ask("这笔钱拖了快两年了还能要吗", history=[OPENING])
     assert subjectless.searched.startswith(clean_question(OPENING, 500)) and not subjectless.abstained
+
+
+def test_a_follow_up_that_only_names_a_statute_asks_the_conversations_matter_of_it(
+    corpus_legal_index: Settings,
+) -> None:
+    assert not stands_alone("那消保法怎么规定的？") and not stands_alone("个保法呢")
+    assert stands_alone("电子商务法对平台责任怎么规定") and stands_alone("消保法第二十四条呢")
+    # the shipped model: the hash embedder's rule declines the matter itself
+    answer = build_pipeline(corpus_legal_index).ask(
+        "个保法呢", history=["我们的AI产品生成了别人的肖像，要担什么责任？"]
+    )
+    assert answer.searched and not answer.abstained
+    assert answer.citations[0].doc_id == "personal-information-protection-law"
+
+
+def test_a_follow_up_article_number_is_read_in_the_conversations_statute(corpus_hash_index: Settings) -> None:
+    history = ["网购的东西有质量问题能退吗", "消保法第二十四条呢"]
+    answer = build_pipeline(corpus_hash_index).ask("第二十五条呢", history=history)
+    assert answer.citations[0].locator == "《消费者权益保护法》第二十五条"
+    assert "《民法典》第二十五条" not in [c.locator for c in answer.citations]

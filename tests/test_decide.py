@@ -96,7 +96,9 @@ def test_answerable_training_questions_are_not_taken_for_drafting_requests() -> 
 
 
 def test_a_question_about_what_an_agreement_says_gets_no_drafting_note(pipeline) -> None:
-    answer = pipeline.ask("我们公司用的AI写作平台在用户协议里写了“生成内容错误的损失由用户承担”，这条有效吗？")
+    answer = pipeline.ask(
+        "我们公司用的AI写作平台在用户协议里写了“生成内容错误的损失由用户承担”，这条有效吗？"
+    )
     assert not answer.abstained and DRAFTING_NOTE not in answer.notes and answer.citations
 
 
@@ -156,11 +158,48 @@ def test_a_drafting_request_without_a_matter_is_declined_with_the_reason(pipelin
         ("文心一言编造了我的负面新闻，我能告吗", False),
     ],
 )
-def test_the_outside_focus_note_knows_what_ai_harms_and_products_are_called(question: str, outside: bool) -> None:
+def test_the_outside_focus_note_knows_what_ai_harms_and_products_are_called(
+    question: str, outside: bool
+) -> None:
     from app.answer import Retrieved
     from app.decide import outside_focus
     from app.question import Question
     from tests.chunks import make_chunk
 
-    civil = [Retrieved(make_chunk("第一千一百六十五条　行为人因过错侵害他人民事权益造成损害的，应当承担侵权责任。", n=0), 1.0)]
+    civil = [
+        Retrieved(
+            make_chunk("第一千一百六十五条　行为人因过错侵害他人民事权益造成损害的，应当承担侵权责任。", n=0),
+            1.0,
+        )
+    ]
     assert outside_focus(Question(question, question), civil) is outside
+
+
+def test_a_statute_the_corpus_does_not_hold_is_named_and_never_replaced(pipeline) -> None:
+    answer = pipeline.ask("劳动合同法第三十九条是什么")
+    assert answer.abstained and not answer.citations and answer.text == MISSING_ARTICLE_TEXT
+    assert answer.notes == ("资料库不含《劳动合同法》，本工具不能引用或解释它的条文。",)
+    assert "仅供参考" in answer.warning
+
+
+def test_a_code_the_civil_code_repealed_is_named_as_repealed(pipeline, corpus_hash_index: Settings) -> None:
+    repealed = "《合同法》已于2021年1月1日《民法典》施行时废止（《民法典》第一千二百六十条）。"
+    answer = pipeline.ask("合同法第52条规定了什么")
+    assert answer.abstained and not answer.citations and answer.notes == (repealed,)
+    # with a matter of its own, the question is answered from the corpus, the note kept
+    matter = pipeline.ask("婚姻法规定离婚时夫妻共同财产怎么分割？")
+    assert matter.notes[0] == repealed.replace("合同法", "婚姻法")
+    corpus = Path(corpus_hash_index.corpus_dir)
+    assert check_answer(answer, corpus).ok and check_answer(matter, corpus).ok
+    # the verifier re-derives these notes too: 劳动法 was not repealed, 消保法 is in the corpus
+    not_repealed = replace(answer, notes=(repealed.replace("合同法", "劳动法"),))
+    assert not check_answer(not_repealed, corpus).ok
+    ours = replace(answer, notes=("资料库不含《消费者权益保护法》，本工具不能引用或解释它的条文。",))
+    assert not check_answer(ours, corpus).ok
+
+
+def test_a_whole_section_of_the_agreement_is_quoted_clause_by_clause(pipeline) -> None:
+    answer = pipeline.ask("用户协议第八条")
+    section = [c.chunk_id for c in answer.citations if c.chunk_id.startswith("agreement/8/")]
+    assert section[:3] == ["agreement/8/1", "agreement/8/2", "agreement/8/3"]
+    assert answer.citations[0].chunk_id == "agreement/8/1" and len(section) >= 6
