@@ -44,6 +44,10 @@ DECLINE_TEXTS = (ABSTAIN_TEXT, OFF_TOPIC_TEXT, MISSING_ARTICLE_TEXT, TASK_TEXT, 
 _PREDICTION = re.compile(
     r"法院会(?:怎么|如何)判(?!断)|能判(?:多少|几年|赢)|(?:我|我们)?能(?:打)?(?:赢|胜诉)吗|胜诉(?:率|的可能|概率)"
     r"|会不会判(?!断)|判决结果会|胜算|赢面|打得赢|能不能(?:打)?赢|(?:赢|胜诉)的(?:概率|可能|把握)"
+    # "法院一般会判多少？", "你觉得法院会判赔多少钱？": the sum a court would award is a prediction too
+    # (not "法院判赔多少看啥？", which asks what the sum depends on)
+    r"|(?:(?:法院|法官)(?:一般|大概|通常|可能|大约)?(?:会)?判(?:赔)?(?:多少|几)|判赔多少)"
+    r"(?![^，。？?]{0,3}(?:看|取决|依据|根据|怎么|如何|考虑|标准|因素))"
 )
 
 
@@ -102,6 +106,30 @@ def task_kind(question: str) -> str:
     if _PREDICTION.search(question):
         return "predict"
     return ""
+
+
+# Words that put a question inside the AI-service focus (a general civil-law question has none).
+AI_FOCUS = re.compile(
+    r"AI|ai|人工智能|大模型|模型|算法|生成|智能|机器人|ChatGPT|GPT|智谱|API|接口|平台|网络|互联网|线上|在线|软件|"
+    r"App|APP|app|应用|数据|个人信息|隐私|深度合成|备案|云|服务商|服务提供者|用户协议|账号|网站|客服|"
+    # what AI products and their harms are called: "文心一言编造了我的负面新闻" is an AI question
+    r"网上|网购|直播|换脸|深度伪造|变声|克隆|数字人|虚拟人|文心一言|豆包|Kimi|kimi|DeepSeek|deepseek|通义|星火|元宝|混元|Claude|"
+    r"Gemini|Copilot|Midjourney|Sora"
+)
+# What a question asks when it is about someone's liability: who pays, whether it is lawful, suing.
+_ASKS_LIABILITY = re.compile(
+    r"起诉|打官司|能告|告他|告它|告平台|告对方|赔|负责|担责|责任|侵权|索赔|退钱|退款|损失|违法|合法|违约|维权|追责"
+)
+# An AI-service liability question ("AI自动驾驶出了车祸谁负责？") is what the tool is for: the decline model,
+# trained against near misses that share these words (备案流程, 模型选型), declines it only when far less
+# sure.  On the decline model's dev splits (434 answerable, 250 written negatives) this answers one
+# more answerable question and no negative (the task rules, prediction and drafting, still apply).
+IN_FOCUS_THRESHOLD_SHARE = 0.25
+
+
+def asks_ai_liability(question: str) -> bool:
+    """An AI-service question that asks about liability: both an AI-service word and a liability word."""
+    return bool(AI_FOCUS.search(question)) and bool(_ASKS_LIABILITY.search(question))
 
 
 # Calibrated with `python -m evals.calibrate` on the dev set (with the licence rule above):
@@ -173,13 +201,14 @@ def assess(
     licence = is_licence_procedure(question)
     if model is not None and not threshold:
         p = model.probability(features(question, results, cover, issue_score), vector)
-        abstain = not results or (not named and (p < model.threshold or licence))
+        limit = model.threshold * (IN_FOCUS_THRESHOLD_SHARE if asks_ai_liability(question) else 1.0)
+        abstain = not results or (not named and (p < limit or licence))
         return Evidence(
             round(score, 4),
             round(top_dense or 0.0, 4),
             round(cover, 4),
             named,
-            model.threshold,
+            round(limit, 4),
             abstain,
             round(p, 4),
         )

@@ -9,12 +9,12 @@ question is answered with a note that it lies outside the AI-service focus.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.abstain import (
     ABSTAIN_TEXT,
+    AI_FOCUS,
     DRAFTING_TEXT,
     MISSING_ARTICLE_TEXT,
     OFF_TOPIC_TEXT,
@@ -25,19 +25,17 @@ from app.abstain import (
     task_kind,
 )
 from app.answer import Retrieved
-from app.notes import DRAFTING_NOTE, OUTSIDE_FOCUS_NOTE, missing_article_note, other_statute_note
+from app.notes import (
+    DRAFTING_NOTE,
+    OUTSIDE_FOCUS_NOTE,
+    missing_agreement_note,
+    missing_article_note,
+    other_statute_note,
+)
 from app.question import Question, retrieval_query
 from app.retrieve import HybridRetriever
 from app.terms import question_terms
 
-# Words that put a question inside the AI-service focus (a general civil-law question has none).
-_FOCUS = re.compile(
-    r"AI|ai|人工智能|大模型|模型|算法|生成|智能|机器人|ChatGPT|GPT|智谱|API|接口|平台|网络|互联网|线上|在线|软件|"
-    r"App|APP|app|应用|数据|个人信息|隐私|深度合成|备案|云|服务商|服务提供者|用户协议|账号|网站|客服|"
-    # what AI products and their harms are called: "文心一言编造了我的负面新闻" is an AI question
-    r"网上|网购|直播|换脸|深度伪造|变声|克隆|数字人|虚拟人|文心一言|豆包|Kimi|kimi|DeepSeek|deepseek|通义|星火|元宝|混元|Claude|"
-    r"Gemini|Copilot|Midjourney|Sora"
-)
 # Below this share of the question's content found in the top passages, the question is not ours at all.
 OFF_TOPIC_COVERAGE = 0.3
 
@@ -56,6 +54,11 @@ def decide(
     missing = tuple(
         missing_article_note(retriever.statute_title(doc_id), count, ref.number, ref.suffix)
         for doc_id, ref, count in retriever.missing_articles(asked)
+    )
+    sections = max((section for section, _clause in retriever.agreement_parts()), default=0)
+    missing += tuple(
+        missing_agreement_note(sections, section, clause)
+        for section, clause in retriever.missing_agreement_parts(asked)
     )
     named = any(r.via == "lookup" for r in results)
     if missing and not named and not retriever.asks_more_than_references(asked):
@@ -89,7 +92,7 @@ def decide(
 
 def outside_focus(question: Question, results: Sequence[Retrieved], top: int = 3) -> bool:
     """A question about general civil law: no AI/online-service word, and only 民法典 passages lead."""
-    if _FOCUS.search(question.query):
+    if AI_FOCUS.search(question.query):
         return False
     leading = [r for r in results if r.via != "xref"][:top]
     return bool(leading) and all(r.chunk.doc_id == "civil-code" for r in leading)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from app.answer import Citation, Retrieved, Statement
 from app.citation_filter import CitationJudge
-from app.citations_ref import agreement_section_refs, named_source_kinds
+from app.citations_ref import named_source_kinds
 from app.draft import ISSUE_HEADING_PREFIX, KEY_POINTS_HEADING, PROVISIONS_HEADING, Draft
 from app.question import Question, as_question
 from app.sentences import AGREEMENT_ITEM, LIST_ITEM, Unit, split_units, unit_at, whole_unit
@@ -126,9 +126,10 @@ class ExtractiveAnswerer:
         self.citations = citations  # which of the passages about to be cited are kept (None: all)
 
     def answer(self, question: Question | str, passages: Sequence[Retrieved]) -> Draft:
-        query = as_question(question).query  # sentences are picked by what was searched
+        prepared = as_question(question)
+        query = prepared.query  # sentences are picked by what was searched
         terms = question_terms(query)
-        asked = self._asked(query, passages, terms)
+        asked = self._asked(query, passages, terms, whole=prepared.lookup_only)
         by_id = {r.chunk.chunk_id: r for r in passages}
         points = self._key_points(passages, terms, {r.chunk.chunk_id for _u, r in asked}, by_id)
         used = {r.chunk.chunk_id for _u, r in asked} | {
@@ -207,7 +208,7 @@ class ExtractiveAnswerer:
 
     # -- what the question names ------------------------------------------------
     def _asked(
-        self, query: str, passages: Sequence[Retrieved], terms: dict[str, float]
+        self, query: str, passages: Sequence[Retrieved], terms: dict[str, float], *, whole: bool = False
     ) -> list[tuple[Unit, Retrieved]]:
         """What the question itself names comes first, before any issue: the articles it cites (their
         opening sentence), then the best-ranked passage of a source it names (论文, 博客, 智谱's agreement).
@@ -215,15 +216,18 @@ class ExtractiveAnswerer:
         however decisive 第二十六条 is for the issue (dev: the first citation was gold 0.39 of the time)."""
         asked: list[tuple[Unit, Retrieved]] = []
         articles: set[tuple[str, str]] = set()
-        # a whole section of the agreement named ("用户协议第八条") is quoted clause by clause
-        section = [r for r in passages if r.via == "lookup" and r.chunk.kind == "agreement"]
-        limit = MAX_NAMED_ITEMS if agreement_section_refs(query) and len(section) > 1 else self.max_asked
+        # a question that only names provisions gets them whole: every paragraph of the article (民法典
+        # 第一千一百九十五条's second paragraph is the one on joint liability), every clause of the section
+        limit = MAX_NAMED_ITEMS if whole else self.max_asked
         for r in passages:
             key = (r.chunk.doc_id, r.chunk.article or r.chunk.chunk_id)
             if r.via != "lookup" or key in articles or _passages(asked) >= limit:
                 continue
             articles.add(key)
             every = split_units(r.chunk)
+            if whole:
+                asked += [(unit, r) for unit in every[:MAX_WHOLE_UNITS]]
+                continue
             units = [u for n, u in enumerate(every) if can_lead(u) or _opens_list(every, n)] or every
             if units:  # quoted from its start, unless a later sentence holds the question's words
                 _pos, unit = max(
@@ -345,6 +349,7 @@ def _passages(quoted: Sequence[tuple[Unit, Retrieved]]) -> int:
     return len({r.chunk.chunk_id for _u, r in quoted})
 
 
+MAX_WHOLE_UNITS = 16  # sentences of one provision quoted whole (民法典 第一千一百九十五条 has 5)
 MAX_STATUTE_PASSAGES = 2  # quoted first for a follow-up that asks the matter of a statute it names
 MAX_NAMED_ITEMS = 8  # the items of a named article's list quoted with its opening (个保法第十三条 has 7)
 

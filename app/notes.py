@@ -34,6 +34,19 @@ def is_missing_article_note(note: str) -> bool:
     return bool(_MISSING.match(note))
 
 
+def missing_agreement_note(sections: int, section: int, clause: int = 0) -> str:
+    """What the answer says of a part of the agreement that does not exist ("用户协议第十四条": it has 十三
+    sections; "用户协议第三部分第25条")."""
+    if clause:
+        return f"{AGREEMENT_TITLE}第{int_to_cn(section)}部分没有第{clause}条。"
+    return f"{AGREEMENT_TITLE}共{int_to_cn(sections)}部分，没有第{int_to_cn(section)}部分。"
+
+
+AGREEMENT_TITLE = "《用户协议》"
+_AGREEMENT_SECTION_MISSING = re.compile(r"^《用户协议》共([零〇一二两三四五六七八九十百]+)部分，没有第([零〇一二两三四五六七八九十百]+)部分。$")
+_AGREEMENT_CLAUSE_MISSING = re.compile(r"^《用户协议》第([零〇一二两三四五六七八九十百]+)部分没有第([0-9]+)条。$")
+
+
 def other_statute_note(other: OtherStatute) -> str:
     """What the answer says of a statute the question names that the corpus does not hold: a code the
     民法典 repealed is named as repealed (its article numbers are not the 民法典's), any other as absent."""
@@ -57,11 +70,15 @@ def note_problem(
     statute_count: StatuteCount,
     has_article: Callable[[str, int, int], bool],
     names: Callable[[], StatuteNames] | None = None,
+    agreement_parts: Callable[[], frozenset[tuple[int, int]]] | None = None,
 ) -> str:
     """Why ``note`` is not a note this tool would attach ("" when it is).  ``names``: gives the corpus's
     statute names with the codes it repeals (read only for a note about another statute)."""
     if note in FIXED_NOTES:
         return ""
+    part = _AGREEMENT_SECTION_MISSING.match(note) or _AGREEMENT_CLAUSE_MISSING.match(note)
+    if part:
+        return _agreement_part_problem(note, part, agreement_parts() if agreement_parts else None)
     other = _REPEALED.match(note) or _ABSENT.match(note)
     if other:
         return _other_statute_problem(note, other.group(1), names() if names else None)
@@ -88,4 +105,20 @@ def _other_statute_problem(note: str, name: str, names: StatuteNames | None) -> 
         return f"《{name}》是语料中的法律" if names.mentions(name) else f"《{name}》不是本工具认得的法律名称"
     if note != other_statute_note(found[0]):
         return f"《{name}》{'已被《民法典》废止' if found[0].repealed else '未被语料中的法律废止'}，说明与语料不符"
+    return ""
+
+
+def _agreement_part_problem(note: str, m: re.Match[str], parts: frozenset[tuple[int, int]] | None) -> str:
+    """``parts``: the agreement's (section, clause) pairs, clause 0 for the section itself."""
+    if not parts:
+        return "语料中的用户协议无法读取，说明未核对"
+    sections = max(section for section, _clause in parts)
+    if m.re is _AGREEMENT_SECTION_MISSING:
+        section, clause = cn_to_int(m.group(2)), 0
+    else:
+        section, clause = cn_to_int(m.group(1)), int(m.group(2))
+    if (section, clause) in parts:
+        return "用户协议有这一部分，说明与语料不符"
+    if note != missing_agreement_note(sections, section, clause):
+        return f"用户协议共 {sections} 部分，说明与语料不符"
     return ""

@@ -346,13 +346,15 @@ class Pipeline:
                 alone = self._new_matter(asked, k, mode, authority)
                 if alone is not None:
                     asked, results, evidence = alone
-            decision = decide(asked, results, evidence, authority)
+            quoted = _named_only(asked, results, authority)
+            asked = replace(asked, lookup_only=quoted is not results)
+            decision = decide(asked, quoted, evidence, authority)
             if decision.decline:
                 draft = Draft(decision.decline, (), (), abstained=True)
             elif on_text is not None and isinstance(self.answerers[name], Streamer):
-                draft = self.answerers[name].answer_streaming(asked, results, on_text)  # type: ignore[attr-defined]
+                draft = self.answerers[name].answer_streaming(asked, quoted, on_text)  # type: ignore[attr-defined]
             else:
-                draft = self.answerers[name].answer(asked, results)
+                draft = self.answerers[name].answer(asked, quoted)
             t2 = time.perf_counter()
         except LegalQAError as exc:
             return error_answer(asked.text, name, self._redact(str(exc)))
@@ -452,6 +454,16 @@ class Pipeline:
         line = json.dumps({"t": time.time(), "q": question}, ensure_ascii=False) + "\n"
         with self._log_lock, contextlib.suppress(OSError), path.open("a", encoding="utf-8") as fh:
             fh.write(line)
+
+
+def _named_only(asked: Question, results: list[Retrieved], authority: HybridRetriever) -> list[Retrieved]:
+    """What the answer may quote: for a bare lookup ("民法典第五百八十四条是什么", "用户协议第八条") only what
+    it names and the articles those cite; a passage the rankers found for the number's words is noise
+    (第五百八十四条 came with an unrelated 第一千零五十五条).  The retrieved list itself is kept as ranked."""
+    named = [r for r in results if r.via in ("lookup", "xref")]
+    if not any(r.via == "lookup" for r in named) or authority.asks_more_than_references(asked.query):
+        return results
+    return named
 
 
 def _finish(

@@ -84,6 +84,8 @@ class Question:
     text: str
     query: str
     context: str = ""
+    # the question only names provisions ("民法典第1195条内容", "用户协议第八条"): they are quoted whole
+    lookup_only: bool = False
 
     @property
     def resolved(self) -> bool:

@@ -9,7 +9,7 @@ the fused ranking, then the governing rules of matched issues that ranked lower
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -233,6 +233,20 @@ class HybridRetriever:
         rest = _LOOKUP_WORDS.sub(" ", _REFERENCE_WORDS.sub(" ", rest))
         return len(question_terms(rest)) >= 2
 
+    def agreement_parts(self) -> frozenset[tuple[int, int]]:
+        """The agreement's numbered sections and clauses, (section, clause), clause 0 for a section."""
+        return agreement_parts(self.index.chunks)
+
+    def missing_agreement_parts(self, question: str) -> list[tuple[int, int]]:
+        """Sections ("用户协议第十四条", clause 0) and clauses ("第三部分第25条") of the agreement the question
+        names that it does not have: said so, never answered with another document's 第十四条."""
+        parts = self.agreement_parts()
+        if not parts:
+            return []
+        named = [(section, 0) for section in agreement_section_refs(question)]
+        named += agreement_clause_refs(question)
+        return [part for part in named if part not in parts]
+
     def best_issue_score(self, question: str) -> float:
         """How close the question comes to any issue of the map (0 without one): a signal for declining.
 
@@ -256,8 +270,12 @@ class HybridRetriever:
         last named: 消保法第二十五条, not the 民法典's, and not the earlier turn's article again."""
         if focus and focus != question and (self.names.article_refs(focus) or agreement_section_refs(focus)):
             earlier = question.removesuffix(focus)
-            named = [doc for _s, _e, doc in self.names.mentions(earlier)]
-            refs = self.names.article_refs(focus, default_doc=named[-1] if named else None)
+            named = self.names.mentions(earlier)
+            agreement = [m.end() for m in _AGREEMENT_NAME.finditer(earlier)]
+            after_statutes = agreement and agreement[-1] > max((end for _s, end, _d in named), default=-1)
+            if after_statutes and not self.names.mentions(focus):  # "第十二条呢" after the agreement: its 十二
+                return self._agreement_lookup(f"用户协议{focus}")
+            refs = self.names.article_refs(focus, default_doc=named[-1][2] if named else None)
             return self._lookup(refs) + self._agreement_lookup(focus)
         return self._lookup(self.names.article_refs(question)) + self._agreement_lookup(question)
 
@@ -273,14 +291,14 @@ class HybridRetriever:
 
     def _agreement_lookup(self, question: str) -> list[Retrieved]:
         """The agreement's clauses the question names ("用户协议第八部分第6条"), or a whole section's
-        clauses ("用户协议第八条": its sections are what people number), without their sub-items."""
-        ids = [f"agreement/{section}/{clause}" for section, clause in agreement_clause_refs(question)]
-        # a whole section only when that is all the question asks: "智谱用户协议第八部分约定…，有效吗" has a
-        # matter, and the rankers find the clause it is about
-        for section in (
-            agreement_section_refs(question) if not self.asks_more_than_references(question) else ()
-        ):
-            ids += [i for i in self.index.chunks if _in_section(i, section)]
+        clauses ("用户协议第八条": its sections are what people number)."""
+        clauses = [f"agreement/{section}/{clause}" for section, clause in agreement_clause_refs(question)]
+        if self.asks_more_than_references(question):
+            ids = clauses  # "智谱用户协议第八部分约定…，有效吗": the rankers find what the matter is about
+        else:  # all the question asks: a whole section, a clause with its items (③ …等因素。)
+            ids = [i for c in clauses for i in self.index.chunks if i == c or i.startswith(c + "/")]
+            for section in agreement_section_refs(question):
+                ids += [i for i in self.index.chunks if _in_section(i, section)]
         chunks = [self.index.chunks[i] for i in dict.fromkeys(ids) if i in self.index.chunks]
         return [Retrieved(chunk=chunk, fused_score=1.0, via="lookup") for chunk in chunks]
 
@@ -598,15 +616,31 @@ def _holding(chunk_ids: Sequence[str], sentence: str, chunks: dict[str, Chunk]) 
     return chunk_ids[0]
 
 
+# how a conversation names the agreement, for the number a follow-up gives alone
+_AGREEMENT_NAME = re.compile(r"(?:用户|服务)协议|智谱|开放平台")
 # what names a reference in a question: 第X条, 55条, the agreement and its numbered sections
 _REFERENCE_WORDS = re.compile(
-    r"第\s*[0-9零〇一二两三四五六七八九十百千]+\s*(?:条|部分|章|节)(?:之[一二三四五六七八九十]+)?|[0-9]+\s*条|"
+    r"第\s*[0-9零〇一二两三四五六七八九十百千]+\s*(?:条|部分|章|节|款|项)(?:之[一二三四五六七八九十]+)?|[0-9]+\s*条|"
     r"(?:智谱|开放平台|平台)?(?:的)?(?:用户|服务)?协议|[一二三四五六七八九十]{1,3}、"
 )
 # what a bare lookup says besides the reference: 规定了什么, 怎么说, 内容, 请引用…回答
 _LOOKUP_WORDS = re.compile(
     r"规定|什么|内容|怎么|如何|说的|讲的|原文|全文|条文|请|引用|回答|解释|是|的|了|吗|呢|写了|约定"
 )
+
+
+def agreement_parts(chunk_ids: Iterable[str]) -> frozenset[tuple[int, int]]:
+    """(section, clause) of every agreement chunk id (agreement/8/3 → (8, 3), agreement/11 and
+    agreement/1/p2 → (11, 0) and (1, 0)): what "用户协议第八部分第3条" can name."""
+    parts: set[tuple[int, int]] = set()
+    for chunk_id in chunk_ids:
+        bits = chunk_id.split("/")
+        if bits[0] != "agreement" or len(bits) < 2 or not bits[1].isdigit():
+            continue
+        parts.add((int(bits[1]), 0))
+        if len(bits) >= 3 and bits[2].isdigit():
+            parts.add((int(bits[1]), int(bits[2])))
+    return frozenset(parts)
 
 
 def _in_section(chunk_id: str, section: int) -> bool:

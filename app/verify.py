@@ -142,7 +142,13 @@ def _note_findings(answer: Answer, corpus: CorpusFacts | None) -> list[Finding]:
         problem = (
             "语料清单无法读取，说明未核对"
             if corpus is None
-            else note_problem(note, corpus.statute_count, corpus.has, lambda: corpus.names_with_repealed)
+            else note_problem(
+                note,
+                corpus.statute_count,
+                corpus.has,
+                lambda: corpus.names_with_repealed,
+                lambda: corpus.agreement_parts,
+            )
         )
         if problem:
             found.append(Finding(f"notes[{i}]", f"{_excerpt(note)} {problem}"))

@@ -96,6 +96,23 @@ class CorpusFacts:
         return cls(metas, StatuteNames(titles), read, issues)
 
     @cached_property
+    def agreement_parts(self) -> frozenset[tuple[int, int]]:
+        """The agreement's (section, clause) pairs, from its parsed file (none if it cannot be read)."""
+        from app.retrieve import agreement_parts
+        from ingest.parsers import parse_document
+        from ingest.types import Document
+
+        ids: list[str] = []
+        for meta in self.metas.values():
+            if meta.kind == "agreement":
+                try:
+                    text = self.read(meta.file).decode("utf-8")
+                    ids += [c.chunk_id for c in parse_document(Document(meta, text)).chunks]
+                except (Refused, UnicodeDecodeError, ValueError, CorpusError):
+                    continue
+        return agreement_parts(ids)
+
+    @cached_property
     def names_with_repealed(self) -> StatuteNames:
         """The statute names, with the codes the corpus's statutes repeal by name (read from their files
         only when a note about another statute is checked; an unreadable file repeals nothing)."""

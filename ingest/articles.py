@@ -50,11 +50,17 @@ class ArticleRef:
         return base + (f"之{int_to_cn(self.suffix)}" if self.suffix else "")
 
 
+_DIGIT_BY_DIGIT = "〇零一二三四五六七八九两"
+_DIGITS = str.maketrans(_DIGIT_BY_DIGIT, "001234567892")
+
+
 def to_int(raw: str) -> int | None:
     """An article number as written in free text (1202, １２, 一千二百零二, 两百) → int; None if malformed."""
     raw = raw.translate(str.maketrans("０１２３４５６７８９", "0123456789"))
     if raw.isdigit():
         return int(raw)
+    if "〇" in raw and set(raw) <= set(_DIGIT_BY_DIGIT):  # 五〇六, 一〇六二: read digit by digit, as written
+        return int(raw.translate(_DIGITS))
     try:
         return cn_to_int(raw.replace("两", "二").replace("〇", "零"))
     except ValueError:

@@ -1,7 +1,7 @@
 import pytest
 
 from app.citations_ref import StatuteNames, agreement_clause_refs, agreement_section_refs
-from ingest.articles import repealed_codes
+from ingest.articles import repealed_codes, to_int
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +146,8 @@ def test_statutes_the_corpus_does_not_hold_are_recognised(text: str, expected: l
 def test_a_whole_section_of_the_agreement_is_recognised(text: str, sections: list, clauses: list) -> None:
     assert agreement_section_refs(text) == sections
     assert agreement_clause_refs(text) == clauses
+
+
+def test_numbers_written_digit_by_digit_are_read_so() -> None:
+    assert to_int("五〇六") == 506 and to_int("一〇六二") == 1062
+    assert to_int("一千零二") == 1002 and to_int("两百") == 200

@@ -164,3 +164,16 @@ def test_a_follow_up_article_number_is_read_in_the_conversations_statute(corpus_
     answer = build_pipeline(corpus_hash_index).ask("第二十五条呢", history=history)
     assert answer.citations[0].locator == "《消费者权益保护法》第二十五条"
     assert "《民法典》第二十五条" not in [c.locator for c in answer.citations]
+
+
+def test_saying_the_topic_changes_makes_a_question_stand_alone() -> None:
+    assert context_for("换个话题，我被公司辞退了，能要求经济补偿吗？", [OPENING]) == ""
+    assert context_for("我被公司辞退了，能要求经济补偿吗？", [OPENING]) != ""
+
+
+def test_a_bare_number_after_the_agreement_is_its_section(corpus_hash_index: Settings) -> None:
+    pipeline = build_pipeline(corpus_hash_index)
+    answer = pipeline.ask("第十二条呢？", history=["用户协议里关于违约是怎么规定的？"])
+    assert answer.citations[0].chunk_id.startswith("agreement/12/")
+    statute = pipeline.ask("第十二条呢？", history=["用户协议第八条", "民法典第四百九十七条呢"])
+    assert statute.citations[0].locator == "《民法典》第十二条"

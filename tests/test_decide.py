@@ -203,3 +203,64 @@ def test_a_whole_section_of_the_agreement_is_quoted_clause_by_clause(pipeline) -
     section = [c.chunk_id for c in answer.citations if c.chunk_id.startswith("agreement/8/")]
     assert section[:3] == ["agreement/8/1", "agreement/8/2", "agreement/8/3"]
     assert answer.citations[0].chunk_id == "agreement/8/1" and len(section) >= 6
+
+
+def test_a_bare_lookup_quotes_what_it_names_and_nothing_the_number_happened_to_match(pipeline) -> None:
+    answer = pipeline.ask("民法典第五百八十四条是什么")
+    assert answer.citations[0].locator == "《民法典》第五百八十四条"
+    # only the article and what it cites: the rankers' passages for "第五百八十四条" are not quoted
+    assert {c.chunk_id for c in answer.citations} <= {"civil-code/584"} | {
+        r.chunk_id for r in answer.retrieved if r.via == "xref"
+    }
+    assert answer.issues == ()
+    # a question with a matter of its own still gets the rankers' passages beside the named article
+    matter = pipeline.ask("民法典第五百八十四条说的可得利益，AI服务宕机造成的订单损失算不算？")
+    assert len({c.chunk_id for c in matter.citations}) > 1
+
+
+@pytest.mark.parametrize(
+    ("question", "note"),
+    [
+        ("用户协议第十四条", "《用户协议》共十三部分，没有第十四部分。"),
+        ("服务协议第二十条是什么", "《用户协议》共十三部分，没有第二十部分。"),
+        ("用户协议第三部分第二十五条", "《用户协议》第三部分没有第25条。"),
+    ],
+)
+def test_a_part_of_the_agreement_that_does_not_exist_is_named_and_never_replaced(
+    pipeline, corpus_hash_index: Settings, question: str, note: str
+) -> None:
+    answer = pipeline.ask(question)
+    assert answer.abstained and not answer.citations and answer.notes == (note,)
+    corpus = Path(corpus_hash_index.corpus_dir)
+    assert check_answer(answer, corpus).ok
+    exists = replace(answer, notes=("《用户协议》共十三部分，没有第八部分。",))
+    assert not check_answer(exists, corpus).ok
+    miscounted = replace(answer, notes=("《用户协议》共十二部分，没有第十四部分。",))
+    assert not check_answer(miscounted, corpus).ok
+
+
+def test_a_named_clause_of_the_agreement_comes_with_its_items(pipeline) -> None:
+    answer = pipeline.ask("用户协议第五部分第2条")
+    ids = [c.chunk_id for c in answer.citations]
+    assert ids[0] == "agreement/5/2" and "agreement/5/2/1" in ids and "agreement/5/2/7" in ids
+    # 第八条第三款 is how people write 八、3
+    assert pipeline.ask("用户协议第八条第三款是什么？").citations[0].chunk_id == "agreement/8/3"
+
+
+def test_a_question_that_only_names_an_article_gets_every_paragraph(pipeline) -> None:
+    answer = pipeline.ask("民法典第1195条内容")
+    assert [c.locator for c in answer.citations] == ["《民法典》第一千一百九十五条"]
+    # the second paragraph decides the notice-and-takedown question: joint liability for the added harm
+    assert "对损害的扩大部分与该网络用户承担连带责任" in answer.text
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("这50万合理吗，法院一般会判多少？", "predict"),
+        ("你觉得法院会判赔多少钱？", "predict"),
+        ("法院判赔多少看啥？", ""),  # what the sum depends on is a legal question
+    ],
+)
+def test_the_sum_a_court_would_award_is_a_prediction(question: str, kind: str) -> None:
+    assert task_kind(question) == kind

@@ -146,3 +146,25 @@ def test_without_an_issue_map_the_calibrated_rule_decides_not_the_model(
     assert by_model.abstain, "the failure this guards against: the model alone declines it"
     answer = pipeline.ask(question)
     assert not answer.abstained and answer.citations
+
+
+def test_an_ai_service_liability_question_is_declined_only_when_the_model_is_far_less_sure() -> None:
+    import math
+
+    from app.abstain import IN_FOCUS_THRESHOLD_SHARE, asks_ai_liability, assess
+    from app.answer import Retrieved
+    from tests.chunks import make_chunk
+
+    assert asks_ai_liability("有人用AI换脸把我的脸做成视频发到网上，我能起诉谁？")
+    assert not asks_ai_liability("大模型备案流程要多久")  # a near miss: no liability asked
+    assert not asks_ai_liability("狗咬人谁负责")  # liability, but not an AI service's
+    p, threshold = 0.2, 0.3  # the model is unsure: below its threshold, above a quarter of it
+    assert threshold * IN_FOCUS_THRESHOLD_SHARE < p < threshold
+    n = len(FEATURES)
+    model = DeclineModel("e", FEATURES, (0.0,) * n, (1.0,) * n, (0.0,) * n, math.log(p / (1 - p)), threshold)
+    results = [
+        Retrieved(chunk=make_chunk("因产品存在缺陷造成他人损害的，生产者应当承担侵权责任。"), fused_score=1.0)
+    ]
+    assert not assess("AI自动驾驶出了车祸谁负责？", results, model=model).abstain
+    assert assess("狗咬人谁负责", results, model=model).abstain
+    assert assess("大模型备案流程要多久", results, model=model).abstain
