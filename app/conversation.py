@@ -62,7 +62,9 @@ _NEW_TOPIC = re.compile(
 _ARTICLE = re.compile(r"第\s*[0-9零〇一二两三四五六七八九十百千]+\s*条")
 # what a question says about a statute besides naming it: "那消保法怎么规定的？" asks the conversation's
 # matter of another statute, "电子商务法对平台责任怎么规定" has a matter of its own
-_ASKING = re.compile(r"规定|相关|有关|条文|内容|怎么|如何|什么|有没有|说的|讲的|里面|方面|对此|这个|这种")
+_ASKING = re.compile(
+    r"规定|相关|有关|条文|内容|怎么|如何|什么|有没有|说的|讲的|里面|方面|对此|这个|这种|类似|对应|相应|同样|哪条|哪一条"
+)
 STANDALONE_TERMS = 5  # a question with this many content words carries its own subject
 MAX_CONTEXT_CHARS = 160
 

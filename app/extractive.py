@@ -576,5 +576,6 @@ def _under_headings(items: Sequence[tuple[Unit, Retrieved]], numbering: _Numberi
 
 
 def _source_heading(r: Retrieved) -> str:
-    title = re.sub(r"(第.+条.*|\s.*)$", "", r.chunk.locator) or r.chunk.doc_title
+    # "《民法典》第一千二百零二条" → 《民法典》; "《用户协议》九、第三方产品及服务 第1条" keeps its section's name
+    title = re.sub(r"(第[零〇一二两三四五六七八九十百千]+条.*|\s.*)$", "", r.chunk.locator) or r.chunk.doc_title
     return f"{title} 的相关规定" if r.chunk.kind == "statute" else f"{title}"

@@ -30,6 +30,7 @@ from app.abstain import ABSTAIN_TEXT, DECLINE_TEXTS, assess, drafting_matter, ta
 from app.answer import Answer, Evidence, Retrieved, RetrievedRow
 from app.citation_filter import load_citation_model
 from app.conversation import (
+    MAX_CONTEXT_CHARS,
     HistoryItem,
     context_for,
     is_elliptical,
@@ -216,7 +217,9 @@ class Pipeline:
             candidates = [r for r in head if r.via == "lookup"] + [readings.by_id[c] for c in order]
         else:
             candidates = [r for pair in zip_longest(head, own) for r in pair if r is not None]
-        candidates = self._in_named_statute(retriever, question, focus, k) + candidates
+        in_statute = self._in_named_statute(retriever, question, focus, k)
+        if in_statute:  # the conversation's articles are what it asks about, not what it asks for
+            candidates = in_statute + [r for r in candidates if r.via != "lookup"]
         out: list[Retrieved] = []
         seen: set[str] = set()
         for r in candidates:
@@ -231,13 +234,19 @@ class Pipeline:
     def _in_named_statute(self, retriever: Retriever, question: str, focus: str, k: int) -> list[Retrieved]:
         """For a follow-up that asks the conversation's matter of a statute ("那消保法怎么规定的？", "个保法呢"),
         that statute's passages on the matter, best first: ranked for the matter alone (with the
-        statute's name in the query, BM25 favours its first articles, which name the statute), deep."""
+        statute's name in the query, BM25 favours its first articles, which name the statute), deep.
+        A conversation that only named articles ("民法典第一千一百九十五条" … "那电商法里对应的是哪条？")
+        has their text as its matter: the named statute's corresponding provisions."""
         if stands_alone(focus):
             return []
-        asked_of = {doc for _s, _e, doc in self.authority().names.mentions(focus)}
+        authority = self.authority()
+        asked_of = {doc for _s, _e, doc in authority.names.mentions(focus)}
         matter = question.removesuffix(focus).strip()
         if not asked_of or not matter:
             return []
+        if not authority.asks_more_than_references(matter):
+            named = [r.chunk.text for r in retriever.retrieve(matter, 1) if r.via == "lookup"]
+            matter = " ".join(named)[:MAX_CONTEXT_CHARS] or matter
         ranked = retriever.retrieve(matter, NAMED_STATUTE_DEPTH)
         found = [r for r in ranked if r.chunk.doc_id in asked_of and r.via not in ("issue", "xref", "lookup")]
         return [replace(r, via="statute") for r in found[:k]]

@@ -232,6 +232,7 @@ class StatuteNames:
         after a document that is none of ours ("劳动合同法第三十九条", "合同第十二条") is left out, unless
         ``of_other_documents`` (the verifier checks every number an answer states)."""
         mentions = self.mentions(text)
+        others = [(start, end, other.name) for start, end, other in self.other_mentions(text)]
         refs: list[ArticleRef] = []
         for m in _ARTICLE_OR_BARE.finditer(text):
             raw = m.group(1) or m.group(3)
@@ -242,10 +243,12 @@ class StatuteNames:
             before = [doc for start, end, doc in mentions if end <= m.start()]
             if not before and _OTHER_DOCUMENT.search(text[: m.start()]):
                 continue  # "用户协议第八部分第6条" is a clause of the agreement, not a statute article
-            if (
-                not of_other_documents
-                and _UNKNOWN_DOCUMENT.search(text[max(0, m.start() - 12) : m.start()])
-                and not _adjacent(text, mentions, m.start())
+            if not of_other_documents and (
+                (
+                    _UNKNOWN_DOCUMENT.search(text[max(0, m.start() - 12) : m.start()])
+                    and not _adjacent(text, mentions, m.start())
+                )
+                or _adjacent(text, others, m.start())  # 民法通则第一百零六条 is not the 民法典's
             ):
                 continue
             if bare_form and not (before and _adjacent(text, mentions, m.start())):

@@ -10,7 +10,8 @@ def names():
         {
             "civil-code": ["中华人民共和国民法典", "《民法典》"],
             "genai-interim-measures": ["生成式人工智能服务管理暂行办法"],
-        }
+        },
+        repealed=("民法通则", "合同法"),  # as the 民法典's 第一千二百六十条 names them
     )
 
 
@@ -30,6 +31,7 @@ def names():
         ("暂行办法第九条规定了提供者什么义务", [("genai-interim-measures", 9, 0)]),
         # a number of a document that is none of ours is not the corpus's article of that number
         ("劳动合同法第三十九条", []),
+        ("民法通则第一百零六条", []),  # a repealed code's number is not the 民法典's
         ("《劳动合同法》第三十九条规定了什么", []),
         ("我们跟供应商的合同第十二条写了逾期罚款，合法吗", []),
         ("隐私政策里第三条说可以共享数据", []),

@@ -177,3 +177,11 @@ def test_a_bare_number_after_the_agreement_is_its_section(corpus_hash_index: Set
     assert answer.citations[0].chunk_id.startswith("agreement/12/")
     statute = pipeline.ask("第十二条呢？", history=["用户协议第八条", "民法典第四百九十七条呢"])
     assert statute.citations[0].locator == "《民法典》第十二条"
+
+
+def test_the_corresponding_provision_of_another_statute_is_found_for_articles_named_before(
+    corpus_legal_index: Settings,
+) -> None:
+    history = ["民法典第一千一百九十五条", "第一千一百九十七条呢？"]
+    answer = build_pipeline(corpus_legal_index).ask("那电商法里对应的是哪条？", history=history)
+    assert answer.citations and {c.doc_id for c in answer.citations} == {"e-commerce-law"}
