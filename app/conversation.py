@@ -101,6 +101,20 @@ def stands_alone(question: str) -> bool:
     return len(question_terms(text)) >= STANDALONE_TERMS and len(text) > 30
 
 
+# a follow-up that asks for the last answer again, differently: "能说得简单点吗？", "那我应该怎么办？"
+_NOTHING_NEW = re.compile(
+    r"^(?:那|那么|所以)?(?:我|我们)?(?:应该|该|要|能|可以)?(?:怎么办|咋办|怎么做|如何是好)|"
+    r"说得?(?:简单|通俗|详细|具体|明白|清楚)|解释一下|什么意思|啥意思|说人话|举个例子|总结一下"
+)
+
+
+def adds_no_matter(question: str) -> bool:
+    """Whether a follow-up only asks about the conversation's matter again (searched alone, "能说得简单点吗"
+    found 名誉权): it is searched as the conversation, not merged with a reading of its own."""
+    text = question.strip()
+    return len(text) <= 14 and bool(_NOTHING_NEW.search(text)) and not stands_alone(text)
+
+
 def is_elliptical(question: str) -> bool:
     """Whether the question leans on an earlier turn for its subject (and which earlier question is the matter)."""
     text = question.strip()

@@ -32,6 +32,7 @@ from app.citation_filter import load_citation_model
 from app.conversation import (
     MAX_CONTEXT_CHARS,
     HistoryItem,
+    adds_no_matter,
     context_for,
     is_elliptical,
     resolved_query,
@@ -209,6 +210,8 @@ class Pipeline:
         retriever = self.retriever(mode)
         if not focus or focus == question:
             return retriever.retrieve(question, k, focus=focus)
+        if adds_no_matter(focus):  # "能说得简单点吗？": the conversation's matter, nothing of its own
+            return retriever.retrieve(question, k)
         model = self._followup_model() if mode == "hybrid" else None
         readings = self._readings(retriever, question, focus, max(k, FOLLOWUP_DEPTH) if model else k)
         head, own, tagged = readings.head, readings.own, readings.tagged

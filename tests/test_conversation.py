@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from app.conversation import Turn, context_for, is_elliptical, resolved_query, stands_alone
+from app.conversation import Turn, adds_no_matter, context_for, is_elliptical, resolved_query, stands_alone
 from app.pipeline import build_pipeline
 from app.question import clean_question
 from ingest.settings import Settings
@@ -185,3 +185,17 @@ def test_the_corresponding_provision_of_another_statute_is_found_for_articles_na
     history = ["民法典第一千一百九十五条", "第一千一百九十七条呢？"]
     answer = build_pipeline(corpus_legal_index).ask("那电商法里对应的是哪条？", history=history)
     assert answer.citations and {c.doc_id for c in answer.citations} == {"e-commerce-law"}
+
+
+@pytest.mark.parametrize(
+    ("question", "again"),
+    [
+        ("能说得简单点吗？", True),
+        ("那我应该怎么办？", True),
+        ("什么意思", True),
+        ("那如果是我们自己修改过的内容呢？", False),  # a new fact: searched in its own right too
+        ("那消保法怎么规定的？", False),
+    ],
+)
+def test_a_follow_up_that_only_asks_again_adds_no_matter(question: str, again: bool) -> None:
+    assert adds_no_matter(question) is again
