@@ -49,6 +49,9 @@ def unit_score(unit: Unit, terms: dict[str, float], implied: str = "") -> float:
 # A lead must stand on its own: not a fragment, not a line spoken to the blog's reader ("你的AI").
 _ADDRESSED = re.compile(r"[你您]")
 _SENTENCE_END = re.compile(r"[。；！.;!）)”」]$")
+# a sentence that leans on the one before: a proviso ("但是，法律另有规定的除外。"), an example ("比如，某电商
+# 公司用你的AI…"): quoted alone it says nothing, or the opposite of its paragraph
+_DEPENDENT = re.compile(r"^(?:但是?|然而|不过|比如|例如|譬如|同理)")
 # an enumerated item ("（二）产品投入流通时，引起损害的缺陷尚不存在的；") means something only under its
 # article's opening words ("生产者能够证明有下列情形之一的，不承担赔偿责任："); the agreement's items
 # ("③ 在大模型开放平台已尽善意管理的情况下，因……等因素。") are chunks of their own, their opening words
@@ -62,6 +65,7 @@ def can_lead(unit: Unit) -> bool:
         or not _SENTENCE_END.search(text)
         or LIST_ITEM.match(text)
         or AGREEMENT_ITEM.match(text)
+        or _DEPENDENT.match(text)
     ):
         return False
     # a statute or agreement addresses its parties (您 is the user); prose addressing the reader is advice

@@ -163,6 +163,15 @@ def test_an_enumerated_item_never_leads_the_answer() -> None:
     assert draft.statements[0].text.startswith("第四十六条"), draft.text
 
 
+def test_a_sentence_that_leans_on_the_one_before_never_leads_the_answer() -> None:
+    """A proviso or an example quoted first says nothing, or the opposite of its paragraph."""
+    proviso = "但是，法律另有规定的，依照其规定。当事人对合同履行的约定不明确的，可以协议补充。"
+    rule = "当事人一方不履行合同义务的，应当承担继续履行、采取补救措施或者赔偿损失等违约责任。"
+    passages = [Retrieved(make_chunk(proviso, n=0), 1.0), Retrieved(make_chunk(rule, n=1), 0.9)]
+    draft = ExtractiveAnswerer().answer("约定不明确，法律另有规定的，违约怎么办", passages)
+    assert not draft.statements[0].text.startswith("但"), draft.text
+
+
 def test_an_issue_whose_provision_its_gloss_ranked_is_stated() -> None:
     """The lay gloss ranks its article apart from the issue matcher: "房东不退押金" shares no word with
     第七百一十条 and dense retrieval misses it, but the gloss (押金 退租 …) finds it, which corroborates
