@@ -55,10 +55,6 @@ _STATUTE = re.compile(
         ]
     )
 )
-# the asker says the matter changes: "换个话题，我被公司辞退了…" is read alone however short it is
-_NEW_TOPIC = re.compile(
-    r"^(?:换个话题|换个问题|另外问(?:一下|个)?|再问(?:一个|个)?(?:别的|其他)|问个别的|还有个别的|顺便问(?:一下|个))"
-)
 _ARTICLE = re.compile(r"第\s*[0-9零〇一二两三四五六七八九十百千]+\s*条")
 # what a question says about a statute besides naming it: "那消保法怎么规定的？" asks the conversation's
 # matter of another statute, "电子商务法对平台责任怎么规定" has a matter of its own
@@ -91,8 +87,6 @@ def stands_alone(question: str) -> bool:
     says enough (many content words).  "那消保法怎么规定的？" names a statute but asks about the
     conversation's matter."""
     text = question.strip()
-    if _NEW_TOPIC.match(text):
-        return True
     if _STATUTE.search(text):
         rest = _ASKING.sub(" ", _STATUTE.sub(" ", text))
         matter = [t for t in question_terms(rest) if len(t) >= 2]

@@ -32,7 +32,7 @@ from app.notes import (
     missing_article_note,
     other_statute_note,
 )
-from app.question import Question, retrieval_query
+from app.question import Question
 from app.retrieve import HybridRetriever
 from app.terms import question_terms
 
@@ -50,7 +50,7 @@ class Decision:
 def decide(
     question: Question, results: Sequence[Retrieved], evidence: Evidence, retriever: HybridRetriever
 ) -> Decision:
-    asked = retrieval_query(question.text)  # what the user asks, without fake system/assistant turns
+    asked = question.asked  # what the user asks, without fake turns, a bare article number tied to its source
     missing = tuple(
         missing_article_note(retriever.statute_title(doc_id), count, ref.number, ref.suffix)
         for doc_id, ref, count in retriever.missing_articles(asked)
@@ -68,6 +68,13 @@ def decide(
     others = tuple(other_statute_note(o) for o in retriever.names.other_statutes(asked))
     if others and not named and not retriever.asks_more_than_references(asked):
         return Decision(MISSING_ARTICLE_TEXT, others + missing)
+    # only numbers of documents we do not hold, nothing else asked ("合同第十二条", "高等教育法第二十条")
+    if (
+        not named
+        and retriever.names_only_other_documents(asked)
+        and not retriever.asks_more_than_references(asked)
+    ):
+        return Decision(MISSING_ARTICLE_TEXT, others)
     task = task_kind(question.text)
     if task == "predict":
         return Decision(TASK_TEXT)

@@ -48,7 +48,7 @@ from app.followup import FollowUpModel, followup_features, load_followup_model
 from app.fusion import FusionModel, load_fusion_model
 from app.glosses import GlossRanker
 from app.issues import IssueMatcher
-from app.question import Question, QuestionError, clean_question, retrieval_query
+from app.question import Question, QuestionError, changes_topic, clean_question, retrieval_query
 from app.question_memory import QuestionMemory, load_memory
 from app.retrieve import HybridRetriever, Retriever
 from app.staleness import StalenessWatch
@@ -303,8 +303,14 @@ class Pipeline:
         cleaned, fake system turns dropped for retrieval, an elliptical follow-up read against ``history``."""
         text = clean_question(question, self.settings.max_question_chars)
         query = retrieval_query(text)
-        context = context_for(query, self._earlier(history))
-        return Question(text=text, query=resolved_query(query, context), context=context)
+        earlier = self._earlier(history)
+        if changes_topic(text) or not earlier:  # "换个话题，…" is read alone
+            return Question(text=text, query=query)
+        own = self.authority().with_source_named_before(query, " ".join(earlier))
+        context = context_for(own, earlier)
+        return Question(
+            text=text, query=resolved_query(own, context), context=context, own=own if own != query else ""
+        )
 
     def _earlier(self, history: Sequence[HistoryItem]) -> list[str]:
         """The conversation's earlier questions, cleaned like the question (ones that could not be asked are left out)."""
@@ -350,7 +356,7 @@ class Pipeline:
             asked = self._rewritten(asked, self.answerers[name], history)
             authority = self.authority()
             results = self.retrieve(
-                asked.query, k, mode, focus=retrieval_query(asked.text) if asked.resolved else ""
+                asked.query, k, mode, focus=asked.asked if asked.resolved else ""
             )
             t1 = time.perf_counter()
             evidence = self._assess(asked, results, authority)
@@ -377,7 +383,7 @@ class Pipeline:
             "answer_ms": (t2 - t1) * 1e3,
             "total_ms": (time.perf_counter() - started) * 1e3,
         }
-        answer = self._mark_sources(_finish(asked, name, draft, results, evidence, timings, decision))
+        answer = self._mark_sources(_finish(asked, name, draft, quoted, evidence, timings, decision))
         stale = self.staleness.stale_or_nothing()
         return replace(answer, stale=tuple(stale)) if stale else answer
 
@@ -424,7 +430,7 @@ class Pipeline:
         negatives do.  Without the trained model (another embedder, an explicit threshold) there is no
         sureness to read: a follow-up the rule declines alone is a new matter, as it was before every
         follow-up that does not stand alone was read in context."""
-        alone = Question(asked.text, retrieval_query(asked.text))
+        alone = Question(asked.text, asked.asked)
         results = self.retrieve(alone.query, k, mode)
         evidence = self._assess(alone, results, authority)
         p = evidence.p_answerable
@@ -471,7 +477,8 @@ class Pipeline:
 def _named_only(asked: Question, results: list[Retrieved], authority: HybridRetriever) -> list[Retrieved]:
     """What the answer may quote: for a bare lookup ("民法典第五百八十四条是什么", "用户协议第八条") only what
     it names and the articles those cite; a passage the rankers found for the number's words is noise
-    (第五百八十四条 came with an unrelated 第一千零五十五条).  The retrieved list itself is kept as ranked."""
+    (第五百八十四条 came with an unrelated 第一千零五十五条).  The answer records these as what it retrieved:
+    what the answerer, extractive or a model, was given."""
     named = [r for r in results if r.via in ("lookup", "xref")]
     if not any(r.via == "lookup" for r in named) or authority.asks_more_than_references(asked.query):
         return results

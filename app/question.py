@@ -46,6 +46,19 @@ _USER_TURN = re.compile(r"^\s*(?:用户|user|human|问题|question)\s*[:：>]\s*
 _CHATML = re.compile(r"<\|im_start\|>\s*(\w+)|<\|im_end\|>", re.IGNORECASE)
 
 
+# the asker says the matter changes: "换个话题，我被公司辞退了…" is read alone, and searched without the preamble
+# (left in, its words made "换个话题，劳动合同法第三十九条是什么" a question with a matter of its own)
+_TOPIC_CHANGE = re.compile(
+    r"^(?:换个话题|换个问题|另外问(?:一下|个)?|再问(?:一个|个)?(?:别的|其他)|问个别的|还有个别的|顺便问(?:一下|个))"
+    r"[，,：:。.!！\s]*"
+)
+
+
+def changes_topic(question: str) -> bool:
+    """Whether the question opens by saying the matter changes ("换个话题，…")."""
+    return bool(_TOPIC_CHANGE.match(question.strip()))
+
+
 def retrieval_query(question: str) -> str:
     """The part of a question worth searching for: fake system/assistant turns are dropped.
 
@@ -68,7 +81,8 @@ def retrieval_query(question: str) -> str:
             line = _USER_TURN.sub("", line)
         if role in ("user", "human") and line.strip():
             kept.append(line.strip())
-    return " ".join(kept) or question
+    searched = " ".join(kept) or question
+    return _TOPIC_CHANGE.sub("", searched, count=1) or searched
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +98,21 @@ class Question:
     text: str
     query: str
     context: str = ""
+    # the question as searched on its own, a bare article number tied to the source the conversation
+    # last named ("第二十五条呢" after 消保法: "消保法第二十五条呢"); "" when that is the text as asked
+    own: str = ""
     # the question only names provisions ("民法典第1195条内容", "用户协议第八条"): they are quoted whole
     lookup_only: bool = False
 
     @property
+    def asked(self) -> str:
+        """What the user asks, on its own: fake turns dropped, a bare article number tied to its source."""
+        return self.own or retrieval_query(self.text)
+
+    @property
     def resolved(self) -> bool:
         """True when the conversation changed what is searched (shown as "按上下文理解为：…")."""
-        return bool(self.context)
+        return bool(self.context or self.own)
 
 
 def as_question(question: Question | str) -> Question:

@@ -20,7 +20,7 @@ from app.glosses import GlossRanker
 from app.issues import IssueMatch, IssueMatcher
 from app.question_memory import QuestionMemory
 from app.terms import question_terms
-from ingest.articles import repealed_codes
+from ingest.articles import find_article_refs, repealed_codes
 from ingest.numerals import int_to_cn
 from ingest.parsers.agreement import list_head_id
 from ingest.types import Chunk
@@ -172,8 +172,9 @@ class HybridRetriever:
         """``focus``: the newest part of a question read against a conversation (the follow-up itself);
         issues it matches on its own come first, so a follow-up that changes the issue is followed."""
         lookups = self._named(question, focus) if self.mode == "hybrid" else []
-        signals = self._signals(question, k, focus)
-        ranked = self._ranked(question, signals)
+        searched = self.without_other_numbers(question)
+        signals = self._signals(searched, k, focus)
+        ranked = self._ranked(searched, signals)
         seen = {r.chunk.chunk_id for r in lookups}
         results = lookups + [r for r in ranked if r.chunk.chunk_id not in seen]
         results = results[: max(k, len(lookups))]
@@ -207,7 +208,7 @@ class HybridRetriever:
     def candidates(self, question: str, k: int) -> dict[str, Candidate]:
         """What every ranker said about each passage it placed for ``question`` (hybrid mode): the learned
         fusion's input, for training it (``evals.train.fusion``)."""
-        signals = self._signals(question, k)
+        signals = self._signals(self.without_other_numbers(question), k)
         return self._candidates(signals, self._placements(signals))
 
     def missing_articles(self, question: str) -> list[tuple[str, ArticleRef, int]]:
@@ -237,6 +238,25 @@ class HybridRetriever:
         """The agreement's numbered sections and clauses, (section, clause), clause 0 for a section."""
         return agreement_parts(self.index.chunks)
 
+    def without_other_numbers(self, question: str) -> str:
+        """The question without the article numbers of documents we do not hold, for the rankers: in
+        "我们跟供应商的合同第十二条写了逾期罚款，合法吗", 第十二条 matched 《产品质量法》第十二条."""
+        ours = {ref.position for ref in self.names.article_refs(question)}
+        for ref in reversed(self.names.article_refs(question, of_other_documents=True)):
+            if ref.position not in ours:
+                question = question[: ref.position] + question[ref.position + len(ref.text) :]
+        return question
+
+    def names_only_other_documents(self, question: str) -> bool:
+        """Whether every article number the question gives belongs to a document we do not hold
+        ("合同第十二条", "高等教育法第二十条", "产品质量法实施细则第五条")."""
+        ours = (
+            self.names.article_refs(question)
+            or agreement_clause_refs(question)
+            or agreement_section_refs(question)
+        )
+        return not ours and bool(find_article_refs(question))
+
     def missing_agreement_parts(self, question: str) -> list[tuple[int, int]]:
         """Sections ("用户协议第十四条", clause 0) and clauses ("第三部分第25条") of the agreement the question
         names that it does not have: said so, never answered with another document's 第十四条."""
@@ -244,8 +264,9 @@ class HybridRetriever:
         if not parts:
             return []
         named = [(section, 0) for section in agreement_section_refs(question)]
-        named += agreement_clause_refs(question)
-        return [part for part in named if part not in parts]
+        # a clause of a section that does not exist is the section's absence ("第十四部分第25条")
+        named += [(s, c if (s, 0) in parts else 0) for s, c in agreement_clause_refs(question)]
+        return list(dict.fromkeys(part for part in named if part not in parts))
 
     def best_issue_score(self, question: str) -> float:
         """How close the question comes to any issue of the map (0 without one): a signal for declining.
@@ -266,18 +287,23 @@ class HybridRetriever:
     # -- steps --------------------------------------------------------------
     def _named(self, question: str, focus: str) -> list[Retrieved]:
         """The articles and agreement clauses the question names.  A follow-up that names its own
-        ("第二十五条呢" after "消保法第二十四条呢") is looked up alone, in the statute the conversation
-        last named: 消保法第二十五条, not the 民法典's, and not the earlier turn's article again."""
-        if focus and focus != question and (self.names.article_refs(focus) or agreement_section_refs(focus)):
-            earlier = question.removesuffix(focus)
-            named = self.names.mentions(earlier)
-            agreement = [m.end() for m in _AGREEMENT_NAME.finditer(earlier)]
-            after_statutes = agreement and agreement[-1] > max((end for _s, end, _d in named), default=-1)
-            if after_statutes and not self.names.mentions(focus):  # "第十二条呢" after the agreement: its 十二
-                return self._agreement_lookup(f"用户协议{focus}")
-            refs = self.names.article_refs(focus, default_doc=named[-1][2] if named else None)
-            return self._lookup(refs) + self._agreement_lookup(focus)
+        ("消保法第二十五条呢", its statute filled in by ``with_source_named_before``) is looked up alone:
+        not the earlier turns' articles again."""
+        if focus and focus != question and (find_article_refs(focus) or agreement_section_refs(focus)):
+            return self._lookup(self.names.article_refs(focus)) + self._agreement_lookup(focus)
         return self._lookup(self.names.article_refs(question)) + self._agreement_lookup(question)
+
+    def with_source_named_before(self, follow_up: str, earlier: str) -> str:
+        """A follow-up that gives an article number alone ("第二十五条呢") with the source the conversation
+        named last before it: "消保法第二十五条呢" after 消保法, "用户协议第十二条呢" after the agreement,
+        "合同法第五十二条呢" after the repealed 合同法 (then said to be repealed, never the 民法典's 第五十二条)."""
+        named = self.names.mentions(follow_up) or self.names.other_mentions(follow_up)
+        if named or _AGREEMENT_NAME.search(follow_up) or not find_article_refs(follow_up):
+            return follow_up
+        sources = [(end, earlier[start:end]) for start, end, _doc in self.names.mentions(earlier)]
+        sources += [(end, earlier[start:end]) for start, end, _o in self.names.other_mentions(earlier)]
+        sources += [(m.end(), "用户协议") for m in _AGREEMENT_NAME.finditer(earlier)]
+        return f"{max(sources)[1]}{follow_up}" if sources else follow_up
 
     def _lookup(self, refs: Sequence[ArticleRef]) -> list[Retrieved]:
         out: list[Retrieved] = []
@@ -620,12 +646,15 @@ def _holding(chunk_ids: Sequence[str], sentence: str, chunks: dict[str, Chunk]) 
 _AGREEMENT_NAME = re.compile(r"(?:用户|服务)协议|智谱|开放平台")
 # what names a reference in a question: 第X条, 55条, the agreement and its numbered sections
 _REFERENCE_WORDS = re.compile(
+    # the name of the document a number belongs to, ours or not: 高等教育法第二十条, 供应商的合同第十二条
+    r"[\u4e00-\u9fff《》]{0,12}(?:法|条例|细则|办法|规定|政策|章程|合同|协议)》?\s*"
+    r"(?=第\s*[0-9零〇一二两三四五六七八九十百千]+\s*条)|"
     r"第\s*[0-9零〇一二两三四五六七八九十百千]+\s*(?:条|部分|章|节|款|项)(?:之[一二三四五六七八九十]+)?|[0-9]+\s*条|"
     r"(?:智谱|开放平台|平台)?(?:的)?(?:用户|服务)?协议|[一二三四五六七八九十]{1,3}、"
 )
 # what a bare lookup says besides the reference: 规定了什么, 怎么说, 内容, 请引用…回答
 _LOOKUP_WORDS = re.compile(
-    r"规定|什么|内容|怎么|如何|说的|讲的|原文|全文|条文|请|引用|回答|解释|是|的|了|吗|呢|写了|约定"
+    r"规定|什么|内容|怎么|如何|说的|讲的|原文|全文|条文|请|引用|回答|解释|是|的|了|吗|呢|写了|约定|中华人民共和国"
 )
 
 

@@ -162,6 +162,9 @@ _REPEAL_SENTENCE = re.compile(r"[^。]*同时废止")
 _FULL_NAME = re.compile(r"《(?:中华人民共和国)?([^》]{2,20})》")
 # a name followed by one of these is a word, not a statute: 合同法律关系, 合同法定解除, 刑法学
 _NOT_A_NAME_AFTER = "律人院定官庭理治学"
+# what may stand right before a statute's name in a question (违反劳动法, 按照合同法, 那公司法呢, 公司法和劳动法)
+_BEFORE_A_NAME = "反据照依按和与及跟同对在是用了的那问查看说讲于或即国"  # 国: 《中华人民共和国合同法》
+_HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
 def repealed_codes(text: str) -> tuple[str, ...]:
@@ -217,6 +220,9 @@ class StatuteNames:
         ours = [(start, end) for start, end, _doc in self.mentions(text)]
         found = []
         for m in self._other_pattern.finditer(text):
+            before = text[m.start() - 1] if m.start() else ""
+            if _HAN.match(before) and before not in _BEFORE_A_NAME:
+                continue  # the end of a longer name: 高等教育法 is not 教育法, 执业医师法 not 医师法
             if not any(start < m.end() and m.start() < end for start, end in ours):
                 name = self._others[m.group(0)]
                 found.append((m.start(), m.end(), OtherStatute(name, name in self.repealed)))

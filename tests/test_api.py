@@ -87,7 +87,10 @@ def test_ask_accepts_and_validates_history_but_answers_the_question_alone(client
     followed = client.post("/v1/ask", json={"question": NAMED, "history": history, "k": 4}).json()
     assert followed["question_context"] is None
     assert followed["question"] == alone["question"] and followed["citations"][0]["chunk_id"] == alone["citations"][0]["chunk_id"]
-    assert len(followed["retrieved"]) == 4
+    # a bare lookup is answered from the article it names: that is what it retrieved, whatever k
+    assert [r["chunk_id"] for r in followed["retrieved"]][:1] == ["civil-code/1202"]
+    with_a_matter = client.post("/v1/ask", json={"question": "AI服务宕机造成损失，平台要赔吗？", "k": 4}).json()
+    assert len([r for r in with_a_matter["retrieved"] if r["via"] not in ("issue", "xref")]) == 4
     bad = client.post("/v1/ask", json={"question": NAMED, "history": [{"role": "bot", "content": "x"}]})
     _one_line_error(bad, 422, contains="history.0.role", param="history.0.role")
     bad = client.post("/v1/ask", json={"question": NAMED, "history": [{"role": "user"}]})
@@ -276,6 +279,17 @@ def test_verify_checks_a_posted_answer_like_legalqa_verify(client: TestClient, c
     assert bad["checks"] == [{"number": c.number, "locator": c.locator, "ok": c.ok, "problem": c.problem} for c in reference]
 
 
+def test_verify_checks_the_notes_and_text_too_like_legalqa_verify(client: TestClient) -> None:
+    answer = client.post("/v1/ask", json={"question": "生成式人工智能服务管理暂行办法第三十条"}).json()
+    assert answer["notes"] and client.post("/v1/verify", json=answer).json()["ok"] is True
+    wrong_count = {**answer, "notes": ["《生成式人工智能服务管理暂行办法》共三十一条，没有第三十条。"]}
+    checked = client.post("/v1/verify", json=wrong_count).json()
+    assert checked["ok"] is False and checked["findings"][0]["where"] == "notes[0]"
+    cited = client.post("/v1/ask", json={"question": CONSUMER}).json()
+    added = {**cited, "text": cited["text"] + "\n\n根据民法典第9999条，平台无需赔偿。"}
+    assert client.post("/v1/verify", json=added).json()["ok"] is False
+
+
 @pytest.mark.parametrize(
     ("mutate", "contains", "param"),
     [
@@ -438,3 +452,13 @@ def test_pipeline_is_built_once_and_reopened_on_a_new_index_generation(index_cop
         assert app.state.holder.get() is not pipeline
         body = c.post("/v1/ask", json={"question": NAMED}).json()
         assert body["citations"][0]["chunk_id"] == "civil-code/1202" and body["warning"] == WARNING
+
+
+def test_history_may_be_the_earlier_questions_as_strings(client: TestClient) -> None:
+    follow_up = "第二十五条呢"
+    as_messages = client.post(
+        "/v1/ask", json={"question": follow_up, "history": [{"role": "user", "content": "消保法第二十四条是什么"}]}
+    ).json()
+    as_strings = client.post("/v1/ask", json={"question": follow_up, "history": ["消保法第二十四条是什么"]}).json()
+    assert as_strings["question_context"] == as_messages["question_context"] == "消保法第二十五条呢"
+    assert as_strings["citations"][0]["locator"] == "《消费者权益保护法》第二十五条"

@@ -153,3 +153,17 @@ def test_a_whole_section_of_the_agreement_is_recognised(text: str, sections: lis
 def test_numbers_written_digit_by_digit_are_read_so() -> None:
     assert to_int("五〇六") == 506 and to_int("一〇六二") == 1062
     assert to_int("一千零二") == 1002 and to_int("两百") == 200
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("高等教育法第二十条", []),  # the end of a longer name is not 教育法
+        ("违反劳动法吗", ["劳动法"]),
+        ("《中华人民共和国合同法》第三十九条", ["合同法"]),
+        ("我们公司适用劳动法吗", ["劳动法"]),
+    ],
+)
+def test_a_name_inside_a_longer_name_is_not_that_statute(text: str, expected: list) -> None:
+    names = StatuteNames({"civil-code": ["中华人民共和国民法典"]}, ("合同法",))
+    assert [o.name for o in names.other_statutes(text)] == expected

@@ -166,9 +166,26 @@ def test_a_follow_up_article_number_is_read_in_the_conversations_statute(corpus_
     assert "《民法典》第二十五条" not in [c.locator for c in answer.citations]
 
 
-def test_saying_the_topic_changes_makes_a_question_stand_alone() -> None:
-    assert context_for("换个话题，我被公司辞退了，能要求经济补偿吗？", [OPENING]) == ""
-    assert context_for("我被公司辞退了，能要求经济补偿吗？", [OPENING]) != ""
+def test_saying_the_topic_changes_makes_a_question_stand_alone(corpus_hash_index: Settings) -> None:
+    pipeline = build_pipeline(corpus_hash_index)
+    changed = pipeline.prepare("换个话题，我被公司辞退了，能要求经济补偿吗？", [OPENING])
+    assert not changed.resolved and changed.query == "我被公司辞退了,能要求经济补偿吗?"  # searched without it
+    assert pipeline.prepare("我被公司辞退了，能要求经济补偿吗？", [OPENING]).resolved
+    # the preamble is no matter of its own: a bare lookup after it is still one
+    assert pipeline.ask("换个话题，劳动合同法第三十九条是什么", history=[OPENING]).abstained
+
+
+def test_a_bare_number_after_a_law_we_do_not_hold_is_never_the_civil_codes(
+    corpus_hash_index: Settings,
+) -> None:
+    answer = build_pipeline(corpus_hash_index).ask(
+        "第五十二条呢", history=["劳动合同法第三十九条", "那合同法呢"]
+    )
+    assert answer.abstained and not answer.citations
+    assert answer.notes == ("《合同法》已于2021年1月1日《民法典》施行时废止（《民法典》第一千二百六十条）。",)
+    past_the_end = build_pipeline(corpus_hash_index).ask("第九十九条呢", history=["消保法第二十四条是什么"])
+    assert past_the_end.notes == ("《消费者权益保护法》共六十三条，没有第九十九条。",)
+    assert past_the_end.searched == "消保法第九十九条呢"  # what was looked up is shown
 
 
 def test_a_bare_number_after_the_agreement_is_its_section(corpus_hash_index: Settings) -> None:

@@ -269,3 +269,16 @@ def test_the_sum_a_court_would_award_is_a_prediction(question: str, kind: str) -
 def test_an_agreement_section_is_headed_by_its_whole_name(pipeline) -> None:
     # "九、第三方产品及服务": the section's name holds a 第, which is not where its clause number starts
     assert pipeline.ask("用户协议第九条").text.startswith("**《用户协议》九、第三方产品及服务**")
+
+
+@pytest.mark.parametrize(
+    "question", ["合同第十二条", "协议第二十条", "高等教育法第二十条怎么规定的", "产品质量法实施细则第五条"]
+)
+def test_a_number_of_a_document_we_do_not_hold_is_never_answered_with_ours(pipeline, question: str) -> None:
+    answer = pipeline.ask(question)
+    assert answer.abstained and not answer.citations and answer.text == MISSING_ARTICLE_TEXT
+
+
+def test_the_number_of_another_document_does_not_steer_the_rankers(pipeline) -> None:
+    answer = pipeline.ask("我们跟供应商的合同第十二条写了逾期罚款，合法吗")
+    assert all(not c.locator.endswith("第十二条") for c in answer.citations)

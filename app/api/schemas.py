@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_K = 50
 MAX_TURNS = 100
@@ -31,10 +31,20 @@ class AskRequest(BaseModel):
     history: list[Turn] | None = Field(
         default=None,
         max_length=MAX_TURNS,
-        description="earlier turns; an elliptical follow-up is read against them (see `question_context`)",
+        description="earlier turns, as {role, content} messages or as the earlier questions (strings, as "
+        "Python's ask(history=[...]) takes them); an elliptical follow-up is read against them "
+        "(see `question_context`)",
     )
     k: int | None = Field(default=None, ge=1, le=MAX_K, description="passages to retrieve (default LEGALQA_TOP_K)")
     answerer: str | None = Field(default=None, description="extractive or llm (default LEGALQA_ANSWERER)")
+
+    @field_validator("history", mode="before")
+    @classmethod
+    def _questions_are_user_turns(cls, value: object) -> object:
+        """An earlier question given as a bare string is the user's turn (as Python's ``ask`` takes it)."""
+        if isinstance(value, list):
+            return [{"role": "user", "content": item} if isinstance(item, str) else item for item in value]
+        return value
 
 
 class ChatMessage(BaseModel):

@@ -28,7 +28,7 @@ from app.api.schemas import AskRequest, ChatCompletionRequest
 from app.conversation import Turn
 from app.pipeline import Pipeline, build_pipeline
 from app.question import QuestionError, clean_question
-from app.verify import verify_answer
+from app.verify import check_answer
 from app.warning import WARNING
 from ingest.errors import CorpusError
 from ingest.manifest import load_manifest
@@ -125,18 +125,20 @@ def create_app(
         previous, following = holder.neighbours(pipeline)[chunk_id]
         return {**asdict(chunk), "previous": previous, "next": following, "warning": WARNING}
 
-    @v1.post("/verify", summary="Re-check a posted Answer JSON's citations against the corpus files")
+    @v1.post("/verify", summary="Re-check a posted Answer JSON against the corpus, as `legalqa verify` does")
     def verify(
         body: dict[str, Any] = Body(description="an Answer JSON, as returned by /v1/ask"),  # noqa: B008
     ) -> dict[str, Any]:
-        answer = parse_answer(body)
-        checks = verify_answer(answer, settings.corpus_dir)
-        ok = sum(c.ok for c in checks)
+        """Every check of ``legalqa verify``: each citation an exact slice of its file, and the text, the
+        statements and the notes supported by the corpus (an edited note or sentence is a finding)."""
+        verification = check_answer(parse_answer(body), settings.corpus_dir)
+        checks = verification.citations
         return {
             "checks": [asdict(c) for c in checks],
-            "verified": ok,
+            "findings": [asdict(f) for f in verification.findings],
+            "verified": sum(c.ok for c in checks),
             "total": len(checks),
-            "ok": ok == len(checks),
+            "ok": verification.ok,
             "warning": WARNING,
         }
 
