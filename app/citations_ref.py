@@ -43,12 +43,20 @@ def named_source_kinds(text: str) -> frozenset[str]:
     return frozenset(kind for kind, pattern in _SOURCE_KIND_NAMES.items() if pattern.search(text))
 
 
+# "用户协议8.3", "用户协议八、3": the section and the clause as the agreement numbers them
+_AGREEMENT_CLAUSE_SHORT = re.compile(
+    rf"协议\s*(?:([0-9]{{1,2}})\s*[.．]|([{_CN_SECTION}]{{1,3}})、)\s*([0-9]{{1,2}})(?![0-9.．])"
+)
+
+
 def agreement_clause_refs(text: str) -> list[tuple[int, int]]:
-    """(section, clause) pairs for "用户协议第八部分第6条" / "协议八、责任限制第3条"."""
+    """(section, clause) pairs for "用户协议第八部分第6条" / "协议八、责任限制第3条" / "用户协议8.3"."""
+    found = [(m.start(), m.group(1), m.group(2)) for m in _AGREEMENT_CLAUSE.finditer(text)]
+    found += [(m.start(), m.group(1) or m.group(2), m.group(3)) for m in _AGREEMENT_CLAUSE_SHORT.finditer(text)]
     out = []
-    for m in _AGREEMENT_CLAUSE.finditer(text):
-        section, clause = to_int(m.group(1)), to_int(m.group(2))
-        if section and clause:
+    for _pos, raw_section, raw_clause in sorted(found):
+        section, clause = to_int(raw_section), to_int(raw_clause)
+        if section and clause and (section, clause) not in out:
             out.append((section, clause))
     return out
 
@@ -58,7 +66,7 @@ def agreement_clause_refs(text: str) -> list[tuple[int, int]]:
 # not a clause reference (第八部分第6条 is :func:`agreement_clause_refs`'s).
 _AGREEMENT_SECTION = re.compile(
     rf"(?<!我们的)(?<!我们)(?<!我的)(?<!公司的)(?<!自己的)(?:智谱|开放平台|平台)?(?:的)?(?:用户|服务)协议(?:的|里的?|中的?)?"
-    rf"\s*(?:第\s*([{_CN_SECTION}]{{1,3}}|[0-9]{{1,2}})\s*(?:条|部分|章|节)|([{_CN_SECTION}]{{1,3}})、)"
+    rf"\s*(?:第\s*([{_CN_SECTION}]{{1,3}}|[0-9]{{1,2}})\s*(?:条|部分|章|节)|([{_CN_SECTION}]{{1,3}})、(?!\s*[0-9]))"
     rf"(?![^，。？！\n]{{0,8}}?第?\s*(?:[0-9]{{1,2}}|[{_CN_SECTION}]{{1,3}})\s*(?:条|款|项))"
 )
 

@@ -66,7 +66,13 @@ def decide(
     # a statute we do not hold ("劳动合同法第三十九条是什么", "合同法第52条"): said so, never answered from
     # whatever ranks; a question with a matter of its own is answered from the corpus, with the note
     others = tuple(other_statute_note(o) for o in retriever.names.other_statutes(asked))
-    if others and not named and not retriever.asks_more_than_references(asked):
+    # (not when it names one of ours too: "民法典和合同法有什么区别？" is answered, with the note)
+    if (
+        others
+        and not named
+        and not retriever.names.mentions(asked)
+        and not retriever.asks_more_than_references(asked)
+    ):
         return Decision(MISSING_ARTICLE_TEXT, others + missing)
     # only numbers of documents we do not hold, nothing else asked ("合同第十二条", "高等教育法第二十条")
     if (

@@ -298,12 +298,22 @@ class HybridRetriever:
         named last before it: "消保法第二十五条呢" after 消保法, "用户协议第十二条呢" after the agreement,
         "合同法第五十二条呢" after the repealed 合同法 (then said to be repealed, never the 民法典's 第五十二条)."""
         named = self.names.mentions(follow_up) or self.names.other_mentions(follow_up)
-        if named or _AGREEMENT_NAME.search(follow_up) or not find_article_refs(follow_up):
+        part = _AGREEMENT_PART.search(follow_up)
+        if named or _AGREEMENT_NAME.search(follow_up) or not (find_article_refs(follow_up) or part):
             return follow_up
         sources = [(end, earlier[start:end]) for start, end, _doc in self.names.mentions(earlier)]
         sources += [(end, earlier[start:end]) for start, end, _o in self.names.other_mentions(earlier)]
         sources += [(m.end(), "用户协议") for m in _AGREEMENT_NAME.finditer(earlier)]
-        return f"{max(sources)[1]}{follow_up}" if sources else follow_up
+        if part:  # "第十二部分呢": only the agreement has parts
+            sources = [source for source in sources if source[1] == "用户协议"]
+        if not sources:
+            return follow_up
+        source = max(sources)[1]
+        # "第3条呢" after "用户协议第八部分": a clause of that part (after "用户协议第八条", a section)
+        parts = list(_AGREEMENT_PART.finditer(earlier))
+        if source == "用户协议" and parts and not part and parts[-1].start() > max(sources)[0] - 1:
+            return f"用户协议{parts[-1].group(0)}{follow_up}"
+        return f"{source}{follow_up}"
 
     def _lookup(self, refs: Sequence[ArticleRef]) -> list[Retrieved]:
         out: list[Retrieved] = []
@@ -642,6 +652,8 @@ def _holding(chunk_ids: Sequence[str], sentence: str, chunks: dict[str, Chunk]) 
     return chunk_ids[0]
 
 
+# a part of the agreement as people number it: 第八部分 (its sections are 一、… 十三、)
+_AGREEMENT_PART = re.compile(r"第\s*(?:[一二三四五六七八九十]{1,3}|[0-9]{1,2})\s*部分")
 # how a conversation names the agreement, for the number a follow-up gives alone
 _AGREEMENT_NAME = re.compile(r"(?:用户|服务)协议|智谱|开放平台")
 # what names a reference in a question: 第X条, 55条, the agreement and its numbered sections
@@ -649,7 +661,7 @@ _REFERENCE_WORDS = re.compile(
     # the name of the document a number belongs to, ours or not: 高等教育法第二十条, 供应商的合同第十二条
     r"[\u4e00-\u9fff《》]{0,12}(?:法|条例|细则|办法|规定|政策|章程|合同|协议)》?\s*"
     r"(?=第\s*[0-9零〇一二两三四五六七八九十百千]+\s*条)|"
-    r"第\s*[0-9零〇一二两三四五六七八九十百千]+\s*(?:条|部分|章|节|款|项)(?:之[一二三四五六七八九十]+)?|[0-9]+\s*条|"
+    r"第\s*[（(]?\s*[0-9零〇一二两三四五六七八九十百千]+\s*[）)]?\s*(?:条|部分|章|节|款|项)(?:之[一二三四五六七八九十]+)?|[0-9]+\s*条|"
     r"(?:智谱|开放平台|平台)?(?:的)?(?:用户|服务)?协议|[一二三四五六七八九十]{1,3}、"
 )
 # what a bare lookup says besides the reference: 规定了什么, 怎么说, 内容, 请引用…回答

@@ -121,25 +121,41 @@ STATUTE_ALIASES: dict[str, tuple[str, ...]] = {
         "生成式AI办法",
         "生成式办法",
         "生成式人工智能办法",
+        "生成式人工智能服务管理办法",  # what people misremember it as
         "AIGC办法",
     ),
-    "deep-synthesis-provisions": ("互联网信息服务深度合成管理规定", "深度合成管理规定", "深度合成规定"),
+    "deep-synthesis-provisions": (
+        "互联网信息服务深度合成管理规定",
+        "深度合成管理规定",
+        "深度合成规定",
+        "深度合成管理办法",
+    ),
     "algorithm-recommendation-provisions": (
         "互联网信息服务算法推荐管理规定",
         "算法推荐管理规定",
         "算法推荐规定",
+        "算法推荐管理办法",
     ),
     "ai-content-labeling-measures": ("人工智能生成合成内容标识办法", "标识办法"),
 }
 
-_OTHER_DOCUMENT = re.compile(r"协议|论文|博客|文章|条款")
+_OTHER_DOCUMENT = re.compile(r"协议|论文|博客|文章")
+# where a clause of a question starts: a document named before it is not what a later number belongs to
+# ("签了协议之后平台违约，第五百七十七条怎么规定？")
+_CLAUSE_START = re.compile(r"[，。？！；,;?!\n]")
 # a document named right before the number that is none of ours: "劳动合同法第三十九条", "我们跟供应商的
 # 合同第十二条", "隐私政策第三条".  Its article is not the corpus's article of that number (民法典第三十九条
 # is about guardianship); "本法第二十条" in a statute's own text is its own article.
 _UNKNOWN_DOCUMENT = re.compile(
-    r"(?<![本该此])(?:法|条例|办法|管理规定|若干规定|合同|协议书|协议|规章制度|制度|政策|章程|细则|规则|公约|守则|说明书)"
-    r"[》」”\"']?(?:里面|里|中|的|上)?\s*$"
+    r"(?<![本该此])(?P<word>法|法案|条例|办法|规定|解释|合同|协议书|协议|规章制度|制度|政策|章程|细则|规则|公约|守则|"
+    r"说明书|[A-Za-z]{2,})[》」”\"']?(?:里面|里|中|的|上)?\s*$"
 )
+# what a 民法典 part or a reference to one of ours may end in: 民法典买卖合同第六百一十条, 民法典规定第五百八十四条
+_OURS_WITH = ("合同", "规定")
+# the number alone after a statute's name: 民法典1202, 消保法55 (not 民法典2020年)
+_NAME_THEN_NUMBER = re.compile(r"\s*([0-9]{1,4})(?![0-9年月日元万块岁号人个%.％条])")
+# between two numbers of one list: 第496条、497条、498条
+_LIST_SEPARATOR = re.compile(r"^[、,，和及与或\s]*$")
 
 
 # Statutes people name that the corpus does not hold, as they type them: asked "劳动合同法第三十九条是什么",
@@ -161,7 +177,7 @@ _REPEALED_ALIASES = {"侵权法": "侵权责任法"}
 _REPEAL_SENTENCE = re.compile(r"[^。]*同时废止")
 _FULL_NAME = re.compile(r"《(?:中华人民共和国)?([^》]{2,20})》")
 # a name followed by one of these is a word, not a statute: 合同法律关系, 合同法定解除, 刑法学
-_NOT_A_NAME_AFTER = "律人院定官庭理治学"
+_NOT_A_NAME_AFTER = "律人院定官庭理治学务"  # 公司法务
 # what may stand right before a statute's name in a question (违反劳动法, 按照合同法, 那公司法呢, 公司法和劳动法)
 _BEFORE_A_NAME = "反据照依按和与及跟同对在是用了的那问查看说讲于或即国"  # 国: 《中华人民共和国合同法》
 _HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -208,7 +224,7 @@ class StatuteNames:
         self._others = others
         self._other_pattern = re.compile(
             "(?:" + "|".join(re.escape(n) for n in sorted(others, key=len, reverse=True)) + ")"
-            + f"(?![{_NOT_A_NAME_AFTER}])"
+            + f"(?![{_NOT_A_NAME_AFTER}]|规(?!定))"  # 劳动法规 is rules in general, 劳动法规定 the 劳动法
         )
 
     def other_statutes(self, text: str) -> list[OtherStatute]:
@@ -247,24 +263,37 @@ class StatuteNames:
             if number is None or number <= 0:
                 continue
             before = [doc for start, end, doc in mentions if end <= m.start()]
-            if not before and _OTHER_DOCUMENT.search(text[: m.start()]):
+            clause = _CLAUSE_START.split(text[: m.start()])[-1]
+            if not before and _OTHER_DOCUMENT.search(clause):
                 continue  # "用户协议第八部分第6条" is a clause of the agreement, not a statute article
             if not of_other_documents and (
-                (
-                    _UNKNOWN_DOCUMENT.search(text[max(0, m.start() - 12) : m.start()])
-                    and not _adjacent(text, mentions, m.start())
-                )
-                or _adjacent(text, others, m.start())  # 民法通则第一百零六条 is not the 民法典's
+                self._of_unknown_document(text, mentions, m.start()) or _adjacent(text, others, m.start())
             ):
-                continue
-            if bare_form and not (before and _adjacent(text, mentions, m.start())):
-                continue  # "55条" alone is too ambiguous; "消保法55条" is fine
-            doc = before[-1] if before else default_doc
+                continue  # 劳动合同法第三十九条, 民法通则第一百零六条: not the 民法典's
+            listed = refs and _LIST_SEPARATOR.match(text[refs[-1].position + len(refs[-1].text) : m.start()])
+            if bare_form and not listed and not (before and _adjacent(text, mentions, m.start())):
+                continue  # "55条" alone is too ambiguous; "消保法55条" and "第496条、497条" are fine
+            doc = refs[-1].doc_id if listed else before[-1] if before else default_doc
             if doc is None and mentions:
                 doc = mentions[0][2]
             suffix = cn_to_int(m.group(2)) if m.group(2) else 0
             refs.append(ArticleRef(number, suffix, doc, m.start(), m.group(0)))
-        return refs
+        for _start, end, doc in mentions:  # 民法典1202
+            bare = _NAME_THEN_NUMBER.match(text, end)
+            if bare and all(ref.position != bare.start(1) for ref in refs):
+                refs.append(ArticleRef(int(bare.group(1)), 0, doc, bare.start(1), bare.group(1)))
+        return sorted(refs, key=lambda ref: ref.position)
+
+    @staticmethod
+    def _of_unknown_document(text: str, mentions: list[tuple[int, int, str]], pos: int) -> bool:
+        """Whether the number at ``pos`` follows a document that is none of ours: 高等教育法, 合同, GDPR;
+        not 民法典买卖合同 or 民法典规定, which name a part or a rule of ours."""
+        window = text[max(0, pos - 12) : pos]
+        unknown = _UNKNOWN_DOCUMENT.search(window)
+        if not unknown or _adjacent(text, mentions, pos):
+            return False
+        ours_near = any(pos - 12 <= end <= pos - len(unknown.group(0)) for _s, end, _d in mentions)
+        return not (ours_near and unknown.group("word") in _OURS_WITH)
 
 
 def _adjacent(text: str, mentions: list[tuple[int, int, str]], pos: int) -> bool:

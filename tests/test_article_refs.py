@@ -167,3 +167,42 @@ def test_numbers_written_digit_by_digit_are_read_so() -> None:
 def test_a_name_inside_a_longer_name_is_not_that_statute(text: str, expected: list) -> None:
     names = StatuteNames({"civil-code": ["中华人民共和国民法典"]}, ("合同法",))
     assert [o.name for o in names.other_statutes(text)] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("GDPR第17条被遗忘权", []),  # a document of another name, in any script
+        ("欧盟人工智能法案第五条", []),
+        ("民法典合同编通则解释第十条", []),  # an interpretation is not the code
+        ("网络信息内容生态治理规定第十条", []),
+        ("民法典规定第五百八十四条", [("civil-code", 584)]),  # a rule of ours
+        ("民法典买卖合同第六百一十条", [("civil-code", 610)]),  # a part of ours
+        ("民法典第496条、497条、498条", [("civil-code", 496), ("civil-code", 497), ("civil-code", 498)]),
+        ("民法典1202", [("civil-code", 1202)]),
+        ("民法典2020年颁布", []),
+        ("签了协议之后平台违约，第五百七十七条怎么规定？", [(None, 577)]),  # 协议 in another clause
+        ("格式条款第四百九十六条怎么规定", [(None, 496)]),
+        ("生成式人工智能服务管理办法第九条", [("genai-interim-measures", 9)]),  # as people misremember it
+    ],
+)
+def test_numbers_are_tied_to_the_document_they_follow(text: str, expected: list) -> None:
+    names = StatuteNames(
+        {"civil-code": ["中华人民共和国民法典"], "genai-interim-measures": ["生成式人工智能服务管理暂行办法"]}
+    )
+    assert [(r.doc_id, r.number) for r in names.article_refs(text)] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("劳动法规对加班费有规定吗", []), ("劳动法规定试用期", ["劳动法"]), ("公司法务审核合同", [])],
+)
+def test_words_that_begin_with_a_laws_name_are_not_that_law(text: str, expected: list) -> None:
+    assert [o.name for o in StatuteNames({}).other_statutes(text)] == expected
+
+
+def test_the_agreements_own_numbering_is_understood() -> None:
+    assert agreement_clause_refs("用户协议8.3") == agreement_clause_refs("用户协议八、3") == [(8, 3)]
+    assert agreement_section_refs("用户协议八、3") == [] and agreement_section_refs(
+        "用户协议八、责任限制"
+    ) == [8]

@@ -216,3 +216,16 @@ def test_the_corresponding_provision_of_another_statute_is_found_for_articles_na
 )
 def test_a_follow_up_that_only_asks_again_adds_no_matter(question: str, again: bool) -> None:
     assert adds_no_matter(question) is again
+
+
+def test_a_bare_clause_number_after_a_part_of_the_agreement_is_a_clause_of_that_part(
+    corpus_hash_index: Settings,
+) -> None:
+    pipeline = build_pipeline(corpus_hash_index)
+    clause = pipeline.ask("第3条呢", history=["用户协议第八部分是什么"])
+    assert (
+        clause.searched.endswith("用户协议第八部分第3条呢")
+        and clause.citations[0].chunk_id == "agreement/8/3"
+    )
+    part = pipeline.ask("第十二部分呢", history=["用户协议里关于责任限制怎么约定的？"])
+    assert part.citations[0].chunk_id.startswith("agreement/12/")
