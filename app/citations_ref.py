@@ -54,9 +54,9 @@ def agreement_clause_refs(text: str) -> list[tuple[int, int]]:
     found = [(m.start(), m.group(1), m.group(2)) for m in _AGREEMENT_CLAUSE.finditer(text)]
     found += [(m.start(), m.group(1) or m.group(2), m.group(3)) for m in _AGREEMENT_CLAUSE_SHORT.finditer(text)]
     out = []
-    for _pos, raw_section, raw_clause in sorted(found):
+    for pos, raw_section, raw_clause in sorted(found):
         section, clause = to_int(raw_section), to_int(raw_clause)
-        if section and clause and (section, clause) not in out:
+        if section and clause and (section, clause) not in out and _zhipus(text, pos):
             out.append((section, clause))
     return out
 
@@ -71,10 +71,21 @@ _AGREEMENT_SECTION = re.compile(
 )
 
 
+# whose agreement: "我们公司的用户协议第十五条", "我跟一家AI绘画公司签的服务协议第18条" are not Zhipu's
+_SOMEONE_ELSES = re.compile(r"我们|我方|我的|我跟|公司|自己|某|一家|签的|他们|对方|商家|店铺")
+
+
+def _zhipus(text: str, start: int) -> bool:
+    """Whether the agreement named at ``start`` is the corpus's (not the asker's or a third party's)."""
+    return not _SOMEONE_ELSES.search(text[max(0, start - 10) : start + 2])
+
+
 def agreement_section_refs(text: str) -> list[int]:
     """Section numbers of the agreement named whole: "用户协议第八条" → [8]."""
     out = []
     for m in _AGREEMENT_SECTION.finditer(text):
+        if not _zhipus(text, m.start()):
+            continue
         number = to_int(m.group(1) or m.group(2))
         if number and number not in out:
             out.append(number)

@@ -295,25 +295,43 @@ class HybridRetriever:
 
     def with_source_named_before(self, follow_up: str, earlier: str) -> str:
         """A follow-up that gives an article number alone ("第二十五条呢") with the source the conversation
-        named last before it: "消保法第二十五条呢" after 消保法, "用户协议第十二条呢" after the agreement,
-        "合同法第五十二条呢" after the repealed 合同法 (then said to be repealed, never the 民法典's 第五十二条)."""
+        named last before it that has such a number: "消保法第二十五条呢" after 消保法, "用户协议第十二条呢"
+        after the agreement, "合同法第五十二条呢" after the repealed 合同法 (then said to be repealed, never
+        the 民法典's 第五十二条).  The agreement is such a source where one of its parts was named, or by its
+        name alone in a conversation that names no law ("民法典第五百八十四条能否突破用户协议的赔偿上限"
+        is about the 民法典)."""
         named = self.names.mentions(follow_up) or self.names.other_mentions(follow_up)
         part = _AGREEMENT_PART.search(follow_up)
-        if named or _AGREEMENT_NAME.search(follow_up) or not (find_article_refs(follow_up) or part):
+        refs = find_article_refs(follow_up)
+        if named or _AGREEMENT_NAME.search(follow_up) or not (refs or part):
             return follow_up
-        sources = [(end, earlier[start:end]) for start, end, _doc in self.names.mentions(earlier)]
-        sources += [(end, earlier[start:end]) for start, end, _o in self.names.other_mentions(earlier)]
-        sources += [(m.end(), "用户协议") for m in _AGREEMENT_NAME.finditer(earlier)]
-        if part:  # "第十二部分呢": only the agreement has parts
-            sources = [source for source in sources if source[1] == "用户协议"]
+        laws = [(end, earlier[start:end], doc) for start, end, doc in self.names.mentions(earlier)]
+        laws += [(end, earlier[start:end], None) for start, end, _other in self.names.other_mentions(earlier)]
+        agreement = [
+            (m.end(), "用户协议", AGREEMENT)
+            for m in _AGREEMENT_NAME.finditer(earlier)
+            if not laws or _NUMBERED_NEXT.match(earlier, m.end())
+        ]
+        sources = sorted(agreement if part else laws + agreement, reverse=True)
         if not sources:
             return follow_up
-        source = max(sources)[1]
+        number = refs[0].number if refs else 0
+        having = [src for src in sources if self._has_number(src[2], number, bool(part))]
+        end, source, _doc = (having or sources)[0]
         # "第3条呢" after "用户协议第八部分": a clause of that part (after "用户协议第八条", a section)
-        parts = list(_AGREEMENT_PART.finditer(earlier))
-        if source == "用户协议" and parts and not part and parts[-1].start() > max(sources)[0] - 1:
+        parts = [m for m in _AGREEMENT_PART.finditer(earlier) if m.start() >= end]
+        if source == "用户协议" and parts and not part:
             return f"用户协议{parts[-1].group(0)}{follow_up}"
         return f"{source}{follow_up}"
+
+    def _has_number(self, doc_id: str | None, number: int, part: bool) -> bool:
+        """Whether the source has an article (a section, for the agreement) of that number; a law we do not
+        hold cannot be checked, and is taken at its word."""
+        if doc_id is None:
+            return True
+        if doc_id == AGREEMENT:
+            return part or (number, 0) in self.agreement_parts()
+        return bool(self.lookup_article(doc_id, number))
 
     def _lookup(self, refs: Sequence[ArticleRef]) -> list[Retrieved]:
         out: list[Retrieved] = []
@@ -654,6 +672,9 @@ def _holding(chunk_ids: Sequence[str], sentence: str, chunks: dict[str, Chunk]) 
 
 # a part of the agreement as people number it: 第八部分 (its sections are 一、… 十三、)
 _AGREEMENT_PART = re.compile(r"第\s*(?:[一二三四五六七八九十]{1,3}|[0-9]{1,2})\s*部分")
+AGREEMENT = "agreement"
+# a number right after the agreement's name: "用户协议第八部分", "用户协议8.3"
+_NUMBERED_NEXT = re.compile(r"[的里中]{0,2}\s*第?\s*[0-9一二三四五六七八九十]")
 # how a conversation names the agreement, for the number a follow-up gives alone
 _AGREEMENT_NAME = re.compile(r"(?:用户|服务)协议|智谱|开放平台")
 # what names a reference in a question: 第X条, 55条, the agreement and its numbered sections

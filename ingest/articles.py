@@ -27,7 +27,14 @@ ARTICLE_RE = re.compile(rf"第\s*({NUMBER})\s*条(?:之([一二三四五六七�
 ARTICLE_LABEL = rf"第([{NUMERAL_CHARS}]+)条(?:之([{NUMERAL_CHARS}]+))?"
 ARTICLE_LABEL_RE = re.compile(ARTICLE_LABEL)
 # Free text, also the bare 55条 that only counts right after a statute's name (消保法55条).
-_ARTICLE_OR_BARE = re.compile(rf"{ARTICLE_RE.pattern}|({NUMBER})\s*条")
+_ARTICLE_OR_BARE = re.compile(
+    rf"{ARTICLE_RE.pattern}|({NUMBER})\s*条"
+    # the first number of a list or range that names 条 once: 第1165、1166条, 第四十四至四十七条
+    rf"|第\s*({NUMBER})(?=\s*[、,，和及与至到\-—～~]\s*(?:第\s*)?(?:{NUMBER})\s*条)"
+)
+# between the ends of a range: 第四十四条至四十七条, 第1194-1197条
+_RANGE = re.compile(r"^\s*条?\s*[至到\-—～~]\s*(?:第\s*)?$")
+MAX_RANGE = 10  # articles a range names at most (a longer one is taken as its two ends)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,13 +154,15 @@ _CLAUSE_START = re.compile(r"[，。？！；,;?!\n]")
 # 合同第十二条", "隐私政策第三条".  Its article is not the corpus's article of that number (民法典第三十九条
 # is about guardianship); "本法第二十条" in a statute's own text is its own article.
 _UNKNOWN_DOCUMENT = re.compile(
-    r"(?<![本该此])(?P<word>法|法案|条例|办法|规定|解释|合同|协议书|协议|规章制度|制度|政策|章程|细则|规则|公约|守则|"
+    r"(?<![本该此这那])(?<!这个)(?<!这部)(?<!那个)(?<!上述)(?<!前述)(?P<word>(?<![办说方做想])法|法案|条例|办法|规定|解释|合同|协议书|协议|规章制度|制度|政策|章程|细则|规则|公约|守则|"
     r"说明书|[A-Za-z]{2,})[》」”\"']?(?:里面|里|中|的|上)?\s*$"
 )
 # what a 民法典 part or a reference to one of ours may end in: 民法典买卖合同第六百一十条, 民法典规定第五百八十四条
 _OURS_WITH = ("合同", "规定")
 # the number alone after a statute's name: 民法典1202, 消保法55 (not 民法典2020年)
 _NAME_THEN_NUMBER = re.compile(r"\s*([0-9]{1,4})(?![0-9年月日元万块岁号人个%.％条])")
+# what may stand between a statute's name and its number: 《著作权法》里面第二十四条, 民法典中的第…条
+_BETWEEN_NAME_AND_NUMBER = re.compile(r"里面|里|中的|中|上的|规定的?")
 # between two numbers of one list: 第496条、497条、498条
 _LIST_SEPARATOR = re.compile(r"^[、,，和及与或\s]*$")
 
@@ -257,26 +266,29 @@ class StatuteNames:
         others = [(start, end, other.name) for start, end, other in self.other_mentions(text)]
         refs: list[ArticleRef] = []
         for m in _ARTICLE_OR_BARE.finditer(text):
-            raw = m.group(1) or m.group(3)
+            raw = m.group(1) or m.group(3) or m.group(4)
             bare_form = m.group(3) is not None
             number = to_int(raw)
             if number is None or number <= 0:
                 continue
             before = [doc for start, end, doc in mentions if end <= m.start()]
-            clause = _CLAUSE_START.split(text[: m.start()])[-1]
-            if not before and _OTHER_DOCUMENT.search(clause):
-                continue  # "用户协议第八部分第6条" is a clause of the agreement, not a statute article
+            clause_start = max((c.end() for c in _CLAUSE_START.finditer(text, 0, m.start())), default=0)
+            document = [d.end() for d in _OTHER_DOCUMENT.finditer(text, clause_start, m.start())]
+            if document and not any(end > document[-1] for _s, end, _d in mentions if end <= m.start()):
+                continue  # "…民法典第506条…，用户协议第八部分第6条": a clause of the agreement, not the 民法典's
             if not of_other_documents and (
                 self._of_unknown_document(text, mentions, m.start()) or _adjacent(text, others, m.start())
             ):
                 continue  # 劳动合同法第三十九条, 民法通则第一百零六条: not the 民法典's
-            listed = refs and _LIST_SEPARATOR.match(text[refs[-1].position + len(refs[-1].text) : m.start()])
+            gap = text[refs[-1].position + len(refs[-1].text) : m.start()] if refs else None
+            listed = gap is not None and bool(_LIST_SEPARATOR.match(gap) or _RANGE.match(gap))
             if bare_form and not listed and not (before and _adjacent(text, mentions, m.start())):
                 continue  # "55条" alone is too ambiguous; "消保法55条" and "第496条、497条" are fine
+            # a number before any statute is named is not the later one's ("第1202条…还是要看产品质量法")
             doc = refs[-1].doc_id if listed else before[-1] if before else default_doc
-            if doc is None and mentions:
-                doc = mentions[0][2]
             suffix = cn_to_int(m.group(2)) if m.group(2) else 0
+            if gap is not None and _RANGE.match(gap) and 0 < number - refs[-1].number <= MAX_RANGE:
+                refs += [ArticleRef(n, 0, doc, m.start(), "") for n in range(refs[-1].number + 1, number)]
             refs.append(ArticleRef(number, suffix, doc, m.start(), m.group(0)))
         for _start, end, doc in mentions:  # 民法典1202
             bare = _NAME_THEN_NUMBER.match(text, end)
@@ -297,5 +309,7 @@ class StatuteNames:
 
 
 def _adjacent(text: str, mentions: list[tuple[int, int, str]], pos: int) -> bool:
+    """Whether the number at ``pos`` follows the name right away ("消保法55条", "《著作权法》里面第二十四条")."""
     ends = [end for _s, end, _d in mentions if end <= pos]
-    return bool(ends) and len(text[max(ends) : pos].strip(" 　》的")) <= 1
+    between = _BETWEEN_NAME_AND_NUMBER.sub("", text[max(ends) : pos]) if ends else ""
+    return bool(ends) and len(between.strip(" 　》的")) <= 1

@@ -206,3 +206,53 @@ def test_the_agreements_own_numbering_is_understood() -> None:
     assert agreement_section_refs("用户协议八、3") == [] and agreement_section_refs(
         "用户协议八、责任限制"
     ) == [8]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("民法典第1165、1166条有什么区别", [1165, 1166]),
+        ("消保法第二十五、二十六条", [25, 26]),
+        ("个保法第四十四条至四十七条", [44, 45, 46, 47]),
+        ("民法典第1194-1197条", [1194, 1195, 1196, 1197]),
+        ("民法典第一千一百九十四条到第一千一百九十七条", [1194, 1195, 1196, 1197]),
+        ("民法典第1条至第100条", [1, 100]),  # too long a range: its two ends
+        ("第五百八十四条到底怎么理解", [584]),
+    ],
+)
+def test_lists_and_ranges_of_articles(text: str, expected: list) -> None:
+    names = StatuteNames(
+        {
+            "civil-code": ["民法典"],
+            "consumer-protection-law": ["消保法"],
+            "personal-information-protection-law": ["个保法"],
+        }
+    )
+    assert [r.number for r in names.article_refs(text)] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("《消费者权益保护法》里面第二十五条怎么规定", [("consumer-protection-law", 25)]),
+        ("该办法第九条呢", [(None, 9)]),  # "this Measures": not a document of another name
+        ("第1202条产品责任能不能适用于AI，还是要看产品质量法", [(None, 1202)]),  # not the later statute's
+        ("民法典第506条规定的免责条款无效，用户协议第八部分第6条是否属于", [("civil-code", 506)]),
+    ],
+)
+def test_a_number_belongs_to_the_name_right_before_it(text: str, expected: list) -> None:
+    names = StatuteNames(
+        {
+            "civil-code": ["民法典"],
+            "consumer-protection-law": ["消费者权益保护法"],
+            "product-quality-law": ["产品质量法"],
+        }
+    )
+    assert [(r.doc_id, r.number) for r in names.article_refs(text)] == expected
+
+
+def test_someone_elses_agreement_is_not_zhipus() -> None:
+    assert agreement_section_refs("我们公司的用户协议第十五条约定自动续费") == []
+    assert agreement_section_refs("我跟一家AI绘画公司签的服务协议第18条") == []
+    assert agreement_clause_refs("我们的用户协议第三部分第5条") == []
+    assert agreement_section_refs("智谱用户协议第八部分说了什么") == [8]

@@ -229,3 +229,22 @@ def test_a_bare_clause_number_after_a_part_of_the_agreement_is_a_clause_of_that_
     )
     part = pipeline.ask("第十二部分呢", history=["用户协议里关于责任限制怎么约定的？"])
     assert part.citations[0].chunk_id.startswith("agreement/12/")
+
+
+@pytest.mark.parametrize(
+    ("history", "follow_up", "locator"),
+    [
+        (["民法典第五百八十四条能否突破用户协议的赔偿上限"], "第五百八十五条呢", "《民法典》第五百八十五条"),
+        (
+            ["民法典和消保法对格式条款都有规定吗"],
+            "第四百九十六条呢",
+            "《民法典》第四百九十六条",
+        ),  # only 民法典 has it
+        (["暂行办法第七条讲什么"], "该办法第九条呢", "《生成式人工智能服务管理暂行办法》第九条"),
+    ],
+)
+def test_a_bare_number_goes_to_the_source_named_before_that_has_it(
+    corpus_hash_index: Settings, history: list, follow_up: str, locator: str
+) -> None:
+    answer = build_pipeline(corpus_hash_index).ask(follow_up, history=history)
+    assert answer.citations and answer.citations[0].locator == locator
