@@ -307,6 +307,8 @@ class HybridRetriever:
             return follow_up
         laws = [(end, earlier[start:end], doc) for start, end, doc in self.names.mentions(earlier)]
         laws += [(end, earlier[start:end], None) for start, end, _other in self.names.other_mentions(earlier)]
+        # "第十三条呢" after "我们跟供应商的合同第十二条…": that contract's, which we do not hold
+        laws += [(pos, name, None) for pos, name in self.names.other_document_refs(earlier)]
         agreement = [
             (m.end(), "用户协议", AGREEMENT)
             for m in _AGREEMENT_NAME.finditer(earlier)

@@ -296,6 +296,17 @@ class StatuteNames:
                 refs.append(ArticleRef(int(bare.group(1)), 0, doc, bare.start(1), bare.group(1)))
         return sorted(refs, key=lambda ref: ref.position)
 
+    def other_document_refs(self, text: str) -> list[tuple[int, str]]:
+        """Where ``text`` gives the number of a document we do not hold by a generic name ("我们跟供应商的
+        合同第十二条", "隐私政策第三条", "GDPR第17条"), and that name as written (合同, 政策, GDPR)."""
+        ours = {ref.position for ref in self.article_refs(text)}
+        found = []
+        for ref in self.article_refs(text, of_other_documents=True):
+            unknown = _UNKNOWN_DOCUMENT.search(text[max(0, ref.position - 12) : ref.position])
+            if ref.position not in ours and unknown:
+                found.append((ref.position, unknown.group("word")))
+        return found
+
     @staticmethod
     def _of_unknown_document(text: str, mentions: list[tuple[int, int, str]], pos: int) -> bool:
         """Whether the number at ``pos`` follows a document that is none of ours: 高等教育法, 合同, GDPR;

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from app.abstain import MISSING_ARTICLE_TEXT
 from app.conversation import Turn, adds_no_matter, context_for, is_elliptical, resolved_query, stands_alone
 from app.pipeline import build_pipeline
 from app.question import clean_question
@@ -248,3 +249,9 @@ def test_a_bare_number_goes_to_the_source_named_before_that_has_it(
 ) -> None:
     answer = build_pipeline(corpus_hash_index).ask(follow_up, history=history)
     assert answer.citations and answer.citations[0].locator == locator
+
+
+def test_a_bare_number_after_another_partys_document_is_that_documents(corpus_hash_index: Settings) -> None:
+    history = ["我们跟供应商的合同第十二条写了逾期罚款，合法吗"]
+    answer = build_pipeline(corpus_hash_index).ask("第十三条呢", history=history)
+    assert answer.abstained and not answer.citations and answer.text == MISSING_ARTICLE_TEXT
