@@ -9,6 +9,7 @@ references ("用户协议第八部分第6条").
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from ingest.articles import STATUTE_ALIASES, ArticleRef, StatuteNames, to_int
 
@@ -17,6 +18,7 @@ __all__ = [
     "ArticleRef",
     "StatuteNames",
     "agreement_clause_refs",
+    "agreement_parts",
     "agreement_section_refs",
     "named_source_kinds",
     "section_path",
@@ -90,6 +92,20 @@ def agreement_section_refs(text: str) -> list[int]:
         if number and number not in out:
             out.append(number)
     return out
+
+
+def agreement_parts(chunk_ids: Iterable[str]) -> frozenset[tuple[int, int]]:
+    """(section, clause) of every agreement chunk id (agreement/8/3 → (8, 3), agreement/11 and
+    agreement/1/p2 → (11, 0) and (1, 0)): what "用户协议第八部分第3条" can name."""
+    parts: set[tuple[int, int]] = set()
+    for chunk_id in chunk_ids:
+        bits = chunk_id.split("/")
+        if bits[0] != "agreement" or len(bits) < 2 or not bits[1].isdigit():
+            continue
+        parts.add((int(bits[1]), 0))
+        if len(bits) >= 3 and bits[2].isdigit():
+            parts.add((int(bits[1]), int(bits[2])))
+    return frozenset(parts)
 
 
 _CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"

@@ -9,12 +9,18 @@ the fused ranking, then the governing rules of matched issues that ranked lower
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from app.answer import IssueTag, Retrieved
-from app.citations_ref import ArticleRef, StatuteNames, agreement_clause_refs, agreement_section_refs
+from app.citations_ref import (
+    ArticleRef,
+    StatuteNames,
+    agreement_clause_refs,
+    agreement_parts,
+    agreement_section_refs,
+)
 from app.fusion import Candidate, FusionModel
 from app.glosses import GlossRanker
 from app.issues import IssueMatch, IssueMatcher
@@ -161,6 +167,7 @@ class HybridRetriever:
                 )
                 titles.setdefault(chunk.doc_id, [chunk.doc_title, chunk.locator.split("》")[0] + "》"])
         self.names = StatuteNames(titles, repealed)
+        self._agreement_parts: frozenset[tuple[int, int]] | None = None
         self._titles = {doc_id: names[1] for doc_id, names in titles.items()}
 
     def statute_title(self, doc_id: str) -> str:
@@ -235,8 +242,11 @@ class HybridRetriever:
         return len(question_terms(rest)) >= 2
 
     def agreement_parts(self) -> frozenset[tuple[int, int]]:
-        """The agreement's numbered sections and clauses, (section, clause), clause 0 for a section."""
-        return agreement_parts(self.index.chunks)
+        """The agreement's numbered sections and clauses, (section, clause), clause 0 for a section (read
+        from the index once: every ask's decision and lookup consults them)."""
+        if self._agreement_parts is None:
+            self._agreement_parts = agreement_parts(self.index.chunks)
+        return self._agreement_parts
 
     def without_other_numbers(self, question: str) -> str:
         """The question without the article numbers of documents we do not hold, for the rankers: in
@@ -691,20 +701,6 @@ _REFERENCE_WORDS = re.compile(
 _LOOKUP_WORDS = re.compile(
     r"规定|什么|内容|怎么|如何|说的|讲的|原文|全文|条文|请|引用|回答|解释|是|的|了|吗|呢|写了|约定|中华人民共和国"
 )
-
-
-def agreement_parts(chunk_ids: Iterable[str]) -> frozenset[tuple[int, int]]:
-    """(section, clause) of every agreement chunk id (agreement/8/3 → (8, 3), agreement/11 and
-    agreement/1/p2 → (11, 0) and (1, 0)): what "用户协议第八部分第3条" can name."""
-    parts: set[tuple[int, int]] = set()
-    for chunk_id in chunk_ids:
-        bits = chunk_id.split("/")
-        if bits[0] != "agreement" or len(bits) < 2 or not bits[1].isdigit():
-            continue
-        parts.add((int(bits[1]), 0))
-        if len(bits) >= 3 and bits[2].isdigit():
-            parts.add((int(bits[1]), int(bits[2])))
-    return frozenset(parts)
 
 
 def _in_section(chunk_id: str, section: int) -> bool:

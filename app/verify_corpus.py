@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from app.answer import Citation
-from app.citations_ref import ArticleRef, StatuteNames
+from app.citations_ref import ArticleRef, StatuteNames, agreement_parts
 from ingest.articles import repealed_codes
 from ingest.errors import CorpusError
 from ingest.types import DocumentMeta
@@ -88,7 +88,7 @@ class CorpusFacts:
         from ingest.manifest import load_manifest
 
         metas = {m.doc_id: m for m in load_manifest(corpus_dir)}
-        titles = {m.doc_id: [m.title, m.short_title] for m in metas.values() if m.kind == "statute"}
+        titles = _statute_titles(metas)
         try:  # an unreadable map names no issue: every issue heading is then reported
             issues = frozenset(i.name for i in load_issue_map(issue_map_path(corpus_dir)).issues)
         except CorpusError:
@@ -98,7 +98,6 @@ class CorpusFacts:
     @cached_property
     def agreement_parts(self) -> frozenset[tuple[int, int]]:
         """The agreement's (section, clause) pairs, from its parsed file (none if it cannot be read)."""
-        from app.retrieve import agreement_parts
         from ingest.parsers import parse_document
         from ingest.types import Document
 
@@ -123,8 +122,7 @@ class CorpusFacts:
                     repealed += repealed_codes(self.read(meta.file).decode("utf-8"))
                 except (Refused, UnicodeDecodeError):
                     continue
-        titles = {m.doc_id: [m.title, m.short_title] for m in self.metas.values() if m.kind == "statute"}
-        return StatuteNames(titles, repealed)
+        return StatuteNames(_statute_titles(self.metas), repealed)
 
     def doc_problem(self, c: Citation) -> str:
         meta = self.metas.get(c.doc_id)
@@ -177,3 +175,8 @@ class CorpusFacts:
             }
         except (Refused, UnicodeDecodeError, ValueError, CorpusError):
             return set()
+
+
+def _statute_titles(metas: dict[str, DocumentMeta]) -> dict[str, list[str]]:
+    """doc id → the names a statute is cited by (its title and short title), for ``StatuteNames``."""
+    return {m.doc_id: [m.title, m.short_title] for m in metas.values() if m.kind == "statute"}
