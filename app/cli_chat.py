@@ -28,6 +28,7 @@ def run(command: str, argv: Sequence[str]) -> int:
     parser.add_argument("--scores", action="store_true", help="show retrieval scores")
     args = parser.parse_args(argv)
 
+    from app.conversation import Turn
     from app.pipeline import default_pipeline
     from app.render import to_text
 
@@ -36,7 +37,7 @@ def run(command: str, argv: Sequence[str]) -> int:
     interactive = sys.stdin.isatty()
     if interactive:
         print("法律问答对话（仅供参考，不构成法律意见）。输入问题后回车；/new 开始新对话，/quit 退出。")
-    earlier: list[str] = []
+    earlier: list[Turn] = []  # each question and its answer as printed (a follow-up may point at its sources)
     failed = False
     while True:
         try:
@@ -55,12 +56,12 @@ def run(command: str, argv: Sequence[str]) -> int:
             earlier.clear()
             print("（已开始新对话）")
             continue
-        answer = pipeline.ask(question, history=earlier[-KEEP_TURNS:], k=args.k, answerer=args.answerer)
+        answer = pipeline.ask(question, history=earlier[-2 * KEEP_TURNS :], k=args.k, answerer=args.answerer)
         print(to_text(answer, show_scores=args.scores), flush=True)
         print()
         if answer.error:
             failed = True
             print(f"legalqa chat: {' '.join(answer.error.split())}", file=sys.stderr)
         else:
-            earlier.append(question)
+            earlier += [Turn("user", question), Turn("assistant", to_text(answer))]
     return 2 if failed else 0

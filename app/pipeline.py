@@ -31,13 +31,16 @@ from app.answer import Answer, Evidence, Retrieved, RetrievedRow
 from app.citation_filter import load_citation_model
 from app.conversation import (
     MAX_CONTEXT_CHARS,
+    CitedPassage,
     HistoryItem,
     adds_no_matter,
     context_for,
     is_elliptical,
+    read_pointers,
     resolved_query,
     stands_alone,
     user_questions,
+    without_answer_references,
 )
 from app.decide import Decision, decide
 from app.decline import DeclineModel, load_model
@@ -306,20 +309,43 @@ class Pipeline:
         earlier = self._earlier(history)
         if changes_topic(text) or not earlier:  # "换个话题，…" is read alone
             return Question(text=text, query=query)
-        own = self.authority().with_source_named_before(query, " ".join(earlier))
+        pointed = read_pointers(query, history, self._cited_chunk)
+        named, cited = pointed or (query, ())
+        own = self.authority().with_source_named_before(named, " ".join(earlier))
         context = context_for(own, earlier)
         return Question(
-            text=text, query=resolved_query(own, context), context=context, own=own if own != query else ""
+            text=text,
+            query=resolved_query(own, context),
+            context=context,
+            own=own if own != query else "",
+            cited=cited,
         )
+
+    def _cited_chunk(self, passage: CitedPassage) -> str | None:
+        """The indexed passage that holds a quote the last answer cited (the smallest, for the agreement's
+        clauses inside sections); None for offsets no passage holds (a history edited by a client)."""
+        holding = [
+            c
+            for c in self.index.chunks.values()
+            if c.doc_id == passage.doc_id and c.start <= passage.start and passage.end <= c.end
+        ]
+        return min(holding, key=lambda c: c.end - c.start).chunk_id if holding else None
+
+    def _cited_first(self, asked: Question, results: list[Retrieved]) -> list[Retrieved]:
+        """The passages the question points at ("你刚才说的第一条") first, as looked up."""
+        if not asked.cited:
+            return results
+        pinned = [Retrieved(chunk=self.index.chunks[c], fused_score=1.0, via="lookup") for c in asked.cited]
+        return pinned + [r for r in results if r.chunk.chunk_id not in asked.cited]
 
     def _earlier(self, history: Sequence[HistoryItem]) -> list[str]:
         """The conversation's earlier questions, cleaned like the question (ones that could not be asked are left out)."""
         earlier = []
         for q in user_questions(history):
             try:
-                earlier.append(
-                    retrieval_query(clean_question(valid_text(q), self.settings.max_question_chars))
-                )
+                asked = retrieval_query(clean_question(valid_text(q), self.settings.max_question_chars))
+                # "你刚才说的第一条是什么意思" pointed at an answer's source: not the 民法典's 第一条 later on
+                earlier.append(" ".join(without_answer_references(asked).split()) or asked)
             except QuestionError:
                 continue
         return earlier
@@ -355,12 +381,12 @@ class Pipeline:
             t0 = time.perf_counter()
             asked = self._rewritten(asked, self.answerers[name], history)
             authority = self.authority()
-            results = self.retrieve(
-                asked.query, k, mode, focus=asked.asked if asked.resolved else ""
+            results = self._cited_first(
+                asked, self.retrieve(asked.query, k, mode, focus=asked.asked if asked.resolved else "")
             )
             t1 = time.perf_counter()
             evidence = self._assess(asked, results, authority)
-            if asked.resolved and not evidence.abstain and not is_elliptical(asked.text):
+            if asked.resolved and not evidence.abstain and not is_elliptical(asked.text) and not asked.cited:
                 alone = self._new_matter(asked, k, mode, authority)
                 if alone is not None:
                     asked, results, evidence = alone
@@ -480,6 +506,10 @@ def _named_only(asked: Question, results: list[Retrieved], authority: HybridRetr
     (第五百八十四条 came with an unrelated 第一千零五十五条).  The answer records these as what it retrieved:
     what the answerer, extractive or a model, was given."""
     named = [r for r in results if r.via in ("lookup", "xref")]
+    if asked.cited:  # "你刚才说的第一条是什么意思": that passage, unless the question asks more of it
+        if authority.asks_more_than_references(without_answer_references(asked.text)):
+            return results
+        return [r for r in named if r.chunk.chunk_id in asked.cited or r.via == "xref"]
     if not any(r.via == "lookup" for r in named) or authority.asks_more_than_references(asked.query):
         return results
     return named

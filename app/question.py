@@ -103,6 +103,8 @@ class Question:
     own: str = ""
     # the question only names provisions ("民法典第1195条内容", "用户协议第八条"): they are quoted whole
     lookup_only: bool = False
+    # the passages of the last answer the question points at ("你刚才说的第一条"), by chunk id
+    cited: tuple[str, ...] = ()
 
     @property
     def asked(self) -> str:

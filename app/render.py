@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from app.answer import Answer
+from app.conversation import Turn
 
 _EMPHASIS = re.compile(r"\*\*|__")
 _ITEM = re.compile(r"[-*•]\s+(.*)")
@@ -131,6 +132,18 @@ def to_text(answer: Answer, *, show_scores: bool = False) -> str:
             lines.append("    " + display_text(c.quote).replace("\n", "\n    "))
     lines += ["", answer.warning]
     return "\n".join(lines)
+
+
+def history_turns(questions: Sequence[str], answers: Sequence[Answer]) -> list[Turn]:
+    """A conversation as the pipeline reads it: each question, then its answer as ``to_text`` shows it, so a
+    follow-up can point at the answer's sources ("你刚才说的第一条"); questions alone when they do not pair up."""
+    if len(questions) != len(answers):
+        return [Turn("user", q) for q in questions]
+    return [
+        turn
+        for q, a in zip(questions, answers, strict=True)
+        for turn in (Turn("user", q), Turn("assistant", to_text(a)))
+    ]
 
 
 def to_markdown(answer: Answer, question: str | None = None) -> str:

@@ -167,6 +167,13 @@ class HybridRetriever:
                 )
                 titles.setdefault(chunk.doc_id, [chunk.doc_title, chunk.locator.split("》")[0] + "》"])
         self.names = StatuteNames(titles, repealed)
+        # which statute articles the paper and the blog discuss, for "论文里提到的第1202条是什么"
+        self._discussed: dict[tuple[str, int], list[str]] = {}
+        for chunk in index.chunks.values():
+            if chunk.kind in _COMMENTARY:
+                for ref in self.names.article_refs(chunk.text):
+                    if ref.doc_id and chunk.chunk_id not in self._discussed.get((ref.doc_id, ref.number), []):
+                        self._discussed.setdefault((ref.doc_id, ref.number), []).append(chunk.chunk_id)
         self._agreement_parts: frozenset[tuple[int, int]] | None = None
         self._titles = {doc_id: names[1] for doc_id, names in titles.items()}
 
@@ -300,8 +307,25 @@ class HybridRetriever:
         ("消保法第二十五条呢", its statute filled in by ``with_source_named_before``) is looked up alone:
         not the earlier turns' articles again."""
         if focus and focus != question and (find_article_refs(focus) or agreement_section_refs(focus)):
-            return self._lookup(self.names.article_refs(focus)) + self._agreement_lookup(focus)
-        return self._lookup(self.names.article_refs(question)) + self._agreement_lookup(question)
+            question = focus
+        found = self._lookup(self.names.article_refs(question))
+        return found + self._discussing(question, found) + self._agreement_lookup(question)
+
+    def _discussing(self, question: str, found: Sequence[Retrieved]) -> list[Retrieved]:
+        """The paper's or the blog's passages on the articles looked up, when the question asks what that
+        document says of them ("论文里提到的第1202条是什么": the article, then the paper on it)."""
+        kinds = {kind for kind, name in _COMMENTARY.items() if name.search(question)}
+        if not kinds:
+            return []
+        ids = [
+            chunk_id
+            for r in found
+            for chunk_id in self._discussed.get((r.chunk.doc_id, r.chunk.article_no), [])
+            if self.index.chunks[chunk_id].kind in kinds
+        ]
+        return [
+            Retrieved(chunk=self.index.chunks[i], fused_score=1.0, via="lookup") for i in dict.fromkeys(ids)
+        ]
 
     def with_source_named_before(self, follow_up: str, earlier: str) -> str:
         """A follow-up that gives an article number alone ("第二十五条呢") with the source the conversation
@@ -687,6 +711,8 @@ _AGREEMENT_PART = re.compile(r"第\s*(?:[一二三四五六七八九十]{1,3}|[0
 AGREEMENT = "agreement"
 # a number right after the agreement's name: "用户协议第八部分", "用户协议8.3"
 _NUMBERED_NEXT = re.compile(r"[的里中]{0,2}\s*第?\s*[0-9一二三四五六七八九十]")
+# how a question names the paper or the blog, which discuss statute articles but number none of their own
+_COMMENTARY = {"paper": re.compile(r"论文|文章|作者"), "blog": re.compile(r"博客|博文|文章")}
 # how a conversation names the agreement, for the number a follow-up gives alone
 _AGREEMENT_NAME = re.compile(r"(?:用户|服务)协议|智谱|开放平台")
 # what names a reference in a question: 第X条, 55条, the agreement and its numbered sections

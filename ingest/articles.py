@@ -146,7 +146,9 @@ STATUTE_ALIASES: dict[str, tuple[str, ...]] = {
     "ai-content-labeling-measures": ("人工智能生成合成内容标识办法", "标识办法"),
 }
 
-_OTHER_DOCUMENT = re.compile(r"协议|论文|博客|文章")
+# the agreement numbers its own parts; the paper and the blog have none, so "论文里提到的第1202条" is the
+# statute's article they discuss
+_OTHER_DOCUMENT = re.compile(r"协议")
 # where a clause of a question starts: a document named before it is not what a later number belongs to
 # ("签了协议之后平台违约，第五百七十七条怎么规定？")
 _CLAUSE_START = re.compile(r"[，。？！；,;?!\n]")
@@ -163,6 +165,15 @@ _OURS_WITH = ("合同", "规定")
 _NAME_THEN_NUMBER = re.compile(r"\s*([0-9]{1,4})(?![0-9年月日元万块岁号人个%.％条])")
 # what may stand between a statute's name and its number: 《著作权法》里面第二十四条, 民法典中的第…条
 _BETWEEN_NAME_AND_NUMBER = re.compile(r"里面|里|中的|中|上的|规定的?")
+# a number alone that opens the question and is asked about ("1202条是什么", "请问1165条讲的啥"): the
+# article of that number, as 第1202条 would be; "3条建议是什么" and "合同里有两条是什么意思" are not
+_ASKED_ALONE_BEFORE = re.compile(
+    r"(?:^|[，。？！；,;?!\s])(?:请问|我想问一?下?|想问一?下?|问一?下|查一?下|看一?下|帮我查一?下|那|那么)?\s*$"
+)
+_ASKED_ALONE_AFTER = re.compile(
+    r"\s*(?:是什么|是啥|讲的?是?什么|讲了?啥|讲的啥|说的?是?什么|说了?啥|说的啥|规定了?什么|规定的?是?什么|"
+    r"怎么规定|的?内容|写的?是?什么|写了?啥|呢|[？?]?\s*$)"
+)
 # between two numbers of one list: 第496条、497条、498条
 _LIST_SEPARATOR = re.compile(r"^[、,，和及与或\s]*$")
 
@@ -232,7 +243,9 @@ class StatuteNames:
         others |= {alias: name for alias, name in _REPEALED_ALIASES.items() if name in self.repealed}
         self._others = others
         self._other_pattern = re.compile(
-            "(?:" + "|".join(re.escape(n) for n in sorted(others, key=len, reverse=True)) + ")"
+            "(?:"
+            + "|".join(re.escape(n) for n in sorted(others, key=len, reverse=True))
+            + ")"
             + f"(?![{_NOT_A_NAME_AFTER}]|规(?!定))"  # 劳动法规 is rules in general, 劳动法规定 the 劳动法
         )
 
@@ -282,8 +295,13 @@ class StatuteNames:
                 continue  # 劳动合同法第三十九条, 民法通则第一百零六条: not the 民法典's
             gap = text[refs[-1].position + len(refs[-1].text) : m.start()] if refs else None
             listed = gap is not None and bool(_LIST_SEPARATOR.match(gap) or _RANGE.match(gap))
-            if bare_form and not listed and not (before and _adjacent(text, mentions, m.start())):
-                continue  # "55条" alone is too ambiguous; "消保法55条" and "第496条、497条" are fine
+            if (
+                bare_form
+                and not listed
+                and not (before and _adjacent(text, mentions, m.start()))
+                and not _asked_alone(text, m.start(), m.end(), raw, number)
+            ):
+                continue  # "55条" alone is too ambiguous; "消保法55条", "第496条、497条", "1202条是什么" are fine
             # a number before any statute is named is not the later one's ("第1202条…还是要看产品质量法")
             doc = refs[-1].doc_id if listed else before[-1] if before else default_doc
             suffix = cn_to_int(m.group(2)) if m.group(2) else 0
@@ -317,6 +335,15 @@ class StatuteNames:
             return False
         ours_near = any(pos - 12 <= end <= pos - len(unknown.group(0)) for _s, end, _d in mentions)
         return not (ours_near and unknown.group("word") in _OURS_WITH)
+
+
+def _asked_alone(text: str, start: int, end: int, raw: str, number: int) -> bool:
+    """Whether the bare number at ``start`` opens its clause and is asked about ("1202条是什么"); written in
+    Chinese numerals it must be at least 十 and not follow 那 ("两条是什么", "那十条呢" count things)."""
+    before = _ASKED_ALONE_BEFORE.search(text, 0, start)
+    if not raw.isdigit() and (number < 10 or (before and "那" in before.group(0))):
+        return False
+    return bool(before and _ASKED_ALONE_AFTER.match(text, end))
 
 
 def _adjacent(text: str, mentions: list[tuple[int, int, str]], pos: int) -> bool:

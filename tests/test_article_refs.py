@@ -256,3 +256,26 @@ def test_someone_elses_agreement_is_not_zhipus() -> None:
     assert agreement_section_refs("我跟一家AI绘画公司签的服务协议第18条") == []
     assert agreement_clause_refs("我们的用户协议第三部分第5条") == []
     assert agreement_section_refs("智谱用户协议第八部分说了什么") == [8]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1202条是什么", [(None, 1202)]),  # a number alone, opening the question and asked about
+        ("请问1165条讲的啥", [(None, 1165)]),
+        ("一千二百零二条是什么", [(None, 1202)]),
+        ("1202条？", [(None, 1202)]),
+        ("3条建议是什么", []),  # things counted, not an article
+        ("合同里有两条是什么意思", []),
+        ("那十条呢", []),
+        ("这1202条是什么", []),
+        ("我们签了3条补充协议呢", []),
+        # the paper and the blog number none of their own: the number is the statute article they discuss
+        ("论文里提到的第1202条是什么", [(None, 1202)]),
+        ("用户协议第八部分第6条", []),  # the agreement numbers its own parts
+    ],
+)
+def test_a_number_asked_about_alone_or_after_the_paper_is_an_article(
+    names, text: str, expected: list
+) -> None:
+    assert [(r.doc_id, r.number) for r in names.article_refs(text)] == expected

@@ -8,7 +8,16 @@ import sys
 import pytest
 
 from app.abstain import MISSING_ARTICLE_TEXT
-from app.conversation import Turn, adds_no_matter, context_for, is_elliptical, resolved_query, stands_alone
+from app.conversation import (
+    Turn,
+    adds_no_matter,
+    answer_references,
+    context_for,
+    is_elliptical,
+    read_pointers,
+    resolved_query,
+    stands_alone,
+)
 from app.pipeline import build_pipeline
 from app.question import clean_question
 from ingest.settings import Settings
@@ -108,6 +117,22 @@ def test_legalqa_chat_carries_the_conversation(corpus_hash_index: Settings) -> N
         "every answer carries the warning, top and bottom"
     )
     assert done.stdout.count("按上下文理解为：") == 1, "read in context once; /new forgets the conversation"
+
+
+def test_legalqa_chat_lets_a_follow_up_point_at_the_last_answers_sources(corpus_hash_index: Settings) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "chat"],
+        input="民法典第五百七十七条和第五百八十四条是什么\n第二个引用呢\n",
+        capture_output=True,
+        text=True,
+        env=clean_env(**settings_env(corpus_hash_index)),
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    second = done.stdout.split("按上下文理解为：")[1]
+    assert second.startswith("《民法典》第五百八十四条")
+    assert "[1] 《民法典》第五百八十四条" in second
 
 
 def test_http_api_uses_history_on_both_endpoints(corpus_hash_index: Settings) -> None:
@@ -255,3 +280,71 @@ def test_a_bare_number_after_another_partys_document_is_that_documents(corpus_ha
     history = ["我们跟供应商的合同第十二条写了逾期罚款，合法吗"]
     answer = build_pipeline(corpus_hash_index).ask("第十三条呢", history=history)
     assert answer.abstained and not answer.citations and answer.text == MISSING_ARTICLE_TEXT
+
+
+@pytest.mark.parametrize(
+    ("question", "numbers"),
+    [
+        ("你刚才说的第一条是什么意思？", [1]),
+        ("第二个引用呢", [2]),
+        ("[2]是什么意思", [2]),
+        ("引用3说的啥", [3]),
+        ("上面第二个呢", [2]),
+        ("那第三个呢", [3]),
+        ("刚才提到的第1条和第2条有什么区别", [1, 2]),
+        ("回答里第三条依据的原文", [3]),
+        ("你刚才说的第五百八十四条", []),  # an article number, not the answer's list
+        ("民法典第一条", []),
+        ("第二个问题是", []),
+        ("第一条是什么", []),  # no pointer back: the article, read in the conversation's statute
+    ],
+)
+def test_pointers_at_the_last_answers_sources(question: str, numbers: list[int]) -> None:
+    assert [n for _s, _e, n in answer_references(question)] == numbers
+
+
+def test_a_pointer_is_read_with_the_answer_that_lists_its_number() -> None:
+    listing = (
+        "【回答】…[1]…[2]\n\n【引用】\n[1] 《消费者权益保护法》第五十三条  (consumer-protection-law:7732-7822)\n"
+        "    第五十三条　…\n[2] 《用户协议》三、您的权利和义务 第8条第(4)项  (agreement:3000-3100)\n"
+    )
+    one = "【引用】\n[1] 《民法典》第五百四十三条  (civil-code:48109-48132)\n"
+    history = [Turn("user", "q1"), Turn("assistant", listing), Turn("user", "q2"), Turn("assistant", one)]
+    located = {"consumer-protection-law": "cpl/53", "agreement": "agreement/3/8/4", "civil-code": "cc/543"}
+    locate = lambda passage: located[passage.doc_id]  # noqa: E731
+    assert read_pointers("你刚才说的第一条是什么意思？", history, locate) == (
+        "《民法典》第五百四十三条是什么意思？",
+        ("cc/543",),
+    )
+    # the last answer has one source: "第二个引用" is the one before's
+    assert read_pointers("第二个引用呢", history, locate) == (
+        "《用户协议》三、您的权利和义务 第8条第(4)项呢",
+        ("agreement/3/8/4",),
+    )
+    # beyond every list: left as written; without any answer's list: left out, never 民法典第一条
+    assert read_pointers("你刚才说的第九条是什么意思", history, locate) is None
+    assert read_pointers("你刚才说的第一条是什么意思", ["q1"], locate) == ("是什么意思", ())
+
+
+def test_a_follow_up_pointing_at_the_last_answers_source_quotes_that_source(
+    corpus_hash_index: Settings,
+) -> None:
+    from app.render import history_turns
+
+    pipeline = build_pipeline(corpus_hash_index)
+    opening = "民法典第五百七十七条和第五百八十四条是什么"
+    first = pipeline.ask(opening)
+    assert len(first.citations) >= 2
+    turns = history_turns([opening], [first])
+    for pointer, number in (("你刚才说的第一条是什么意思？", 1), ("第二个引用呢", 2)):
+        cited = first.citations[number - 1]
+        answer = pipeline.ask(pointer, history=turns)
+        assert answer.citations and answer.citations[0].chunk_id == cited.chunk_id
+        assert cited.locator in answer.searched  # shown as searched: "按上下文理解为：…"
+        assert "《民法典》第一条" not in [c.locator for c in answer.citations]
+    # a client that sends the questions only: the pointer is never the 民法典's 第一条
+    blind = pipeline.ask("你刚才说的第一条是什么意思？", history=[opening])
+    assert "《民法典》第一条" not in [c.locator for c in blind.citations]
+    # nor later in the conversation, where the pointer stands among the earlier questions
+    later = pipeline.ask("那第三个呢", history=[*turns, Turn("user", "第二个引用呢")])
+    assert "《民法典》第一条" not in [c.locator for c in later.citations]

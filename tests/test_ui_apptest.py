@@ -180,6 +180,19 @@ def test_chat_flow_answer_with_markers_and_citation_cards(ui_env: Path) -> None:
     assert len(history) == 1 and history[0].citations[0].locator == "《民法典》第一千二百零二条"
 
 
+def test_a_follow_up_may_point_at_the_last_answers_sources(ui_env: Path) -> None:
+    at = ask(new_app().run(), "民法典第五百七十七条和第五百八十四条是什么")
+    first = at.session_state["history"][0]
+    assert [c.locator for c in first.citations][:2] == [
+        "《民法典》第五百七十七条",
+        "《民法典》第五百八十四条",
+    ]
+    at = ask(at, "第二个引用呢")
+    second = at.session_state["history"][1]
+    assert second.citations[0].locator == "《民法典》第五百八十四条"
+    assert "《民法典》第五百八十四条" in second.searched
+
+
 def test_example_button_asks_the_question(ui_env: Path) -> None:
     at = new_app().run()
     button = next(b for b in at.button if b.key == "example_5")
@@ -461,7 +474,9 @@ def test_stale_index_is_shown_on_the_answer(ui_env: Path, monkeypatch: pytest.Mo
     from app.pipeline import Pipeline
 
     original = Pipeline.ask
-    monkeypatch.setattr(Pipeline, "ask", lambda self, *a, **kw: _replace(original(self, *a, **kw), stale=("civil-code",)))
+    monkeypatch.setattr(
+        Pipeline, "ask", lambda self, *a, **kw: _replace(original(self, *a, **kw), stale=("civil-code",))
+    )
     at = ask(new_app().run(), ANSWERED)
     (msg,) = assistant_messages(at)
     assert is_warning(msg.warning[0].value)

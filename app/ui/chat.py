@@ -7,7 +7,7 @@ from datetime import datetime
 import streamlit as st
 
 from app.answer import Answer
-from app.render import conversation_markdown
+from app.render import conversation_markdown, history_turns
 from app.ui import backend
 from app.ui.backend import Problem
 from app.ui.components import (
@@ -115,7 +115,8 @@ def render() -> None:
         with st.chat_message("assistant", avatar="⚖️"):
             preview = DraftPreview(st.empty(), WARNING)  # the LLM's text while it is written
             with st.spinner(SPINNER, show_time=True):
-                earlier = typed[-4:]  # the conversation so far: a follow-up is read against it
+                # the conversation so far: a follow-up is read against it, and may point at an answer's sources
+                earlier = history_turns(typed[-4:], history[-4:])
                 answer = pipeline.ask(  # never raises
                     question, history=earlier, k=k, answerer=answerer, on_text=preview
                 )
