@@ -42,9 +42,26 @@ def missing_agreement_note(sections: int, section: int, clause: int = 0) -> str:
     return f"{AGREEMENT_TITLE}共{int_to_cn(sections)}部分，没有第{int_to_cn(section)}部分。"
 
 
+def assumed_statute_note(title: str, number: int, suffix: int, others: int) -> str:
+    """What the answer says when the question gives an article number without its law and more than one
+    statute of the corpus has it ("第十条是什么"): which one it was read in, and that others have it too."""
+    label = f"第{int_to_cn(number)}条" + (f"之{int_to_cn(suffix)}" if suffix else "")
+    return f"问题未写明哪部法律，以下按{title}{label}回答；资料库另有{int_to_cn(others)}部法律也有{label}，可写明法律名称再问。"
+
+
+_ASSUMED = re.compile(
+    r"^问题未写明哪部法律，以下按(《[^》]{1,40}》)第([零〇一二两三四五六七八九十百千]+)条(?:之([一二三四五六七八九十]+))?回答；"
+    r"资料库另有([零〇一二两三四五六七八九十百千]+)部法律也有"
+)
+
+
 AGREEMENT_TITLE = "《用户协议》"
-_AGREEMENT_SECTION_MISSING = re.compile(r"^《用户协议》共([零〇一二两三四五六七八九十百]+)部分，没有第([零〇一二两三四五六七八九十百]+)部分。$")
-_AGREEMENT_CLAUSE_MISSING = re.compile(r"^《用户协议》第([零〇一二两三四五六七八九十百]+)部分没有第([0-9]+)条。$")
+_AGREEMENT_SECTION_MISSING = re.compile(
+    r"^《用户协议》共([零〇一二两三四五六七八九十百]+)部分，没有第([零〇一二两三四五六七八九十百]+)部分。$"
+)
+_AGREEMENT_CLAUSE_MISSING = re.compile(
+    r"^《用户协议》第([零〇一二两三四五六七八九十百]+)部分没有第([0-9]+)条。$"
+)
 
 
 def other_statute_note(other: OtherStatute) -> str:
@@ -71,11 +88,16 @@ def note_problem(
     has_article: Callable[[str, int, int], bool],
     names: Callable[[], StatuteNames] | None = None,
     agreement_parts: Callable[[], frozenset[tuple[int, int]]] | None = None,
+    statutes_having: Callable[[int, int], list[str]] | None = None,
 ) -> str:
     """Why ``note`` is not a note this tool would attach ("" when it is).  ``names``: gives the corpus's
-    statute names with the codes it repeals (read only for a note about another statute)."""
+    statute names with the codes it repeals (read only for a note about another statute);
+    ``statutes_having``: the doc ids of the statutes that have an article (number, suffix)."""
     if note in FIXED_NOTES:
         return ""
+    assumed = _ASSUMED.match(note)
+    if assumed:
+        return _assumed_statute_problem(note, assumed, statute_count, has_article, statutes_having)
     part = _AGREEMENT_SECTION_MISSING.match(note) or _AGREEMENT_CLAUSE_MISSING.match(note)
     if part:
         return _agreement_part_problem(note, part, agreement_parts() if agreement_parts else None)
@@ -94,6 +116,29 @@ def note_problem(
         return f"{m.group(1)} 共 {count} 条，说明中的条数不对"
     if has_article(doc_id, number, suffix):
         return f"{m.group(1)} 有第{m.group(3)}条，说明与语料不符"
+    return ""
+
+
+def _assumed_statute_problem(
+    note: str,
+    m: re.Match[str],
+    statute_count: StatuteCount,
+    has_article: Callable[[str, int, int], bool],
+    statutes_having: Callable[[int, int], list[str]] | None,
+) -> str:
+    found = statute_count(m.group(1))
+    if found is None:
+        return f"{m.group(1)} 不在语料中"
+    number, suffix = cn_to_int(m.group(2)), cn_to_int(m.group(3)) if m.group(3) else 0
+    if not has_article(found[0], number, suffix):
+        return f"{m.group(1)} 没有这一条，说明与语料不符"
+    if statutes_having is None:
+        return "语料中的法律无法读取，说明未核对"
+    others = [doc_id for doc_id in statutes_having(number, suffix) if doc_id != found[0]]
+    if not others:
+        return f"资料库中只有{m.group(1)}有这一条，说明与语料不符"
+    if note != assumed_statute_note(m.group(1), number, suffix, len(others)):
+        return f"资料库另有 {len(others)} 部法律有这一条，说明与语料不符"
     return ""
 
 

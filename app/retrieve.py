@@ -226,9 +226,13 @@ class HybridRetriever:
         return self._candidates(signals, self._placements(signals))
 
     def missing_articles(self, question: str) -> list[tuple[str, ArticleRef, int]]:
-        """Articles the question names that its statute does not have: (doc id, reference, article count)."""
+        """Articles the question names that its statute does not have: (doc id, reference, article count).  A
+        number no statute of the corpus has, its law not named, is said missing from the longest one."""
         missing = []
+        longest = max(self._article_counts, key=lambda d: self._article_counts[d], default=None)
         for ref in self.names.article_refs(question):
+            if ref.doc_id is None and longest and not self._docs_with_article(ref):
+                ref = replace(ref, doc_id=longest)  # "第二千条是什么": past the end of the longest statute
             if ref.doc_id is None or self.lookup_article(ref.doc_id, ref.number, ref.suffix):
                 continue
             count = self._article_counts.get(ref.doc_id)
@@ -396,6 +400,12 @@ class HybridRetriever:
         """A bare 第X条 with no statute named: prefer 民法典, the only code long enough for most numbers."""
         docs = [d for (d, a) in self._articles if a == article_key(d, ref.number, ref.suffix)[1]]
         return sorted(docs, key=lambda d: (d != "civil-code", d))
+
+    def unnamed_articles(self, question: str) -> list[tuple[ArticleRef, list[str]]]:
+        """Article numbers the question gives without their law ("第十条是什么"), each with the statutes
+        that have it, the one it is read in first."""
+        refs = [ref for ref in self.names.article_refs(question) if ref.doc_id is None]
+        return [(ref, self._docs_with_article(ref)) for ref in dict.fromkeys(refs)]
 
     def _matches(
         self,

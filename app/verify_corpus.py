@@ -147,6 +147,12 @@ class CorpusFacts:
     def has(self, doc_id: str, number: int, suffix: int) -> bool:
         return self._in_statute(doc_id, number, suffix)
 
+    def statutes_having(self, number: int, suffix: int) -> list[str]:
+        """The doc ids of the corpus's statutes that have article (number, suffix)."""
+        return [
+            d for d, m in self.metas.items() if m.kind == "statute" and self._in_statute(d, number, suffix)
+        ]
+
     def has_article(self, ref: ArticleRef) -> bool:
         docs = [ref.doc_id] if ref.doc_id else [d for d, m in self.metas.items() if m.kind == "statute"]
         return any(self._in_statute(d, ref.number, ref.suffix) for d in docs)

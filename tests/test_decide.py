@@ -288,3 +288,34 @@ def test_a_question_comparing_ours_with_a_repealed_code_is_answered_with_the_not
     answer = pipeline.ask("民法典和合同法有什么区别？")
     # not declined as naming nothing we hold (the hash embedder's rule may still find no basis)
     assert answer.notes[0].startswith("《合同法》已于2021年1月1日") and answer.text != MISSING_ARTICLE_TEXT
+
+
+def test_an_article_number_without_its_law_says_which_law_it_was_read_in(
+    pipeline, corpus_hash_index: Settings
+) -> None:
+    from app.notes import assumed_statute_note
+
+    answer = pipeline.ask("第十条是什么")
+    others = sum(1 for s in pipeline.authority().unnamed_articles("第十条")[0][1]) - 1
+    assert others >= 5  # most statutes of the corpus have a 第十条
+    assert answer.citations[0].locator == "《民法典》第十条"
+    assert answer.notes == (assumed_statute_note("《民法典》", 10, 0, others),)
+    corpus = Path(corpus_hash_index.corpus_dir)
+    assert check_answer(answer, corpus).ok
+    for wrong in (
+        assumed_statute_note("《民法典》", 10, 0, others + 1),  # a count the corpus does not bear out
+        assumed_statute_note("《生成式人工智能服务管理暂行办法》", 30, 0, 1),  # an article it does not have
+        assumed_statute_note("《民法典》", 1202, 0, 1),  # no other statute has one
+        "问题未写明哪部法律，以下按《民法典》第一千二百零二条回答；资料库另有零部法律也有第一千二百零二条，可写明法律名称再问。",
+    ):
+        assert not check_answer(replace(answer, notes=(wrong,)), corpus).ok
+    # only the 民法典 has a 第一千二百零二条, and a law named, or read from the conversation, needs no note
+    assert pipeline.ask("第1202条是什么").notes == ()
+    assert pipeline.ask("消保法第十条").notes == ()
+    assert pipeline.ask("第十条呢", history=["消保法第九条是什么"]).notes == ()
+
+
+def test_a_number_no_statute_has_is_named_missing_from_the_longest(pipeline) -> None:
+    answer = pipeline.ask("第二千条是什么")
+    assert answer.abstained and answer.text == MISSING_ARTICLE_TEXT and not answer.citations
+    assert answer.notes == (missing_article_note("《民法典》", 1260, 2000),)
