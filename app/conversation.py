@@ -17,12 +17,12 @@ The answer shows what was searched: "按上下文理解为：…".  The LLM path
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from app.terms import question_terms
-from ingest.articles import STATUTE_ALIASES, to_int
+from ingest.articles import STATUTE_ALIASES
 
 Role = Literal["user", "assistant"]
 
@@ -65,135 +65,27 @@ STANDALONE_TERMS = 5  # a question with this many content words carries its own 
 MAX_CONTEXT_CHARS = 160
 
 
-def user_questions(history: Iterable[HistoryItem]) -> list[str]:
+def user_questions(history: Sequence[HistoryItem]) -> list[str]:
+    return [question for _position, question in user_turns(history)]
+
+
+def user_turns(history: Sequence[HistoryItem]) -> list[tuple[int, str]]:
+    """The user's questions with their positions in ``history`` (what came before each is ``history[:position]``)."""
     out = []
-    for item in history:
+    for position, item in enumerate(history):
         if isinstance(item, str):
-            out.append(item)
+            content: object = item
         elif isinstance(item, Turn):
-            out += [item.content] if item.role == "user" else []
+            content = item.content if item.role == "user" else None
         elif isinstance(item, Mapping):
-            content = item.get("content")
-            out += [content] if item.get("role") == "user" and isinstance(content, str) else []
+            content = item.get("content") if item.get("role") == "user" else None
         else:
             raise TypeError(
                 f"a history item is a question, a Turn or a {{role, content}} message, not {type(item).__name__}"
             )
-    return [q.strip() for q in out if q and q.strip()]
-
-
-# --- a follow-up about the last answer's sources ("你刚才说的第一条是什么意思？", "第二个引用呢") ---------------
-
-
-@dataclass(frozen=True, slots=True)
-class CitedPassage:
-    """A source the last answer cited, as its citation list shows it: "[2] 《用户协议》八、责任限制 第3条
-    (agreement:9021-9107)"; ``start``/``end`` are the quote's offsets in the document."""
-
-    number: int
-    locator: str
-    doc_id: str
-    start: int
-    end: int
-
-
-# one line of an answer's citation list as ``app.render.to_text`` writes it (the CLI, the OpenAI-style API)
-_CITATION_LINE = re.compile(r"^\[(\d{1,3})\] (.+?)\s+\(([\w.-]+):(\d+)-(\d+)\)", re.MULTILINE)
-_ORDINAL = r"[0-9]{1,2}|[一二两三四五六七八九十]{1,3}"
-_SOURCE_NOUN = r"(?:引用|引文|来源|出处|依据|根据|法条|条文|条款|资料)"
-# the answer as the asker points back at it: 刚才, 上面, 你说的, 回答里
-_BACK = r"(?:刚才|刚刚|上面|前面|之前|上述|你|您|回答|答案)"
-_ANSWER_REFERENCE = re.compile(
-    r"[\[［【]\s*(?P<bracket>[0-9]{1,2})\s*[\]］】]"  # [2]
-    r"|(?:引用|引文|来源|出处)\s*(?P<digit>[0-9]{1,2})"  # 引用2
-    rf"|第\s*(?P<noun>{_ORDINAL})\s*(?:个|处)\s*{_SOURCE_NOUN}"  # 第二个引用, 第一处依据
-    # 你刚才说的第一条, 上面第二个: pointed back at, 条 is the answer's list, not the 民法典's 第一条
-    rf"|{_BACK}[^，。？！?!\s]{{0,8}}?第\s*(?P<back>{_ORDINAL})\s*(?:条|个|处|项|点){_SOURCE_NOUN}?"
-    # the whole question is "那第三个呢": the next of the sources asked about before
-    rf"|^(?:那|那么)?第\s*(?P<alone>{_ORDINAL})\s*(?:个|处)(?=\s*(?:呢|是什么|是啥|什么意思|啥意思)?\s*[？?]?\s*$)"
-)
-
-
-def answer_texts(history: Iterable[HistoryItem]) -> list[str]:
-    """The texts of the conversation's assistant messages, in order (none when the history holds questions only)."""
-    texts = []
-    for item in history:
-        if isinstance(item, Turn) and item.role == "assistant":
-            texts.append(item.content)
-        elif (
-            isinstance(item, Mapping)
-            and item.get("role") == "assistant"
-            and isinstance(item.get("content"), str)
-        ):
-            texts.append(str(item["content"]))
-    return texts
-
-
-def cited_passages(answer_text: str) -> dict[int, CitedPassage]:
-    """The numbered sources an answer's text lists (none when it has no citation list)."""
-    return {
-        int(m.group(1)): CitedPassage(
-            int(m.group(1)), m.group(2).strip(), m.group(3), int(m.group(4)), int(m.group(5))
-        )
-        for m in _CITATION_LINE.finditer(answer_text)
-    }
-
-
-# "…第1条和第2条": the list goes on
-_AND_NEXT = re.compile(rf"\s*[、和及与跟,，]\s*第\s*({_ORDINAL})\s*(?:条|个|处|项|点)")
-
-
-def answer_references(question: str) -> list[tuple[int, int, int]]:
-    """Where the question points at a numbered source of the last answer: (start, end, number)."""
-    out = []
-    for m in _ANSWER_REFERENCE.finditer(question):
-        raw = next(g for g in m.groupdict().values() if g)
-        if number := to_int(raw):
-            out.append((m.start(), m.end(), number))
-        end = m.end()
-        while m.group("back") and (more := _AND_NEXT.match(question, end)):
-            if number := to_int(more.group(1)):
-                out.append((more.start(), more.end(), number))
-            end = more.end()
+        if isinstance(content, str) and content.strip():
+            out.append((position, content.strip()))
     return out
-
-
-def read_pointers(
-    question: str, history: Sequence[HistoryItem], locate: Callable[[CitedPassage], str | None]
-) -> tuple[str, tuple[str, ...]] | None:
-    """The question with each pointer at the last answer's sources replaced by that source's name ("你刚才
-    说的第一条是什么意思" → "《消费者权益保护法》第五十三条是什么意思"), and the passages pointed at (chunk
-    ids, by ``locate``); None when it points at none.  Without an answer's citation list (a client
-    that sends only the questions) the pointer is left out, never read as the 民法典's 第一条; a number
-    beyond the list ("你刚才说的第十条" after three sources) is left as written."""
-    pointers = answer_references(question)
-    if not pointers:
-        return None
-    # the last answer that lists every number pointed at ("第二个引用呢" after an answer with one source is
-    # the one before's), else the last answer
-    listings = [cited for text in reversed(answer_texts(history)) if (cited := cited_passages(text))]
-    numbers = {number for _s, _e, number in pointers}
-    listed = next((cited for cited in listings if numbers <= cited.keys()), listings[0] if listings else {})
-    text, ids = question, []
-    for start, end, number in reversed(pointers):
-        passage = listed.get(number)
-        if listed and passage is None:
-            continue
-        chunk_id = locate(passage) if passage else None
-        name = passage.locator if passage else ""
-        joined = bool(name) and question[start] in "、和及与跟,，" + " "
-        text = text[:start] + ("、" if joined else "") + name + text[end:]
-        ids += [chunk_id] if chunk_id else []
-    if text == question:
-        return None
-    return " ".join(text.split()) or question, tuple(dict.fromkeys(reversed(ids)))
-
-
-def without_answer_references(question: str) -> str:
-    """The question with its pointers at the last answer's sources left out: what it asks of them."""
-    for start, end, _number in reversed(answer_references(question)):
-        question = question[:start] + " " + question[end:]
-    return question
 
 
 def stands_alone(question: str) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -31,16 +32,13 @@ from app.answer import Answer, Evidence, Retrieved, RetrievedRow
 from app.citation_filter import load_citation_model
 from app.conversation import (
     MAX_CONTEXT_CHARS,
-    CitedPassage,
     HistoryItem,
     adds_no_matter,
     context_for,
     is_elliptical,
-    read_pointers,
     resolved_query,
     stands_alone,
-    user_questions,
-    without_answer_references,
+    user_turns,
 )
 from app.decide import Decision, decide
 from app.decline import DeclineModel, load_model
@@ -51,10 +49,12 @@ from app.followup import FollowUpModel, followup_features, load_followup_model
 from app.fusion import FusionModel, load_fusion_model
 from app.glosses import GlossRanker
 from app.issues import IssueMatcher
+from app.pointers import CitedPassage, read_pointers, without_pointers
 from app.question import Question, QuestionError, changes_topic, clean_question, retrieval_query
 from app.question_memory import QuestionMemory, load_memory
 from app.retrieve import HybridRetriever, Retriever
 from app.staleness import StalenessWatch
+from ingest.articles import ARTICLE_RE
 from ingest.embed import Embedder, make_embedder
 from ingest.errors import CorpusError, LegalQAError
 from ingest.glosses import gloss_vectors, glosses_path, load_glosses
@@ -72,6 +72,8 @@ FOLLOWUP_DEPTH = 20
 NAMED_STATUTE_DEPTH = 300
 # below this P(answerable) alone, a follow-up that does not lean on the conversation is a new matter
 NEW_MATTER_P = 0.02
+# what a follow-up asks of the conversation's matter, never a new one: a remedy or a step of a claim
+_REMEDY_WORDS = re.compile(r"赔|责任|违约|侵权|起诉|诉讼|时效|证据|举证|退款|退货|上限|免责")
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,8 @@ class Pipeline:
         if not authority.asks_more_than_references(matter):
             named = [r.chunk.text for r in retriever.retrieve(matter, 1) if r.via == "lookup"]
             matter = " ".join(named)[:MAX_CONTEXT_CHARS] or matter
+        else:  # an article number of the conversation ("电商法第三十八条呢") is no matter: BM25 matched the
+            matter = ARTICLE_RE.sub(" ", matter)  # asked statute's own 第三十八条 by it
         ranked = retriever.retrieve(matter, NAMED_STATUTE_DEPTH)
         found = [r for r in ranked if r.chunk.doc_id in asked_of and r.via not in ("issue", "xref", "lookup")]
         return [replace(r, via="statute") for r in found[:k]]
@@ -309,7 +313,7 @@ class Pipeline:
         earlier = self._earlier(history)
         if changes_topic(text) or not earlier:  # "换个话题，…" is read alone
             return Question(text=text, query=query)
-        pointed = read_pointers(query, history, self._cited_chunk)
+        pointed = read_pointers(query, history, self._cited_chunk, self._unnamed_articles)
         named, cited = pointed or (query, ())
         own = self.authority().with_source_named_before(named, " ".join(earlier))
         context = context_for(own, earlier)
@@ -339,16 +343,28 @@ class Pipeline:
         return pinned + [r for r in results if r.chunk.chunk_id not in asked.cited]
 
     def _earlier(self, history: Sequence[HistoryItem]) -> list[str]:
-        """The conversation's earlier questions, cleaned like the question (ones that could not be asked are left out)."""
-        earlier = []
-        for q in user_questions(history):
+        """The conversation's earlier questions, cleaned like the question (ones that could not be asked are
+        left out), each as it was read: a pointer at an answer's source named ("你刚才说的第一条是什么意思"
+        is "《消费者权益保护法》第五十三条是什么意思", never the 民法典's 第一条 later on).  A question that
+        says the topic changes ("换个话题，…") starts the conversation over."""
+        earlier: list[str] = []
+        for position, q in user_turns(history):
             try:
                 asked = retrieval_query(clean_question(valid_text(q), self.settings.max_question_chars))
-                # "你刚才说的第一条是什么意思" pointed at an answer's source: not the 民法典's 第一条 later on
-                earlier.append(" ".join(without_answer_references(asked).split()) or asked)
             except QuestionError:
                 continue
+            pointed = read_pointers(asked, history[:position], self._cited_chunk, self._unnamed_articles)
+            earlier = [] if changes_topic(q) else earlier
+            earlier.append(pointed[0] if pointed else asked)
         return earlier
+
+    def _unnamed_articles(self, question: str) -> list[tuple[int, int, int]]:
+        """(start, end, number) of the article numbers in ``question`` that no law's name ties to a statute."""
+        return [
+            (ref.position, ref.position + len(ref.text), ref.number)
+            for ref in self.authority().names.article_refs(question)
+            if ref.doc_id is None and ref.text
+        ]
 
     def ask(
         self,
@@ -455,7 +471,11 @@ class Pipeline:
         held-out splits falls below ``NEW_MATTER_P`` alone, 56% of the decline model's off-topic dev
         negatives do.  Without the trained model (another embedder, an explicit threshold) there is no
         sureness to read: a follow-up the rule declines alone is a new matter, as it was before every
-        follow-up that does not stand alone was read in context."""
+        follow-up that does not stand alone was read in context.  A follow-up that asks about a remedy or a
+        step of a claim ("多久之内要起诉", "赔偿上限是多少": 0.015 and 0.019 alone) asks it of the matter; 2 of
+        the 86 written off-topic dev negatives below ``NEW_MATTER_P`` have such words, both tasks we do not do."""
+        if _REMEDY_WORDS.search(asked.asked):
+            return None
         alone = Question(asked.text, asked.asked)
         results = self.retrieve(alone.query, k, mode)
         evidence = self._assess(alone, results, authority)
@@ -507,9 +527,9 @@ def _named_only(asked: Question, results: list[Retrieved], authority: HybridRetr
     what the answerer, extractive or a model, was given."""
     named = [r for r in results if r.via in ("lookup", "xref")]
     if asked.cited:  # "你刚才说的第一条是什么意思": that passage, unless the question asks more of it
-        if authority.asks_more_than_references(without_answer_references(asked.text)):
+        if authority.asks_more_than_references(without_pointers(asked.text)):
             return results
-        return [r for r in named if r.chunk.chunk_id in asked.cited or r.via == "xref"]
+        return [r for r in named if r.chunk.chunk_id in asked.cited]
     if not any(r.via == "lookup" for r in named) or authority.asks_more_than_references(asked.query):
         return results
     return named

@@ -11,14 +11,13 @@ from app.abstain import MISSING_ARTICLE_TEXT
 from app.conversation import (
     Turn,
     adds_no_matter,
-    answer_references,
     context_for,
     is_elliptical,
-    read_pointers,
     resolved_query,
     stands_alone,
 )
 from app.pipeline import build_pipeline
+from app.pointers import AGREEMENT_CLAUSE, LAST, ONLY, answer_references, read_pointers
 from app.question import clean_question
 from ingest.settings import Settings
 from tests.helpers import ROOT, clean_env, settings_env
@@ -170,6 +169,10 @@ def test_an_off_topic_turn_is_a_new_matter_and_a_subjectless_one_is_read_in_cont
     assert off_topic.abstained and off_topic.searched == ""
     subjectless = pipeline.ask("这笔钱拖了快两年了还能要吗", history=[OPENING])
     assert subjectless.searched.startswith(clean_question(OPENING, 500)) and not subjectless.abstained
+    # a step of a claim asks it of the matter (alone, the decline model is sure it is off-topic: 0.015)
+    product = "智能音箱充电时爆炸把人炸伤了，厂家要负责吗"
+    when = pipeline.ask("多久之内要起诉", history=[product])
+    assert not when.abstained and when.searched.startswith(clean_question(product, 500))
 
 
 def test_a_follow_up_that_only_names_a_statute_asks_the_conversations_matter_of_it(
@@ -199,6 +202,11 @@ def test_saying_the_topic_changes_makes_a_question_stand_alone(corpus_hash_index
     assert pipeline.prepare("我被公司辞退了，能要求经济补偿吗？", [OPENING]).resolved
     # the preamble is no matter of its own: a bare lookup after it is still one
     assert pipeline.ask("换个话题，劳动合同法第三十九条是什么", history=[OPENING]).abstained
+    # and what came before the change is no longer the conversation's matter
+    after = pipeline.prepare(
+        "那要赔多少", [OPENING, "换个话题，我们用大模型生成的内容侵犯了别人名誉权，平台要担责吗"]
+    )
+    assert after.resolved and OPENING[:10] not in after.query and "名誉权" in after.query
 
 
 def test_a_bare_number_after_a_law_we_do_not_hold_is_never_the_civil_codes(
@@ -289,13 +297,25 @@ def test_a_bare_number_after_another_partys_document_is_that_documents(corpus_ha
         ("第二个引用呢", [2]),
         ("[2]是什么意思", [2]),
         ("引用3说的啥", [3]),
+        ("引用二说的啥", [2]),
         ("上面第二个呢", [2]),
         ("那第三个呢", [3]),
+        ("第二个跟我们这种情况有关系吗", [2]),
+        ("再解释下第二个", [2]),
+        ("第一个和第三个有什么区别", [1, 3]),
         ("刚才提到的第1条和第2条有什么区别", [1, 2]),
+        ("你引用的第1和第2条分别说的啥", [1, 2]),
         ("回答里第三条依据的原文", [3]),
-        ("你刚才说的第五百八十四条", []),  # an article number, not the answer's list
+        ("最后一个引用是什么意思", [LAST]),
+        ("这条对企业用户也适用吗", [ONLY]),
+        ("上面那条协议条款对我们企业也适用吗", [AGREEMENT_CLAUSE]),
+        ("你刚才说的第五百八十四条", []),  # an article number, not a position in the list
+        ("你能解释一下民法典第二条吗", []),  # the law's own article, named
+        ("你再说说消保法第一条是什么", []),
         ("民法典第一条", []),
         ("第二个问题是", []),
+        ("第二个孩子能继承吗", []),
+        ("这条裙子质量有问题", []),
         ("第一条是什么", []),  # no pointer back: the article, read in the conversation's statute
     ],
 )
@@ -303,27 +323,44 @@ def test_pointers_at_the_last_answers_sources(question: str, numbers: list[int])
     assert [n for _s, _e, n in answer_references(question)] == numbers
 
 
+LISTING = (
+    "【回答】…[1]…[2]\n\n【引用】\n[1] 《消费者权益保护法》第二十五条  (consumer-protection-law:7732-7822)\n"
+    "    第二十五条　…\n[2] 《用户协议》三、您的权利和义务 第8条第(4)项  (agreement:3000-3100)\n"
+)
+ONE = "【引用】\n[1] 《民法典》第五百四十三条  (civil-code:48109-48132)\n"
+LOCATED = {"consumer-protection-law": "cpl/25", "agreement": "agreement/3/8/4", "civil-code": "cc/543"}
+
+
+def _locate(passage) -> str:  # noqa: ANN001
+    return LOCATED[passage.doc_id]
+
+
+def _unnamed(question: str) -> list[tuple[int, int, int]]:
+    from ingest.articles import find_article_refs
+
+    return [(r.position, r.position + len(r.text), r.number) for r in find_article_refs(question)]
+
+
 def test_a_pointer_is_read_with_the_answer_that_lists_its_number() -> None:
-    listing = (
-        "【回答】…[1]…[2]\n\n【引用】\n[1] 《消费者权益保护法》第五十三条  (consumer-protection-law:7732-7822)\n"
-        "    第五十三条　…\n[2] 《用户协议》三、您的权利和义务 第8条第(4)项  (agreement:3000-3100)\n"
-    )
-    one = "【引用】\n[1] 《民法典》第五百四十三条  (civil-code:48109-48132)\n"
-    history = [Turn("user", "q1"), Turn("assistant", listing), Turn("user", "q2"), Turn("assistant", one)]
-    located = {"consumer-protection-law": "cpl/53", "agreement": "agreement/3/8/4", "civil-code": "cc/543"}
-    locate = lambda passage: located[passage.doc_id]  # noqa: E731
-    assert read_pointers("你刚才说的第一条是什么意思？", history, locate) == (
+    history = [Turn("user", "q1"), Turn("assistant", LISTING), Turn("user", "q2"), Turn("assistant", ONE)]
+    assert read_pointers("你刚才说的第一条是什么意思？", history, _locate, _unnamed) == (
         "《民法典》第五百四十三条是什么意思？",
         ("cc/543",),
     )
     # the last answer has one source: "第二个引用" is the one before's
-    assert read_pointers("第二个引用呢", history, locate) == (
+    assert read_pointers("第二个引用呢", history, _locate, _unnamed) == (
         "《用户协议》三、您的权利和义务 第8条第(4)项呢",
         ("agreement/3/8/4",),
     )
-    # beyond every list: left as written; without any answer's list: left out, never 民法典第一条
-    assert read_pointers("你刚才说的第九条是什么意思", history, locate) is None
-    assert read_pointers("你刚才说的第一条是什么意思", ["q1"], locate) == ("是什么意思", ())
+    # an article number a cited source has is that source, whatever the list's length
+    assert read_pointers("刚才那个第二十五条，拆封了的还能退吗", history, _locate, _unnamed) == (
+        "刚才那个《消费者权益保护法》第二十五条，拆封了的还能退吗",
+        ("cpl/25",),
+    )
+    # a position no answer lists, or a pointer without any list: left out, never 民法典第九条 / 第一条
+    assert read_pointers("你刚才说的第九条是什么意思", history, _locate, _unnamed) == ("是什么意思", ())
+    assert read_pointers("你刚才说的第一条是什么意思", ["q1"], _locate, _unnamed) == ("是什么意思", ())
+    assert read_pointers("第一条是什么", history, _locate, _unnamed) is None
 
 
 def test_a_follow_up_pointing_at_the_last_answers_source_quotes_that_source(

@@ -1,0 +1,171 @@
+"""A follow-up about the last answer's sources: "你刚才说的第一条是什么意思？", "第二个引用呢", "[2]".
+
+An answer numbers its sources ([1] 《消费者权益保护法》第五十三条 …); people point back at them by that
+number, by the article number a source has ("刚才那个第二十五条" after 消保法第二十五条 was cited), or as
+"这条" when there was one.  Read as written, "你刚才说的第一条" is the 民法典's 第一条 and "第二十二条里说的
+提供者" the 民法典's 第二十二条.  Each pointer is replaced by the source's name ("《消费者权益保护法》第五十三条
+是什么意思？", shown as what was searched) and the passage is looked up by the offsets the answer's citation
+list gives.  The list is read from the conversation's assistant messages as ``app.render.to_text`` writes
+them (the terminal, the browser and the OpenAI-style endpoint keep them); a client that sends only the
+questions gets the pointer left out of the search, never read as an article of the 民法典.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from app.conversation import HistoryItem, Turn
+from ingest.articles import ARTICLE_LABEL_RE, cn_to_int, to_int
+
+
+@dataclass(frozen=True, slots=True)
+class CitedPassage:
+    """A source an answer cited, as its citation list shows it: "[2] 《用户协议》八、责任限制 第3条
+    (agreement:9021-9107)"; ``start``/``end`` are the quote's offsets in the document."""
+
+    number: int
+    locator: str
+    doc_id: str
+    start: int
+    end: int
+
+    @property
+    def article(self) -> int:
+        """The statute article this source is (25 for 《消费者权益保护法》第二十五条), 0 for anything else."""
+        m = _STATUTE_LOCATOR.match(self.locator)
+        return cn_to_int(m.group(1)) if m and not m.group(2) else 0
+
+
+# (start, end, number) of each article number in a question that no law's name ties to a statute
+UnnamedArticles = Callable[[str], "list[tuple[int, int, int]]"]
+Locate = Callable[[CitedPassage], "str | None"]
+
+# one line of an answer's citation list as ``app.render.to_text`` writes it
+_CITATION_LINE = re.compile(r"^\[(\d{1,3})\] (.+?)\s+\(([\w.-]+):(\d+)-(\d+)\)", re.MULTILINE)
+_STATUTE_LOCATOR = re.compile(rf"^《[^》]+》{ARTICLE_LABEL_RE.pattern}$")
+_ORDINAL = r"[0-9]{1,2}|[一二两三四五六七八九十]{1,3}"
+_SOURCE_NOUN = r"(?:引用|引文|来源|出处|依据|根据|法条|条文|条款|资料)"
+_UNIT = r"(?:条|个|处|项|点)"
+# how the asker points back at the answer: 你刚才说的, 上面那个, 你引用的, 回答里的
+_BACK = (
+    r"(?:(?:你|您)(?:刚才|刚刚|前面|上面)?(?:说|提|引|列|给|讲|写)(?:的|到的|出的|用的|了的)?"
+    r"|(?:刚才|刚刚|上面|前面|之前|上述)(?:你|您)?(?:说|提|引|列|给|讲|写)?(?:的|到的|出的|用的)?(?:那个|那|这个)?"
+    r"|(?:回答|答案)(?:里|中)?的?)"
+)
+# after 第N个, what shows it is one of the answer's sources and not a thing counted ("第二个孩子")
+_AFTER_AN_ITEM = r"(?=\s*(?:呢|是|说|讲|跟|和|与|同|有|在|对|能|可|也|适用|的意思|什么|啥|[、？?，,。!！]|$))"
+LAST = -1  # 最后一个
+ONLY = -2  # 这条, when the answer cited one source
+AGREEMENT_CLAUSE = -3  # 那条协议条款: the agreement's clause the answer cited
+_POINTER = re.compile(
+    r"[\[［【]\s*(?P<bracket>[0-9]{1,2})\s*[\]］】]"  # [2]
+    rf"|(?:引用|引文|来源|出处)\s*(?P<named>{_ORDINAL})(?![0-9一二两三四五六七八九十])"  # 引用2, 引用二
+    rf"|{_BACK}\s*第\s*(?P<back>{_ORDINAL})\s*(?:{_UNIT}{_SOURCE_NOUN}?|(?=\s*[和与、]\s*第))"  # 你刚才说的第一条
+    rf"|第\s*(?P<noun>{_ORDINAL})\s*(?:个|处)\s*{_SOURCE_NOUN}"  # 第二个引用, 第一处依据
+    rf"|第\s*(?P<item>{_ORDINAL})\s*个{_AFTER_AN_ITEM}"  # 第二个呢, 第一个和第三个有什么区别
+    rf"|(?P<last>最后一个{_SOURCE_NOUN}?|最后一条{_SOURCE_NOUN})"
+    r"|(?P<agreement>(?:上面|刚才|你说的|你引用的)?(?:那|这)(?:一)?(?:条|个)(?:协议条款|协议里的条款|协议))"
+    rf"|(?P<only>(?:这一?条|该条|那一?条)(?:规定|法条|条文|条款)?{_AFTER_AN_ITEM})"
+)
+# "…第1条和第2条": the list goes on
+_AND_NEXT = re.compile(rf"\s*[、和及与跟,，]\s*第\s*({_ORDINAL})\s*{_UNIT}?")
+
+
+def answer_texts(history: Iterable[HistoryItem]) -> list[str]:
+    """The texts of the conversation's assistant messages, in order (none when it holds questions only)."""
+    texts = []
+    for item in history:
+        if isinstance(item, Turn) and item.role == "assistant":
+            texts.append(item.content)
+        elif (
+            isinstance(item, Mapping)
+            and item.get("role") == "assistant"
+            and isinstance(item.get("content"), str)
+        ):
+            texts.append(str(item["content"]))
+    return texts
+
+
+def cited_passages(answer_text: str) -> dict[int, CitedPassage]:
+    """The numbered sources an answer's text lists (none when it has no citation list)."""
+    return {
+        int(m.group(1)): CitedPassage(
+            int(m.group(1)), m.group(2).strip(), m.group(3), int(m.group(4)), int(m.group(5))
+        )
+        for m in _CITATION_LINE.finditer(answer_text)
+    }
+
+
+def answer_references(question: str) -> list[tuple[int, int, int]]:
+    """Where the question points at a source of an answer: (start, end, number); ``number`` is the
+    source's number in the list, or ``LAST``, ``ONLY``, ``AGREEMENT_CLAUSE``."""
+    out: list[tuple[int, int, int]] = []
+    for m in _POINTER.finditer(question):
+        if out and m.start() < out[-1][1]:
+            continue  # read already as the list's next item ("第一个和第三个")
+        kind = next(name for name, value in m.groupdict().items() if value)
+        special = {"last": LAST, "only": ONLY, "agreement": AGREEMENT_CLAUSE}.get(kind)
+        number = special or to_int(m.group(kind))
+        if number:
+            out.append((m.start(), m.end(), number))
+        end = m.end()
+        while kind in ("back", "item", "bracket") and (more := _AND_NEXT.match(question, end)):
+            if number := to_int(more.group(1)):
+                out.append((more.start(), more.end(), number))
+            end = more.end()
+    return out
+
+
+def read_pointers(
+    question: str, history: Sequence[HistoryItem], locate: Locate, unnamed: UnnamedArticles
+) -> tuple[str, tuple[str, ...]] | None:
+    """The question with each pointer at an answer's sources replaced by that source's name, and the
+    passages pointed at (chunk ids, by ``locate``); None when it points at none.
+
+    An article number no law's name ties (``unnamed``) that a cited statute article has is that article
+    ("刚才那个第二十五条" after 消保法第二十五条), before any reading as a position in the list.  A position
+    is read in the last answer that lists it ("第二个引用呢" after an answer with one source is the one
+    before's); one no answer lists, or any pointer without a citation list in the conversation, is left
+    out of the question, never read as an article of the 民法典."""
+    listings = [cited for text in reversed(answer_texts(history)) if (cited := cited_passages(text))]
+    edits: list[tuple[int, int, CitedPassage | None]] = []
+    for start, end, number in unnamed(question):
+        passage = next((p for cited in listings for p in cited.values() if p.article == number), None)
+        if passage is not None:
+            edits.append((start, end, passage))
+    for start, end, number in answer_references(question):
+        if any(s < end and start < e for s, e, _p in edits):
+            continue  # the article number of a cited source, already read so
+        edits.append((start, end, _listed(listings, number)))
+    if not edits:
+        return None
+    text, ids = question, []
+    for start, end, passage in sorted(edits, key=lambda edit: edit[0], reverse=True):
+        name = passage.locator if passage else ""
+        joined = bool(name) and question[start] in "、和及与跟,， "
+        text = text[:start] + ("、" if joined else "") + name + text[end:]
+        chunk_id = locate(passage) if passage else None
+        ids += [chunk_id] if chunk_id else []
+    return " ".join(text.split()) or question, tuple(dict.fromkeys(reversed(ids)))
+
+
+def _listed(listings: Sequence[dict[int, CitedPassage]], number: int) -> CitedPassage | None:
+    """The source a position points at, in the last answer that lists it."""
+    if not listings:
+        return None
+    if number == LAST:
+        return listings[0][max(listings[0])]
+    if number == ONLY:
+        return listings[0][1] if len(listings[0]) == 1 else None
+    if number == AGREEMENT_CLAUSE:
+        return next((p for p in listings[0].values() if p.doc_id == "agreement"), None)
+    return next((cited[number] for cited in listings if number in cited), None)
+
+
+def without_pointers(question: str) -> str:
+    """The question with its pointers at an answer's sources left out: what it asks of them."""
+    for start, end, _number in reversed(answer_references(question)):
+        question = question[:start] + " " + question[end:]
+    return question
