@@ -49,7 +49,7 @@ from app.followup import FollowUpModel, followup_features, load_followup_model
 from app.fusion import FusionModel, load_fusion_model
 from app.glosses import GlossRanker
 from app.issues import IssueMatcher
-from app.pointers import CitedPassage, read_pointers, without_pointers
+from app.pointers import CitedPassage, last_cited, read_pointers, without_pointers
 from app.question import Question, QuestionError, changes_topic, clean_question, retrieval_query
 from app.question_memory import QuestionMemory, load_memory
 from app.retrieve import HybridRetriever, Retriever
@@ -248,6 +248,8 @@ class Pipeline:
         if stands_alone(focus):
             return []
         authority = self.authority()
+        if any(ref.doc_id for ref in authority.names.article_refs(focus)):
+            return []  # "消保法那55条呢" names its article: it is looked up, not the matter ranked
         asked_of = {doc for _s, _e, doc in authority.names.mentions(focus)}
         matter = question.removesuffix(focus).strip()
         if not asked_of or not matter:
@@ -257,9 +259,7 @@ class Pipeline:
             matter = " ".join(named)[:MAX_CONTEXT_CHARS] or matter
         else:  # an article number of the conversation ("电商法第三十八条呢") is no matter: BM25 matched the
             matter = ARTICLE_RE.sub(" ", matter)  # asked statute's own 第三十八条 by it
-        ranked = retriever.retrieve(matter, NAMED_STATUTE_DEPTH)
-        found = [r for r in ranked if r.chunk.doc_id in asked_of and r.via not in ("issue", "xref", "lookup")]
-        return [replace(r, via="statute") for r in found[:k]]
+        return _ranked_in(retriever, matter, asked_of, k)
 
     def _readings(self, retriever: Retriever, question: str, focus: str, depth: int) -> _Readings:
         merged = retriever.retrieve(question, depth, focus=focus)
@@ -316,6 +316,7 @@ class Pipeline:
         pointed = read_pointers(query, history, self._cited_chunk, self._unnamed_articles)
         named, cited = pointed or (query, ())
         own = self.authority().with_source_named_before(named, " ".join(earlier))
+        own = self._in_cited_statute(own, history) if own == named else own
         context = context_for(own, earlier)
         return Question(
             text=text,
@@ -324,6 +325,19 @@ class Pipeline:
             own=own if own != query else "",
             cited=cited,
         )
+
+    def _in_cited_statute(self, question: str, history: Sequence[HistoryItem]) -> str:
+        """A bare article number in a follow-up whose conversation named no law ("那55条呢" after an answer
+        that cited 消保法): the article of the statute the last answer cited that has it, not the 民法典's."""
+        unnamed = self._unnamed_articles(question)
+        listed = last_cited(history)
+        if not unnamed or not listed:
+            return question
+        authority = self.authority()
+        number = unnamed[0][2]
+        statutes = dict.fromkeys(p.doc_id for p in listed if p.article)
+        having = [doc for doc in statutes if authority.lookup_article(doc, number)]
+        return f"{authority.statute_title(having[0])}{question}" if having else question
 
     def _cited_chunk(self, passage: CitedPassage) -> str | None:
         """The indexed passage that holds a quote the last answer cited (the smallest, for the agreement's
@@ -335,12 +349,23 @@ class Pipeline:
         ]
         return min(holding, key=lambda c: c.end - c.start).chunk_id if holding else None
 
-    def _cited_first(self, asked: Question, results: list[Retrieved]) -> list[Retrieved]:
-        """The passages the question points at ("你刚才说的第一条") first, as looked up."""
+    def _cited_first(
+        self, asked: Question, results: list[Retrieved], k: int | None, mode: str
+    ) -> list[Retrieved]:
+        """The passages the question points at ("你刚才说的第一条") first, as looked up; asked of another
+        statute ("[1]在电商法里有对应的规定吗"), that statute's passages on their text next."""
         if not asked.cited:
             return results
-        pinned = [Retrieved(chunk=self.index.chunks[c], fused_score=1.0, via="lookup") for c in asked.cited]
-        return pinned + [r for r in results if r.chunk.chunk_id not in asked.cited]
+        cited = [self.index.chunks[c] for c in asked.cited]
+        pinned = [Retrieved(chunk=chunk, fused_score=1.0, via="lookup") for chunk in cited]
+        names = self.authority().names.mentions(without_pointers(asked.text))
+        asked_of = {doc for _s, _e, doc in names} - {chunk.doc_id for chunk in cited}
+        matter = " ".join(chunk.text for chunk in cited)[:MAX_CONTEXT_CHARS]
+        found = (
+            _ranked_in(self.retriever(mode), matter, asked_of, k or self.settings.top_k) if asked_of else []
+        )
+        first = {r.chunk.chunk_id for r in pinned + found}
+        return pinned + found + [r for r in results if r.chunk.chunk_id not in first]
 
     def _earlier(self, history: Sequence[HistoryItem]) -> list[str]:
         """The conversation's earlier questions, cleaned like the question (ones that could not be asked are
@@ -398,7 +423,10 @@ class Pipeline:
             asked = self._rewritten(asked, self.answerers[name], history)
             authority = self.authority()
             results = self._cited_first(
-                asked, self.retrieve(asked.query, k, mode, focus=asked.asked if asked.resolved else "")
+                asked,
+                self.retrieve(asked.query, k, mode, focus=asked.asked if asked.resolved else ""),
+                k,
+                mode,
             )
             t1 = time.perf_counter()
             evidence = self._assess(asked, results, authority)
@@ -520,6 +548,14 @@ class Pipeline:
             fh.write(line)
 
 
+def _ranked_in(retriever: Retriever, matter: str, docs: set[str], k: int) -> list[Retrieved]:
+    """The passages of statutes ``docs`` on ``matter``, best first (``via="statute"``): ranked for the matter
+    alone and deep, since the statute's name in the query made BM25 favour its first articles."""
+    ranked = retriever.retrieve(matter, NAMED_STATUTE_DEPTH)
+    found = [r for r in ranked if r.chunk.doc_id in docs and r.via not in ("issue", "xref", "lookup")]
+    return [replace(r, via="statute") for r in found[:k]]
+
+
 def _named_only(asked: Question, results: list[Retrieved], authority: HybridRetriever) -> list[Retrieved]:
     """What the answer may quote: for a bare lookup ("民法典第五百八十四条是什么", "用户协议第八条") only what
     it names and the articles those cite; a passage the rankers found for the number's words is noise
@@ -529,7 +565,7 @@ def _named_only(asked: Question, results: list[Retrieved], authority: HybridRetr
     if asked.cited:  # "你刚才说的第一条是什么意思": that passage, unless the question asks more of it
         if authority.asks_more_than_references(without_pointers(asked.text)):
             return results
-        return [r for r in named if r.chunk.chunk_id in asked.cited]
+        return [r for r in results if r.chunk.chunk_id in asked.cited or r.via == "statute"]
     if not any(r.via == "lookup" for r in named) or authority.asks_more_than_references(asked.query):
         return results
     return named

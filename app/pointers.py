@@ -98,6 +98,14 @@ def cited_passages(answer_text: str) -> dict[int, CitedPassage]:
     }
 
 
+def last_cited(history: Sequence[HistoryItem]) -> list[CitedPassage]:
+    """The sources the conversation's last answer with a citation list cited, in its order."""
+    for text in reversed(answer_texts(history)):
+        if cited := cited_passages(text):
+            return list(cited.values())
+    return []
+
+
 def answer_references(question: str) -> list[tuple[int, int, int]]:
     """Where the question points at a source of an answer: (start, end, number); ``number`` is the
     source's number in the list, or ``LAST``, ``ONLY``, ``AGREEMENT_CLAUSE``."""

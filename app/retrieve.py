@@ -310,7 +310,7 @@ class HybridRetriever:
         """The articles and agreement clauses the question names.  A follow-up that names its own
         ("消保法第二十五条呢", its statute filled in by ``with_source_named_before``) is looked up alone:
         not the earlier turns' articles again."""
-        if focus and focus != question and (find_article_refs(focus) or agreement_section_refs(focus)):
+        if focus and focus != question and (self.names.article_refs(focus) or agreement_section_refs(focus)):
             question = focus
         found = self._lookup(self.names.article_refs(question))
         return found + self._discussing(question, found) + self._agreement_lookup(question)
@@ -340,7 +340,7 @@ class HybridRetriever:
         is about the 民法典)."""
         named = self.names.mentions(follow_up) or self.names.other_mentions(follow_up)
         part = _AGREEMENT_PART.search(follow_up)
-        refs = find_article_refs(follow_up)
+        refs = self.names.article_refs(follow_up)  # 第二十五条, and 55条 asked about alone
         if named or _AGREEMENT_NAME.search(follow_up) or not (refs or part):
             return follow_up
         laws = [(end, earlier[start:end], doc) for start, end, doc in self.names.mentions(earlier)]

@@ -339,9 +339,9 @@ class StatuteNames:
 
 def _asked_alone(text: str, start: int, end: int, raw: str, number: int) -> bool:
     """Whether the bare number at ``start`` opens its clause and is asked about ("1202条是什么"); written in
-    Chinese numerals it must be at least 十 and not follow 那 ("两条是什么", "那十条呢" count things)."""
+    Chinese numerals it must be at least 十 ("两条是什么" counts things)."""
     before = _ASKED_ALONE_BEFORE.search(text, 0, start)
-    if not raw.isdigit() and (number < 10 or (before and "那" in before.group(0))):
+    if not raw.isdigit() and number < 10:
         return False
     return bool(before and _ASKED_ALONE_AFTER.match(text, end))
 

@@ -267,7 +267,8 @@ def test_someone_elses_agreement_is_not_zhipus() -> None:
         ("1202条？", [(None, 1202)]),
         ("3条建议是什么", []),  # things counted, not an article
         ("合同里有两条是什么意思", []),
-        ("那十条呢", []),
+        ("那五十五条呢", [(None, 55)]),  # a follow-up: the conversation says which law
+        ("那两条呢", []),
         ("这1202条是什么", []),
         ("我们签了3条补充协议呢", []),
         # the paper and the blog number none of their own: the number is the statute article they discuss

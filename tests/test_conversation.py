@@ -385,3 +385,27 @@ def test_a_follow_up_pointing_at_the_last_answers_source_quotes_that_source(
     # nor later in the conversation, where the pointer stands among the earlier questions
     later = pipeline.ask("那第三个呢", history=[*turns, Turn("user", "第二个引用呢")])
     assert "《民法典》第一条" not in [c.locator for c in later.citations]
+
+
+def test_a_pointer_asked_of_another_statute_ranks_that_statute_for_the_source(
+    corpus_hash_index: Settings,
+) -> None:
+    from app.render import history_turns
+
+    pipeline = build_pipeline(corpus_hash_index)
+    opening = "消保法第二十五条是什么"
+    first = pipeline.ask(opening)
+    answer = pipeline.ask("[1]在电商法里有对应的规定吗", history=history_turns([opening], [first]))
+    assert answer.citations[0].locator == "《消费者权益保护法》第二十五条"
+    assert any(c.doc_id == "e-commerce-law" for c in answer.citations[1:])
+
+
+def test_a_bare_number_after_an_answer_is_read_in_the_statute_it_cited(corpus_hash_index: Settings) -> None:
+    from app.render import history_turns
+
+    pipeline = build_pipeline(corpus_hash_index)
+    opening = "消保法第二十五条是什么"
+    turns = history_turns([opening], [pipeline.ask(opening)])
+    for follow_up in ("那55条呢", "那五十五条呢"):
+        answer = pipeline.ask(follow_up, history=turns)
+        assert answer.citations[0].locator == "《消费者权益保护法》第五十五条", follow_up
