@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from app.abstain import MISSING_ARTICLE_TEXT
+from app.answer import Answer
 from app.conversation import (
     Turn,
     adds_no_matter,
@@ -16,9 +17,10 @@ from app.conversation import (
     resolved_query,
     stands_alone,
 )
-from app.pipeline import build_pipeline
+from app.pipeline import Pipeline, build_pipeline
 from app.pointers import AGREEMENT_CLAUSE, LAST, ONLY, answer_references, read_pointers
 from app.question import clean_question
+from app.render import history_turns
 from ingest.settings import Settings
 from tests.helpers import ROOT, clean_env, settings_env
 
@@ -363,16 +365,19 @@ def test_a_pointer_is_read_with_the_answer_that_lists_its_number() -> None:
     assert read_pointers("第一条是什么", history, _locate, _unnamed) is None
 
 
+def _opened(settings: Settings, opening: str) -> tuple[Pipeline, Answer, list[Turn]]:
+    """A pipeline, its answer to ``opening`` and the conversation so far as the terminal and browser keep it."""
+    pipeline = build_pipeline(settings)
+    first = pipeline.ask(opening)
+    return pipeline, first, history_turns([opening], [first])
+
+
 def test_a_follow_up_pointing_at_the_last_answers_source_quotes_that_source(
     corpus_hash_index: Settings,
 ) -> None:
-    from app.render import history_turns
-
-    pipeline = build_pipeline(corpus_hash_index)
     opening = "民法典第五百七十七条和第五百八十四条是什么"
-    first = pipeline.ask(opening)
+    pipeline, first, turns = _opened(corpus_hash_index, opening)
     assert len(first.citations) >= 2
-    turns = history_turns([opening], [first])
     for pointer, number in (("你刚才说的第一条是什么意思？", 1), ("第二个引用呢", 2)):
         cited = first.citations[number - 1]
         answer = pipeline.ask(pointer, history=turns)
@@ -390,22 +395,14 @@ def test_a_follow_up_pointing_at_the_last_answers_source_quotes_that_source(
 def test_a_pointer_asked_of_another_statute_ranks_that_statute_for_the_source(
     corpus_hash_index: Settings,
 ) -> None:
-    from app.render import history_turns
-
-    pipeline = build_pipeline(corpus_hash_index)
-    opening = "消保法第二十五条是什么"
-    first = pipeline.ask(opening)
-    answer = pipeline.ask("[1]在电商法里有对应的规定吗", history=history_turns([opening], [first]))
+    pipeline, _first, turns = _opened(corpus_hash_index, "消保法第二十五条是什么")
+    answer = pipeline.ask("[1]在电商法里有对应的规定吗", history=turns)
     assert answer.citations[0].locator == "《消费者权益保护法》第二十五条"
     assert any(c.doc_id == "e-commerce-law" for c in answer.citations[1:])
 
 
 def test_a_bare_number_after_an_answer_is_read_in_the_statute_it_cited(corpus_hash_index: Settings) -> None:
-    from app.render import history_turns
-
-    pipeline = build_pipeline(corpus_hash_index)
-    opening = "消保法第二十五条是什么"
-    turns = history_turns([opening], [pipeline.ask(opening)])
+    pipeline, _first, turns = _opened(corpus_hash_index, "消保法第二十五条是什么")
     for follow_up in ("那55条呢", "那五十五条呢"):
         answer = pipeline.ask(follow_up, history=turns)
         assert answer.citations[0].locator == "《消费者权益保护法》第五十五条", follow_up
