@@ -46,31 +46,45 @@ Locate = Callable[[CitedPassage], "str | None"]
 _CITATION_LINE = re.compile(r"^\[(\d{1,3})\] (.+?)\s+\(([\w.-]+):(\d+)-(\d+)\)", re.MULTILINE)
 _STATUTE_LOCATOR = re.compile(rf"^《[^》]+》{ARTICLE_LABEL_RE.pattern}$")
 _ORDINAL = r"[0-9]{1,2}|[一二两三四五六七八九十]{1,3}"
-_SOURCE_NOUN = r"(?:引用|引文|来源|出处|依据|根据|法条|条文|条款|资料)"
-_UNIT = r"(?:条|个|处|项|点)"
-# how the asker points back at the answer: 你刚才说的, 上面那个, 你引用的, 回答里的
+# words that name a source of the answer after 第N条 too ("第2条引用"; "第2条规定" is an article)
+_SOURCE = r"(?:引用|引文|来源|出处)"
+# words that name one after 第N个 / 第N处 only ("第二个依据"; "第二个条款" of one's own contract is not)
+_SOURCE_ITEM = r"(?:引用|引文|来源|出处|依据|法条|条文)"
+# the asker pointing back at the answer, with 你 or the answer named: 你刚才说的, 你刚提到的, 回答里的
 _BACK = (
-    r"(?:(?:你|您)(?:刚才|刚刚|前面|上面)?(?:说|提|引|列|给|讲|写)(?:的|到的|出的|用的|了的)?"
-    r"|(?:刚才|刚刚|上面|前面|之前|上述)(?:你|您)?(?:说|提|引|列|给|讲|写)?(?:的|到的|出的|用的)?(?:那个|那|这个)?"
-    r"|(?:回答|答案)(?:里|中)?的?)"
+    r"(?:(?:你|您)(?:刚才|刚刚|刚|前面|上面)?(?:说|提到|提|引用|引|列|给|讲|写)(?:的|到的|出的|用的|了的)"
+    r"|(?:刚才|刚刚|上面|前面)(?:你|您)(?:说|提到|提|引用|引|列|给|讲|写)(?:的|到的|出的|用的)?"
+    r"|(?:刚才|刚刚|前面)(?:说|提到|提|引用|引|列|讲)(?:的|到的|出的|用的)"
+    r"|(?:回答|答案)(?:里|中)的?)"
 )
-# after 第N个, what shows it is one of the answer's sources and not a thing counted ("第二个孩子")
-_AFTER_AN_ITEM = r"(?=\s*(?:呢|是|说|讲|跟|和|与|同|有|在|对|能|可|也|适用|的意思|什么|啥|[、？?，,。!！]|$))"
+# what a question that is nothing but a pointer may add: "那第三个呢", "第二个是啥意思", "再解释下第二个"
+_ONLY_ASKS = (
+    r"\s*(?:呢|是什么|是啥|是什么意思|是啥意思|什么意思|啥意思|说的?是?什么|讲的?是?什么|说的?啥|讲的?啥|"
+    r"是什么内容|的原文|原文是什么|具体说说|详细说说)?\s*[？?。!！]?\s*$"
+)
+_LEAD = r"^\s*(?:那|那么|再|请)?(?:解释一下|解释下|说说|讲讲|展开说说|看看)?(?:上面|刚才|前面|你说的|你引用的)?(?:的|那个)?\s*"
 LAST = -1  # 最后一个
 ONLY = -2  # 这条, when the answer cited one source
 AGREEMENT_CLAUSE = -3  # 那条协议条款: the agreement's clause the answer cited
 _POINTER = re.compile(
     r"[\[［【]\s*(?P<bracket>[0-9]{1,2})\s*[\]］】]"  # [2]
-    rf"|(?:引用|引文|来源|出处)\s*(?P<named>{_ORDINAL})(?![0-9一二两三四五六七八九十])"  # 引用2, 引用二
-    rf"|{_BACK}\s*第\s*(?P<back>{_ORDINAL})\s*(?:{_UNIT}{_SOURCE_NOUN}?|(?=\s*[和与、]\s*第))"  # 你刚才说的第一条
-    rf"|第\s*(?P<noun>{_ORDINAL})\s*(?:个|处)\s*{_SOURCE_NOUN}"  # 第二个引用, 第一处依据
-    rf"|第\s*(?P<item>{_ORDINAL})\s*个{_AFTER_AN_ITEM}"  # 第二个呢, 第一个和第三个有什么区别
-    rf"|(?P<last>最后一个{_SOURCE_NOUN}?|最后一条{_SOURCE_NOUN})"
-    r"|(?P<agreement>(?:上面|刚才|你说的|你引用的)?(?:那|这)(?:一)?(?:条|个)(?:协议条款|协议里的条款|协议))"
-    rf"|(?P<only>(?:这一?条|该条|那一?条)(?:规定|法条|条文|条款)?{_AFTER_AN_ITEM})"
+    # 引用2, 引用二 (not 引用一段, 出处一定, 来源一直)
+    rf"|{_SOURCE}\s*(?P<named>[0-9]{{1,2}}|[一二两三四五六七八九十]{{1,3}}(?=\s*(?:呢|说|讲|是|和|与|跟|、|[？?，,]|$)))"
+    rf"|{_BACK}\s*第\s*(?P<back>{_ORDINAL})(?![0-9零〇一二两三四五六七八九十百千])\s*(?:条|个|处|项|点)?"  # 你刚才说的第一条
+    rf"|第\s*(?P<noun>{_ORDINAL})\s*(?:(?:个|处){_SOURCE_ITEM}|条{_SOURCE})"  # 第二个引用, 第2条引用
+    # 第一条和第三条引用: a pair named as sources once
+    rf"|第\s*(?P<pair>{_ORDINAL})\s*(?:条|个)(?=\s*[和与、]\s*第\s*(?:{_ORDINAL})\s*(?:条|个)\s*{_SOURCE_ITEM})"
+    # a question that is nothing but positions: 那第三个呢, 第一个和第三个有什么区别
+    rf"|{_LEAD}第\s*(?P<item>{_ORDINAL})\s*个(?=(?:\s*[和与跟、]\s*第\s*(?:{_ORDINAL})\s*个)?"
+    rf"(?:{_ONLY_ASKS}|\s*(?:有什么区别|有啥区别|的区别|区别在哪|分别)))"
+    rf"|(?P<last>(?:倒数第一[个条]|最后(?:一个|一条|那个|那条))(?:{_SOURCE_ITEM}|(?={_ONLY_ASKS})))"
+    rf"|(?P<agreement>^\s*(?:上面|刚才)?(?:那|这)一?条(?:协议条款|协议里的条款))"
+    rf"|(?P<only>^\s*(?:那么?)?(?:这一?条|该条|那一?条)(?:规定|法条|条文)?(?=\s*(?:对|也|是|说|讲|适用|能|可以|有|的意思|什么|啥|呢|[？?，,])))"
 )
-# "…第1条和第2条": the list goes on
-_AND_NEXT = re.compile(rf"\s*[、和及与跟,，]\s*第\s*({_ORDINAL})\s*{_UNIT}?")
+# "…第1条和第2条", "引用1和2": the list goes on
+_AND_NEXT = re.compile(
+    rf"\s*[、和及与跟]\s*(?:第\s*({_ORDINAL})\s*(?:条|个|处|项|点)?{_SOURCE_ITEM}?|([0-9]{{1,2}})(?![0-9条个]))"
+)
 
 
 def answer_texts(history: Iterable[HistoryItem]) -> list[str]:
@@ -119,8 +133,10 @@ def answer_references(question: str) -> list[tuple[int, int, int]]:
         if number:
             out.append((m.start(), m.end(), number))
         end = m.end()
-        while kind in ("back", "item", "bracket") and (more := _AND_NEXT.match(question, end)):
-            if number := to_int(more.group(1)):
+        while kind in ("back", "item", "bracket", "named", "noun", "pair") and (
+            more := _AND_NEXT.match(question, end)
+        ):
+            if number := to_int(more.group(1) or more.group(2)):
                 out.append((more.start(), more.end(), number))
             end = more.end()
     return out
@@ -143,10 +159,16 @@ def read_pointers(
         passage = next((p for cited in listings for p in cited.values() if p.article == number), None)
         if passage is not None:
             edits.append((start, end, passage))
-    for start, end, number in answer_references(question):
-        if any(s < end and start < e for s, e, _p in edits):
-            continue  # the article number of a cited source, already read so
-        edits.append((start, end, _listed(listings, number)))
+    pointers = [
+        (start, end, number)
+        for start, end, number in answer_references(question)
+        if not any(s < end and start < e for s, e, _p in edits)  # an article number of a cited source, read so
+    ]
+    # positions asked together ("引用1和2") are read in one answer: the last that lists them all
+    positions = {number for _s, _e, number in pointers if number > 0}
+    together = [cited for cited in listings if positions <= cited.keys()][:1]
+    for start, end, number in pointers:
+        edits.append((start, end, _listed(together or listings, number)))
     if not edits:
         return None
     text, ids = question, []

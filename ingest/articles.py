@@ -157,7 +157,7 @@ _CLAUSE_START = re.compile(r"[，。？！；,;?!\n]")
 # is about guardianship); "本法第二十条" in a statute's own text is its own article.
 _UNKNOWN_DOCUMENT = re.compile(
     r"(?<![本该此这那])(?<!这个)(?<!这部)(?<!那个)(?<!上述)(?<!前述)(?P<word>(?<![办说方做想])法|法案|条例|办法|规定|解释|合同|协议书|协议|规章制度|制度|政策|章程|细则|规则|公约|守则|"
-    r"说明书|[A-Za-z]{2,})[》」”\"']?(?:里面|里|中|的|上)?\s*$"
+    r"说明书|手册|规约|须知|遗嘱|告知书|承诺书|公告|简章|合约|[A-Za-z]{2,})[》」”\"']?(?:里面|里|中|的|上)?\s*$"
 )
 # what a 民法典 part or a reference to one of ours may end in: 民法典买卖合同第六百一十条, 民法典规定第五百八十四条
 _OURS_WITH = ("合同", "规定")

@@ -302,7 +302,7 @@ def test_a_bare_number_after_another_partys_document_is_that_documents(corpus_ha
         ("引用二说的啥", [2]),
         ("上面第二个呢", [2]),
         ("那第三个呢", [3]),
-        ("第二个跟我们这种情况有关系吗", [2]),
+        ("第二个是啥意思", [2]),
         ("再解释下第二个", [2]),
         ("第一个和第三个有什么区别", [1, 3]),
         ("刚才提到的第1条和第2条有什么区别", [1, 2]),
@@ -311,6 +311,28 @@ def test_a_bare_number_after_another_partys_document_is_that_documents(corpus_ha
         ("最后一个引用是什么意思", [LAST]),
         ("这条对企业用户也适用吗", [ONLY]),
         ("上面那条协议条款对我们企业也适用吗", [AGREEMENT_CLAUSE]),
+        ("你刚说的第一条是啥意思", [1]),
+        ("你刚提到的第二条呢", [2]),
+        ("第一条和第三条引用分别讲什么", [1, 3]),
+        ("第2条引用呢", [2]),
+        ("倒数第一个引用讲的啥", [LAST]),
+        ("最后一条呢", [LAST]),
+        ("最后那个引用说的是啥", [LAST]),
+        ("引用1和2有什么不同", [1, 2]),
+        # everyday words, not pointers
+        ("最后一个月的工资老板扣着不发怎么办", []),
+        ("我买了两个充电宝，第一个有质量问题，能退吗", []),
+        ("第二个也不能充电，商家也不管", []),
+        ("刚才的第一个客服说可以退，后来又说不行", []),
+        ("我之前的第二个网店也是这样，能投诉吗", []),
+        ("他有两个孩子，第二个是非婚生的，也能分吗", []),
+        ("如果我只引用一段，并注明了作者呢", []),
+        ("转载时出处一定要写清楚吗", []),
+        ("保姆说她的收入来源一直就是我爸，能多分吗", []),
+        ("我和房东签的那个协议里写押金一律不退，有效吗", []),
+        ("遗嘱里第二个条款写着房子给保姆，有效吗", []),
+        ("商家退货须知上面写的第3条说拆封不退，合法吗", []),
+        ("我转发的这条是别人写的，我也要担责吗", []),
         ("你刚才说的第五百八十四条", []),  # an article number, not a position in the list
         ("你能解释一下民法典第二条吗", []),  # the law's own article, named
         ("你再说说消保法第一条是什么", []),
@@ -353,6 +375,11 @@ def test_a_pointer_is_read_with_the_answer_that_lists_its_number() -> None:
     assert read_pointers("第二个引用呢", history, _locate, _unnamed) == (
         "《用户协议》三、您的权利和义务 第8条第(4)项呢",
         ("agreement/3/8/4",),
+    )
+    # positions asked together are read in one answer, the last that lists them all
+    assert read_pointers("引用1和2有什么不同", history, _locate, _unnamed) == (
+        "《消费者权益保护法》第二十五条、《用户协议》三、您的权利和义务 第8条第(4)项有什么不同",
+        ("cpl/25", "agreement/3/8/4"),
     )
     # an article number a cited source has is that source, whatever the list's length
     assert read_pointers("刚才那个第二十五条，拆封了的还能退吗", history, _locate, _unnamed) == (
