@@ -87,6 +87,18 @@ _AND_NEXT = re.compile(
 )
 
 
+def citation_line(number: int, locator: str, doc_id: str, start: int, end: int) -> str:
+    """One line of an answer's citation list, as the conversation keeps it and :func:`cited_passages` reads it."""
+    return f"[{number}] {locator}  ({doc_id}:{start}-{end})"
+
+
+def citation_listing(sources: Iterable[CitedPassage]) -> str:
+    """A citation list for a message that has none in its text (an HTTP client's turn that sent the answer's
+    citations beside its text), so a follow-up can point at them."""
+    lines = [citation_line(s.number, s.locator, s.doc_id, s.start, s.end) for s in sources]
+    return "\n\n【引用】\n" + "\n".join(lines) if lines else ""
+
+
 def answer_texts(history: Iterable[HistoryItem]) -> list[str]:
     """The texts of the conversation's assistant messages, in order (none when it holds questions only)."""
     texts = []
@@ -162,7 +174,9 @@ def read_pointers(
     pointers = [
         (start, end, number)
         for start, end, number in answer_references(question)
-        if not any(s < end and start < e for s, e, _p in edits)  # an article number of a cited source, read so
+        if not any(
+            s < end and start < e for s, e, _p in edits
+        )  # an article number of a cited source, read so
     ]
     # positions asked together ("引用1和2") are read in one answer: the last that lists them all
     positions = {number for _s, _e, number in pointers if number > 0}

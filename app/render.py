@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from app.answer import Answer
 from app.conversation import Turn
+from app.pointers import citation_line
 
 _EMPHASIS = re.compile(r"\*\*|__")
 _ITEM = re.compile(r"[-*•]\s+(.*)")
@@ -126,7 +127,9 @@ def to_text(answer: Answer, *, show_scores: bool = False) -> str:
         lines += ["", "【引用】"]
         for c in answer.citations:
             score = f"  score={c.score:.3f}" if show_scores else ""
-            lines.append(f"[{c.number}] {c.locator}{c.source_mark}  ({c.doc_id}:{c.start}-{c.end}){score}")
+            lines.append(
+                citation_line(c.number, f"{c.locator}{c.source_mark}", c.doc_id, c.start, c.end) + score
+            )
             if c.breadcrumb:
                 lines.append(f"    {c.breadcrumb}")
             lines.append("    " + display_text(c.quote).replace("\n", "\n    "))

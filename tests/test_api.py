@@ -86,10 +86,15 @@ def test_ask_accepts_and_validates_history_but_answers_the_question_alone(client
     alone = client.post("/v1/ask", json={"question": NAMED}).json()
     followed = client.post("/v1/ask", json={"question": NAMED, "history": history, "k": 4}).json()
     assert followed["question_context"] is None
-    assert followed["question"] == alone["question"] and followed["citations"][0]["chunk_id"] == alone["citations"][0]["chunk_id"]
+    assert (
+        followed["question"] == alone["question"]
+        and followed["citations"][0]["chunk_id"] == alone["citations"][0]["chunk_id"]
+    )
     # a bare lookup is answered from the article it names: that is what it retrieved, whatever k
     assert [r["chunk_id"] for r in followed["retrieved"]][:1] == ["civil-code/1202"]
-    with_a_matter = client.post("/v1/ask", json={"question": "AI服务宕机造成损失，平台要赔吗？", "k": 4}).json()
+    with_a_matter = client.post(
+        "/v1/ask", json={"question": "AI服务宕机造成损失，平台要赔吗？", "k": 4}
+    ).json()
     assert len([r for r in with_a_matter["retrieved"] if r["via"] not in ("issue", "xref")]) == 4
     bad = client.post("/v1/ask", json={"question": NAMED, "history": [{"role": "bot", "content": "x"}]})
     _one_line_error(bad, 422, contains="history.0.role", param="history.0.role")
@@ -97,14 +102,18 @@ def test_ask_accepts_and_validates_history_but_answers_the_question_alone(client
     _one_line_error(bad, 422, contains="history.0.content", param="history.0.content")
 
 
-def test_question_longer_than_the_setting_is_422_with_the_limit(client: TestClient, corpus_hash_index: Settings) -> None:
+def test_question_longer_than_the_setting_is_422_with_the_limit(
+    client: TestClient, corpus_hash_index: Settings
+) -> None:
     limit = corpus_hash_index.max_question_chars
     at_limit = (NAMED * limit)[:limit]
     assert client.post("/v1/ask", json={"question": at_limit}).status_code == 200
     response = client.post("/v1/ask", json={"question": at_limit + "？"})
     message = _one_line_error(response, 422, contains="问题过长", param="question")
     assert f"{limit + 1} 字" in message and f"{limit} 字以内" in message
-    chat = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": at_limit + "？"}]})
+    chat = client.post(
+        "/v1/chat/completions", json={"messages": [{"role": "user", "content": at_limit + "？"}]}
+    )
     _one_line_error(chat, 422, contains="问题过长", param="messages")
 
 
@@ -117,7 +126,11 @@ def test_question_longer_than_the_setting_is_422_with_the_limit(client: TestClie
         ({"question": 12}, "question: Input should be a valid string", "question"),
         ({"question": NAMED, "k": 0}, "k: Input should be greater than or equal to 1", "k"),
         ({"question": NAMED, "k": "many"}, "k: Input should be a valid integer", "k"),
-        ({"question": NAMED, "answerer": "llm"}, "answerer: 'llm' is not configured (available: extractive)", "answerer"),
+        (
+            {"question": NAMED, "answerer": "llm"},
+            "answerer: 'llm' is not configured (available: extractive)",
+            "answerer",
+        ),
         ({"question": NAMED, "top_k": 3}, "top_k: Extra inputs are not permitted", "top_k"),
         ([NAMED], "body: must be a JSON object", "body"),
     ],
@@ -127,7 +140,9 @@ def test_bad_ask_bodies_are_one_line_422(client: TestClient, body: object, conta
 
 
 def test_malformed_json_is_422_naming_the_position(client: TestClient) -> None:
-    response = client.post("/v1/ask", content=b'{"question": "x",}', headers={"content-type": "application/json"})
+    response = client.post(
+        "/v1/ask", content=b'{"question": "x",}', headers={"content-type": "application/json"}
+    )
     _one_line_error(response, 422, contains="not valid JSON", param="body")
 
 
@@ -135,9 +150,16 @@ def test_body_over_64_kb_is_413_declared_or_chunked(client: TestClient) -> None:
     limit = 64 * 1024
     base = json.dumps({"question": NAMED}, ensure_ascii=False).encode("utf-8")
     exactly = base + b" " * (limit - len(base))  # valid JSON, padded to the limit
-    assert client.post("/v1/ask", content=exactly, headers={"content-type": "application/json"}).status_code == 200
+    assert (
+        client.post("/v1/ask", content=exactly, headers={"content-type": "application/json"}).status_code
+        == 200
+    )
     over = exactly + b" "
-    _one_line_error(client.post("/v1/ask", content=over, headers={"content-type": "application/json"}), 413, contains="65536 bytes")
+    _one_line_error(
+        client.post("/v1/ask", content=over, headers={"content-type": "application/json"}),
+        413,
+        contains="65536 bytes",
+    )
 
     def chunked() -> Iterator[bytes]:  # no Content-Length: the limit must hold on the bytes actually sent
         yield base[:-1]
@@ -153,23 +175,36 @@ def test_body_over_64_kb_is_413_declared_or_chunked(client: TestClient) -> None:
 # -- /v1/chat/completions ---------------------------------------------------------------------------
 
 
-def test_chat_completion_carries_answer_citations_and_warning(client: TestClient, corpus_hash_index: Settings) -> None:
+def test_chat_completion_carries_answer_citations_and_warning(
+    client: TestClient, corpus_hash_index: Settings
+) -> None:
     messages = [
         {"role": "system", "content": "你是法律助手"},
         {"role": "user", "content": CONSUMER},
         {"role": "assistant", "content": "《消费者权益保护法》第五十五条……[1]"},
         {"role": "user", "content": NAMED},  # the last user message is the question
     ]
-    response = client.post("/v1/chat/completions", json={"model": "my-model", "messages": messages, "temperature": 0.2})
+    response = client.post(
+        "/v1/chat/completions", json={"model": "my-model", "messages": messages, "temperature": 0.2}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     answer = _pipeline(client).ask(NAMED)
-    assert body["object"] == "chat.completion" and body["model"] == "my-model" and body["id"].startswith("chatcmpl-")
+    assert (
+        body["object"] == "chat.completion"
+        and body["model"] == "my-model"
+        and body["id"].startswith("chatcmpl-")
+    )
     choice = body["choices"][0]
     assert choice["message"]["role"] == "assistant" and choice["finish_reason"] == "stop"
     content = choice["message"]["content"]
     assert content == to_text(answer)  # the answer with its [n], the citation list as text, the warning
-    assert content.startswith(WARNING) and content.rstrip().endswith(WARNING) and "[1]" in content and "【引用】" in content
+    assert (
+        content.startswith(WARNING)
+        and content.rstrip().endswith(WARNING)
+        and "[1]" in content
+        and "【引用】" in content
+    )
     assert body["warning"] == WARNING and body["abstained"] is False
     assert [c["chunk_id"] for c in body["citations"]] == [c.chunk_id for c in answer.citations]
     assert body["citations"][0]["locator"] in content
@@ -180,12 +215,18 @@ def test_chat_completion_carries_answer_citations_and_warning(client: TestClient
 
 def test_chat_accepts_text_content_parts_and_rejects_others(client: TestClient) -> None:
     parts = [{"type": "text", "text": NAMED}]
-    response = client.post("/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": parts}]})
+    response = client.post(
+        "/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": parts}]}
+    )
     assert response.status_code == 200 and response.json()["citations"][0]["chunk_id"] == "civil-code/1202"
     image = [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}]
-    bad = client.post("/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": image}]})
+    bad = client.post(
+        "/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": image}]}
+    )
     _one_line_error(bad, 422, contains="only text parts", param="messages.0.content")
-    none = client.post("/v1/chat/completions", json={"model": "m", "messages": [{"role": "system", "content": "hi"}]})
+    none = client.post(
+        "/v1/chat/completions", json={"model": "m", "messages": [{"role": "system", "content": "hi"}]}
+    )
     _one_line_error(none, 422, contains="no message with role 'user'", param="messages")
     empty = client.post("/v1/chat/completions", json={"model": "m", "messages": []})
     _one_line_error(empty, 422, param="messages")
@@ -220,7 +261,9 @@ def test_chat_stream_sends_openai_chunks_then_done(client: TestClient) -> None:
 # -- documents, passages, verify, health ----------------------------------------------------------
 
 
-def test_documents_lists_the_manifest_with_chunk_counts(client: TestClient, corpus_hash_index: Settings) -> None:
+def test_documents_lists_the_manifest_with_chunk_counts(
+    client: TestClient, corpus_hash_index: Settings
+) -> None:
     body = client.get("/v1/documents").json()
     manifest = load_manifest(corpus_hash_index.corpus_dir)
     assert [d["doc_id"] for d in body["documents"]] == [m.doc_id for m in manifest]
@@ -245,7 +288,9 @@ def test_passage_has_text_offsets_locator_and_neighbours(
     assert response.status_code == 200, response.text
     body = response.json()
     chunk = _pipeline(client).index.chunks[chunk_id]
-    assert body["chunk_id"] == chunk_id and body["locator"] == chunk.locator and body["doc_id"] == chunk.doc_id
+    assert (
+        body["chunk_id"] == chunk_id and body["locator"] == chunk.locator and body["doc_id"] == chunk.doc_id
+    )
     quote, sha = _corpus_slice(corpus_hash_index, body["file"], body["start"], body["end"])
     assert quote == body["text"] == chunk.text and sha == body["sha256"]
     assert (body["previous"], body["next"]) == (previous, following)
@@ -262,11 +307,15 @@ def test_passage_neighbours_stop_at_document_ends(client: TestClient) -> None:
 
 
 def test_unknown_passage_is_a_404_json_error(client: TestClient) -> None:
-    _one_line_error(client.get("/v1/passages/civil-code/99999"), 404, contains="civil-code/99999", param="chunk_id")
+    _one_line_error(
+        client.get("/v1/passages/civil-code/99999"), 404, contains="civil-code/99999", param="chunk_id"
+    )
     _one_line_error(client.get("/v1/nothing-here"), 404, contains="no such endpoint")
 
 
-def test_verify_checks_a_posted_answer_like_legalqa_verify(client: TestClient, corpus_hash_index: Settings) -> None:
+def test_verify_checks_a_posted_answer_like_legalqa_verify(
+    client: TestClient, corpus_hash_index: Settings
+) -> None:
     answer = client.post("/v1/ask", json={"question": CONSUMER}).json()
     checked = client.post("/v1/verify", json=answer).json()  # the /v1/ask body as is
     assert checked["ok"] is True and checked["total"] == len(answer["citations"]) > 0
@@ -274,9 +323,13 @@ def test_verify_checks_a_posted_answer_like_legalqa_verify(client: TestClient, c
     tampered = json.loads(json.dumps(answer))
     tampered["citations"][0]["quote"] = tampered["citations"][0]["quote"] + "（不承担责任）"
     bad = client.post("/v1/verify", json=tampered).json()
-    reference = verify_answer(Answer.from_dict(_without(tampered, "question_context")), corpus_hash_index.corpus_dir)
+    reference = verify_answer(
+        Answer.from_dict(_without(tampered, "question_context")), corpus_hash_index.corpus_dir
+    )
     assert bad["ok"] is False and bad["verified"] == bad["total"] - 1
-    assert bad["checks"] == [{"number": c.number, "locator": c.locator, "ok": c.ok, "problem": c.problem} for c in reference]
+    assert bad["checks"] == [
+        {"number": c.number, "locator": c.locator, "ok": c.ok, "problem": c.problem} for c in reference
+    ]
 
 
 def test_verify_checks_the_notes_and_text_too_like_legalqa_verify(client: TestClient) -> None:
@@ -293,14 +346,24 @@ def test_verify_checks_the_notes_and_text_too_like_legalqa_verify(client: TestCl
 @pytest.mark.parametrize(
     ("mutate", "contains", "param"),
     [
-        (lambda a: a["citations"][0].update(file="../../../etc/passwd"), "is not a path inside the corpus", "citations.0.file"),
-        (lambda a: a["citations"][0].update(file="/etc/passwd"), "is not a path inside the corpus", "citations.0.file"),
+        (
+            lambda a: a["citations"][0].update(file="../../../etc/passwd"),
+            "is not a path inside the corpus",
+            "citations.0.file",
+        ),
+        (
+            lambda a: a["citations"][0].update(file="/etc/passwd"),
+            "is not a path inside the corpus",
+            "citations.0.file",
+        ),
         (lambda a: a["citations"][0].update(start="0"), "start and end must be integers", "citations.0"),
         (lambda a: a.pop("question"), "not an Answer JSON", None),
         (lambda a: a.update(surprise=1), "not an Answer JSON", None),
     ],
 )
-def test_verify_refuses_what_is_not_an_answer(client: TestClient, mutate, contains: str, param: str | None) -> None:  # noqa: ANN001
+def test_verify_refuses_what_is_not_an_answer(
+    client: TestClient, mutate, contains: str, param: str | None
+) -> None:  # noqa: ANN001
     answer = client.post("/v1/ask", json={"question": CONSUMER}).json()
     mutate(answer)
     _one_line_error(client.post("/v1/verify", json=answer), 422, contains=contains, param=param)
@@ -321,7 +384,11 @@ def test_healthz_and_openapi(client: TestClient) -> None:
 ANSWERING = [
     ("POST", "/v1/ask", {"question": NAMED}),
     ("POST", "/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": NAMED}]}),
-    ("POST", "/v1/chat/completions", {"model": "m", "stream": True, "messages": [{"role": "user", "content": NAMED}]}),
+    (
+        "POST",
+        "/v1/chat/completions",
+        {"model": "m", "stream": True, "messages": [{"role": "user", "content": NAMED}]},
+    ),
     ("POST", "/v1/ask", {"question": "今天天气怎么样？"}),  # an abstention is an answer too
     ("GET", "/v1/documents", None),
     ("GET", "/v1/passages/civil-code/1202", None),
@@ -331,7 +398,9 @@ ANSWERING = [
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ANSWERING)
-def test_every_answering_endpoint_carries_the_warning(client: TestClient, method: str, path: str, body: object) -> None:
+def test_every_answering_endpoint_carries_the_warning(
+    client: TestClient, method: str, path: str, body: object
+) -> None:
     if body == "ANSWER":
         body = client.post("/v1/ask", json={"question": NAMED}).json()
     response = client.request(method, path, json=body)
@@ -351,14 +420,21 @@ def _with_lone_surrogate(body: dict) -> bytes:
     ("path", "body"),
     [
         ("/v1/chat/completions", {"model": "m@", "messages": [{"role": "user", "content": NAMED}]}),
-        ("/v1/chat/completions", {"model": "m@", "stream": True, "messages": [{"role": "user", "content": NAMED}]}),
+        (
+            "/v1/chat/completions",
+            {"model": "m@", "stream": True, "messages": [{"role": "user", "content": NAMED}]},
+        ),
         ("/v1/ask", {"question": NAMED + "@"}),
         ("/v1/verify", {"question": "q", "text": "t@", "citations": [], "abstained": True, "answerer": "x"}),
     ],
 )
-def test_lone_surrogates_in_a_request_never_break_the_response(client: TestClient, path: str, body: dict) -> None:
+def test_lone_surrogates_in_a_request_never_break_the_response(
+    client: TestClient, path: str, body: dict
+) -> None:
     # before: the echoed model name made a 500 (non-stream) or a 200 stream with an empty body
-    response = client.post(path, content=_with_lone_surrogate(body), headers={"content-type": "application/json"})
+    response = client.post(
+        path, content=_with_lone_surrogate(body), headers={"content-type": "application/json"}
+    )
     assert response.status_code == 200, response.text
     text = response.content.decode("utf-8")  # strict: the body is valid UTF-8
     assert WARNING in text and "Traceback" not in text
@@ -373,7 +449,12 @@ def test_lone_surrogates_in_a_request_never_break_the_response(client: TestClien
 
 def test_bearer_token_is_required_when_set(corpus_hash_index: Settings) -> None:
     with TestClient(create_app(corpus_hash_index, token="s3cret-token")) as c:
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret-token"}, {"Authorization": "Bearer "}):
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong"},
+            {"Authorization": "Basic s3cret-token"},
+            {"Authorization": "Bearer "},
+        ):
             response = c.post("/v1/ask", json={"question": NAMED}, headers=headers)
             _one_line_error(response, 401, contains="bearer token")
             assert response.headers["www-authenticate"] == "Bearer"
@@ -385,14 +466,18 @@ def test_bearer_token_is_required_when_set(corpus_hash_index: Settings) -> None:
         assert c.get("/healthz").status_code == 200 and c.get("/openapi.json").status_code == 200
 
 
-def test_token_comes_from_the_environment(corpus_hash_index: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_token_comes_from_the_environment(
+    corpus_hash_index: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LEGALQA_API_TOKEN", "from-env")
     with TestClient(create_app(corpus_hash_index)) as c:
         assert c.get("/v1/documents").status_code == 401
         assert c.get("/v1/documents", headers={"Authorization": "Bearer from-env"}).status_code == 200
 
 
-def test_missing_index_is_503_with_the_ingest_hint_then_recovers(corpus_hash_index: Settings, tmp_path: Path) -> None:
+def test_missing_index_is_503_with_the_ingest_hint_then_recovers(
+    corpus_hash_index: Settings, tmp_path: Path
+) -> None:
     settings = replace(corpus_hash_index, data_dir=tmp_path / "data")
     with TestClient(create_app(settings, token="")) as c:
         for method, path, body in ANSWERING:
@@ -457,8 +542,28 @@ def test_pipeline_is_built_once_and_reopened_on_a_new_index_generation(index_cop
 def test_history_may_be_the_earlier_questions_as_strings(client: TestClient) -> None:
     follow_up = "第二十五条呢"
     as_messages = client.post(
-        "/v1/ask", json={"question": follow_up, "history": [{"role": "user", "content": "消保法第二十四条是什么"}]}
+        "/v1/ask",
+        json={"question": follow_up, "history": [{"role": "user", "content": "消保法第二十四条是什么"}]},
     ).json()
-    as_strings = client.post("/v1/ask", json={"question": follow_up, "history": ["消保法第二十四条是什么"]}).json()
+    as_strings = client.post(
+        "/v1/ask", json={"question": follow_up, "history": ["消保法第二十四条是什么"]}
+    ).json()
     assert as_strings["question_context"] == as_messages["question_context"] == "消保法第二十五条呢"
     assert as_strings["citations"][0]["locator"] == "《消费者权益保护法》第二十五条"
+
+
+def test_ask_history_may_carry_an_answers_citations_for_a_follow_up_to_point_at(client: TestClient) -> None:
+    opening = "民法典第五百七十七条和第五百八十四条是什么"
+    first = client.post("/v1/ask", json={"question": opening}).json()
+    assert [c["chunk_id"] for c in first["citations"]][:2] == ["civil-code/577", "civil-code/584"]
+    history = [
+        {"role": "user", "content": opening},
+        {"role": "assistant", "content": first["text"], "citations": first["citations"]},  # as returned
+    ]
+    pointed = client.post("/v1/ask", json={"question": "第二个引用呢", "history": history}).json()
+    assert pointed["citations"][0]["chunk_id"] == "civil-code/584"
+    assert "《民法典》第五百八十四条" in pointed["question_context"]
+    # the text alone lists no sources: the pointer is left out, never read as an article of the 民法典
+    bare = [history[0], {"role": "assistant", "content": first["text"]}]
+    blind = client.post("/v1/ask", json={"question": "你刚才说的第一条是什么意思", "history": bare}).json()
+    assert "civil-code/1" not in [c["chunk_id"] for c in blind["citations"]]

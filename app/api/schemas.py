@@ -15,6 +15,18 @@ MAX_K = 50
 MAX_TURNS = 100
 
 
+class CitedSource(BaseModel):
+    """A citation of an earlier answer, as ``/v1/ask`` returned it (its other fields are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    number: int = Field(ge=1)
+    locator: str
+    doc_id: str
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
 class Turn(BaseModel):
     """One earlier message of a conversation."""
 
@@ -22,6 +34,11 @@ class Turn(BaseModel):
 
     role: Literal["user", "assistant", "system"]
     content: str
+    citations: list[CitedSource] | None = Field(
+        default=None,
+        description="an assistant turn's `citations` as /v1/ask returned them, so a follow-up can point at "
+        "its sources (“你刚才说的第一条”, “第二个引用呢”)",
+    )
 
 
 class AskRequest(BaseModel):
@@ -35,7 +52,9 @@ class AskRequest(BaseModel):
         "Python's ask(history=[...]) takes them); an elliptical follow-up is read against them "
         "(see `question_context`)",
     )
-    k: int | None = Field(default=None, ge=1, le=MAX_K, description="passages to retrieve (default LEGALQA_TOP_K)")
+    k: int | None = Field(
+        default=None, ge=1, le=MAX_K, description="passages to retrieve (default LEGALQA_TOP_K)"
+    )
     answerer: str | None = Field(default=None, description="extractive or llm (default LEGALQA_ANSWERER)")
 
     @field_validator("history", mode="before")

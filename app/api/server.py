@@ -27,6 +27,7 @@ from app.api.openai_compat import completion, completion_chunks, server_sent_eve
 from app.api.schemas import AskRequest, ChatCompletionRequest
 from app.conversation import Turn
 from app.pipeline import Pipeline, build_pipeline
+from app.pointers import CitedPassage, citation_listing
 from app.question import QuestionError, clean_question
 from app.verify import check_answer
 from app.warning import WARNING
@@ -68,7 +69,14 @@ def create_app(
     @v1.post("/ask", summary="Answer a question (the Answer JSON of `legalqa ask --json`)")
     def ask(body: AskRequest) -> JSONBody:
         check_question(body.question, settings, "question")
-        history = [Turn(t.role, t.content) for t in body.history or () if t.role in ("user", "assistant")]
+        history = [
+            Turn(
+                t.role,
+                t.content + citation_listing(CitedPassage(**c.model_dump()) for c in t.citations or ()),
+            )
+            for t in body.history or ()
+            if t.role in ("user", "assistant")
+        ]
         answer = answer_question(holder.get(), body.question, body.k, body.answerer, settings, history)
         # question_context: what a follow-up was read as against `history` (null when it stands alone)
         return JSONBody({**answer.to_dict(), "question_context": answer.searched or None})
