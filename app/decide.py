@@ -62,11 +62,12 @@ def decide(
         for section, clause in retriever.missing_agreement_parts(asked)
     )
     # "第十条是什么": read in the 民法典, and said so when other statutes of the corpus have a 第十条 too
-    missing += tuple(
-        assumed_statute_note(retriever.statute_title(docs[0]), ref.number, ref.suffix, len(docs) - 1)
-        for ref, docs in retriever.unnamed_articles(asked)
-        if len(docs) > 1
-    )
+    for ref in retriever.unnamed_articles(asked):
+        docs = retriever.statutes_with_article(ref)
+        if len(docs) > 1:
+            missing += (
+                assumed_statute_note(retriever.statute_title(docs[0]), ref.number, ref.suffix, len(docs) - 1),
+            )
     named = any(r.via == "lookup" for r in results)
     if missing and not named and not retriever.asks_more_than_references(asked):
         return Decision(MISSING_ARTICLE_TEXT, missing)

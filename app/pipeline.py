@@ -387,8 +387,8 @@ class Pipeline:
         """(start, end, number) of the article numbers in ``question`` that no law's name ties to a statute."""
         return [
             (ref.position, ref.position + len(ref.text), ref.number)
-            for ref in self.authority().names.article_refs(question)
-            if ref.doc_id is None and ref.text
+            for ref in self.authority().unnamed_articles(question)
+            if ref.text
         ]
 
     def ask(

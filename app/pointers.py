@@ -165,18 +165,21 @@ def read_pointers(
     is read in the last answer that lists it ("第二个引用呢" after an answer with one source is the one
     before's); one no answer lists, or any pointer without a citation list in the conversation, is left
     out of the question, never read as an article of the 民法典."""
+    numbers = unnamed(question)
+    references = answer_references(question)
+    if not numbers and not references:
+        return None  # most follow-ups: the conversation's answers are not read
     listings = [cited for text in reversed(answer_texts(history)) if (cited := cited_passages(text))]
     edits: list[tuple[int, int, CitedPassage | None]] = []
-    for start, end, number in unnamed(question):
+    for start, end, number in numbers:
         passage = next((p for cited in listings for p in cited.values() if p.article == number), None)
         if passage is not None:
             edits.append((start, end, passage))
+    # a pointer over an article number of a cited source ("你刚才说的第九条") is that source, read so above
     pointers = [
         (start, end, number)
-        for start, end, number in answer_references(question)
-        if not any(
-            s < end and start < e for s, e, _p in edits
-        )  # an article number of a cited source, read so
+        for start, end, number in references
+        if not any(s < end and start < e for s, e, _p in edits)
     ]
     # positions asked together ("引用1和2") are read in one answer: the last that lists them all
     positions = {number for _s, _e, number in pointers if number > 0}

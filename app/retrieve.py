@@ -168,12 +168,13 @@ class HybridRetriever:
                 titles.setdefault(chunk.doc_id, [chunk.doc_title, chunk.locator.split("》")[0] + "》"])
         self.names = StatuteNames(titles, repealed)
         # which statute articles the paper and the blog discuss, for "论文里提到的第1202条是什么"
-        self._discussed: dict[tuple[str, int], list[str]] = {}
+        discussed: dict[tuple[str, int], dict[str, None]] = {}
         for chunk in index.chunks.values():
             if chunk.kind in _COMMENTARY:
                 for ref in self.names.article_refs(chunk.text):
-                    if ref.doc_id and chunk.chunk_id not in self._discussed.get((ref.doc_id, ref.number), []):
-                        self._discussed.setdefault((ref.doc_id, ref.number), []).append(chunk.chunk_id)
+                    if ref.doc_id:
+                        discussed.setdefault((ref.doc_id, ref.number), {})[chunk.chunk_id] = None
+        self._discussed = {key: list(ids) for key, ids in discussed.items()}
         self._agreement_parts: frozenset[tuple[int, int]] | None = None
         self._titles = {doc_id: names[1] for doc_id, names in titles.items()}
 
@@ -231,7 +232,7 @@ class HybridRetriever:
         missing = []
         longest = max(self._article_counts, key=lambda d: self._article_counts[d], default=None)
         for ref in self.names.article_refs(question):
-            if ref.doc_id is None and longest and not self._docs_with_article(ref):
+            if ref.doc_id is None and longest and not self.statutes_with_article(ref):
                 ref = replace(ref, doc_id=longest)  # "第二千条是什么": past the end of the longest statute
             if ref.doc_id is None or self.lookup_article(ref.doc_id, ref.number, ref.suffix):
                 continue
@@ -376,7 +377,7 @@ class HybridRetriever:
     def _lookup(self, refs: Sequence[ArticleRef]) -> list[Retrieved]:
         out: list[Retrieved] = []
         for ref in refs:
-            docs = [ref.doc_id] if ref.doc_id else self._docs_with_article(ref)
+            docs = [ref.doc_id] if ref.doc_id else self.statutes_with_article(ref)
             for doc_id in docs[:1]:
                 for chunk in self.lookup_article(doc_id, ref.number, ref.suffix):
                     if all(r.chunk.chunk_id != chunk.chunk_id for r in out):
@@ -396,16 +397,16 @@ class HybridRetriever:
         chunks = [self.index.chunks[i] for i in dict.fromkeys(ids) if i in self.index.chunks]
         return [Retrieved(chunk=chunk, fused_score=1.0, via="lookup") for chunk in chunks]
 
-    def _docs_with_article(self, ref: ArticleRef) -> list[str]:
-        """A bare 第X条 with no statute named: prefer 民法典, the only code long enough for most numbers."""
+    def statutes_with_article(self, ref: ArticleRef) -> list[str]:
+        """The statutes that have the article a bare 第X条 names, no statute named: the one it is read in
+        first, the 民法典, the only code long enough for most numbers."""
         docs = [d for (d, a) in self._articles if a == article_key(d, ref.number, ref.suffix)[1]]
         return sorted(docs, key=lambda d: (d != "civil-code", d))
 
-    def unnamed_articles(self, question: str) -> list[tuple[ArticleRef, list[str]]]:
-        """Article numbers the question gives without their law ("第十条是什么"), each with the statutes
-        that have it, the one it is read in first."""
-        refs = [ref for ref in self.names.article_refs(question) if ref.doc_id is None]
-        return [(ref, self._docs_with_article(ref)) for ref in dict.fromkeys(refs)]
+    def unnamed_articles(self, question: str) -> list[ArticleRef]:
+        """Article numbers the question gives without their law ("第十条是什么"); a range's inner numbers
+        (第十至十二条: 十一) have no ``text`` of their own."""
+        return [ref for ref in self.names.article_refs(question) if ref.doc_id is None]
 
     def _matches(
         self,

@@ -340,10 +340,9 @@ class StatuteNames:
 def _asked_alone(text: str, start: int, end: int, raw: str, number: int) -> bool:
     """Whether the bare number at ``start`` opens its clause and is asked about ("1202条是什么"); written in
     Chinese numerals it must be at least 十 ("两条是什么" counts things)."""
-    before = _ASKED_ALONE_BEFORE.search(text, 0, start)
     if not raw.isdigit() and number < 10:
         return False
-    return bool(before and _ASKED_ALONE_AFTER.match(text, end))
+    return bool(_ASKED_ALONE_BEFORE.search(text, 0, start) and _ASKED_ALONE_AFTER.match(text, end))
 
 
 def _adjacent(text: str, mentions: list[tuple[int, int, str]], pos: int) -> bool:
