@@ -68,12 +68,13 @@ def decide(
             missing += (
                 assumed_statute_note(retriever.statute_title(docs[0]), ref.number, ref.suffix, len(docs) - 1),
             )
+    missing = tuple(dict.fromkeys(missing))  # a number named twice ("第二千条…第2000条") is noted once
     named = any(r.via == "lookup" for r in results)
     if missing and not named and not retriever.asks_more_than_references(asked):
         return Decision(MISSING_ARTICLE_TEXT, missing)
     # a statute we do not hold ("劳动合同法第三十九条是什么", "合同法第52条"): said so, never answered from
     # whatever ranks; a question with a matter of its own is answered from the corpus, with the note
-    others = tuple(other_statute_note(o) for o in retriever.names.other_statutes(asked))
+    others = tuple(dict.fromkeys(other_statute_note(o) for o in retriever.names.other_statutes(asked)))
     # (not when it names one of ours too: "民法典和合同法有什么区别？" is answered, with the note)
     if (
         others

@@ -320,3 +320,9 @@ def test_a_number_no_statute_has_is_named_missing_from_the_longest(pipeline) -> 
     answer = pipeline.ask("第二千条是什么")
     assert answer.abstained and answer.text == MISSING_ARTICLE_TEXT and not answer.citations
     assert answer.notes == (missing_article_note("《民法典》", 1260, 2000),)
+
+
+def test_a_number_named_twice_is_noted_once(pipeline) -> None:
+    answer = pipeline.ask("民法典第二千条和第2000条说的是什么")
+    assert answer.notes == (missing_article_note("《民法典》", 1260, 2000),)
+    assert len(pipeline.ask("第十条和第10条是什么").notes) == 1
