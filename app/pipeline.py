@@ -263,11 +263,16 @@ class Pipeline:
 
     def _readings(self, retriever: Retriever, question: str, focus: str, depth: int) -> _Readings:
         merged = retriever.retrieve(question, depth, focus=focus)
+        alone = retriever.retrieve(focus, depth)
+        if not any(r.via == "lookup" for r in alone):
+            # an article only the conversation named ("民法典第五百七十七条" … "那违约金过高呢") is a passage of
+            # the matter, ranked like the others; it no longer leads the answer as if this question named it
+            merged = [replace(r, via="hybrid") if r.via == "lookup" else r for r in merged]
         return _Readings(
             head=[r for r in merged if r.via not in ("issue", "xref")],
             # the articles the follow-up names are looked up in the merged reading, in the conversation's
             # statute ("第二十五条呢" after 消保法): alone, they would be the 民法典's
-            own=[r for r in retriever.retrieve(focus, depth) if r.via not in ("issue", "xref", "lookup")],
+            own=[r for r in alone if r.via not in ("issue", "xref", "lookup")],
             tail=[r for r in merged if r.via in ("issue", "xref")],
             tagged={r.chunk.chunk_id: r for r in merged if r.issue is not None},
         )

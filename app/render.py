@@ -119,8 +119,9 @@ def to_text(answer: Answer, *, show_scores: bool = False) -> str:
         lines += [stale_note(answer), ""]
     if context_lines(answer):
         lines += [*context_lines(answer), ""]
-    lines.append(("【无可靠依据】" if answer.abstained else "【回答】") + "")
-    lines.append(display_text(answer.text))
+    if not answer.error:  # an error is the whole answer: no "no reliable basis" block standing in for one
+        lines.append("【无可靠依据】" if answer.abstained else "【回答】")
+        lines.append(display_text(answer.text))
     if answer.unsupported_removed:
         lines.append(f"（已删除 {answer.unsupported_removed} 句无法在引文中核实的内容）")
     if answer.citations:

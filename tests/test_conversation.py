@@ -197,6 +197,19 @@ def test_a_follow_up_article_number_is_read_in_the_conversations_statute(corpus_
     assert "《民法典》第二十五条" not in [c.locator for c in answer.citations]
 
 
+def test_an_article_only_the_conversation_named_does_not_lead_a_follow_up(
+    corpus_legal_index: Settings,
+) -> None:
+    pipeline = build_pipeline(corpus_legal_index)
+    answer = pipeline.ask("那违约金过高呢", history=["民法典第五百七十七条"])
+    assert answer.searched and not answer.abstained
+    assert not any(r.via == "lookup" for r in answer.retrieved)  # the follow-up names no article
+    assert answer.citations[0].locator == "《民法典》第五百八十五条", answer.text  # 违约金的调整 answers it
+    # an article the follow-up names still leads, read in the conversation's statute
+    named = pipeline.ask("第五百八十五条呢", history=["民法典第五百七十七条"])
+    assert named.citations[0].locator == "《民法典》第五百八十五条"
+
+
 def test_saying_the_topic_changes_makes_a_question_stand_alone(corpus_hash_index: Settings) -> None:
     pipeline = build_pipeline(corpus_hash_index)
     changed = pipeline.prepare("换个话题，我被公司辞退了，能要求经济补偿吗？", [OPENING])

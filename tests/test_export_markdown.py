@@ -13,7 +13,7 @@ from markdown_it import MarkdownIt
 
 from app.abstain import ABSTAIN_TEXT
 from app.answer import Answer, Citation
-from app.render import conversation_markdown, markdown_text, to_markdown
+from app.render import conversation_markdown, markdown_text, to_markdown, to_text
 from app.ui.html import answer_body_html
 from app.warning import WARNING
 
@@ -131,6 +131,10 @@ def test_every_turn_keeps_the_warning_and_an_error_shows_only_the_error() -> Non
     assert "【无可靠依据】" not in failed and ABSTAIN_TEXT not in failed
     abstained = to_markdown(ABSTAINED)
     assert "【无可靠依据】" in abstained and "出错" not in abstained
+    # the terminal's text likewise (`legalqa ask "？？？"` printed the error and then a 无可靠依据 block)
+    text = to_text(FAILED)
+    assert "出错" in text and "【无可靠依据】" not in text and ABSTAIN_TEXT not in text
+    assert text.count(WARNING) == 2
     html = render(abstained)
     assert "无可靠依据" in elements(html, "strong")[1]
 
