@@ -54,6 +54,7 @@ from app.question import Question, QuestionError, changes_topic, clean_question,
 from app.question_memory import QuestionMemory, load_memory
 from app.retrieve import HybridRetriever, Retriever
 from app.staleness import StalenessWatch
+from app.terms import about_ai_service
 from ingest.articles import ARTICLE_RE
 from ingest.embed import Embedder, make_embedder
 from ingest.errors import CorpusError, LegalQAError
@@ -441,6 +442,7 @@ class Pipeline:
                     asked, results, evidence = alone
             quoted = _named_only(asked, results, authority)
             asked = replace(asked, lookup_only=quoted is not results)
+            quoted = _issue_statutes_unless_ai(asked, quoted)
             decision = decide(asked, quoted, evidence, authority)
             if decision.decline:
                 draft = Draft(decision.decline, (), (), abstained=True)
@@ -615,6 +617,21 @@ def make_answerers(settings: Settings, embedder: str = "") -> dict[str, Answerer
 
         answerers["llm"] = LLMAnswerer(chat_model_from_settings(settings))
     return answerers
+
+
+def _issue_statutes_unless_ai(asked: Question, results: list[Retrieved]) -> list[Retrieved]:
+    """For a question not about an AI service (``app.terms.about_ai_service``, the conversation included), a
+    matched issue speaks through its statutes only: 智谱's refund clause and the paper's commentary do not
+    answer "在淘宝买了件衣服…7天内能退吗", though the issue of returning digital goods and AI memberships
+    matches it.  Such a passage stays where the rankers placed it, as found, not as the issue's clause;
+    one only the issue map brought is left out.  Retrieval itself is unchanged."""
+    if about_ai_service(asked.query):
+        return results
+    return [
+        r if r.issue is None or r.chunk.kind == "statute" else replace(r, issue=None)
+        for r in results
+        if r.issue is None or r.chunk.kind == "statute" or r.via != "issue"
+    ]
 
 
 def limit_blas_threads(threads: int = 1) -> None:

@@ -7,6 +7,7 @@ what a question is about (and none of them imports another's internals).
 from __future__ import annotations
 
 import math
+import re
 from functools import lru_cache
 
 from ingest.tokenize import STOPWORDS as TOKENIZER_STOPWORDS
@@ -33,3 +34,19 @@ def _question_terms(question: str) -> tuple[tuple[str, float], ...]:
             continue
         terms[tok] = max(terms.get(tok, 0.0), 1.0 + math.log(len(tok)))
     return tuple(terms.items())
+
+
+# What makes a question one about an AI service (its model, platform, generated content or API): the
+# words for AI products and their harms.  Narrower than ``app.abstain.AI_FOCUS``, which also counts
+# online shopping, platforms and personal data as the tool's focus: 智谱's user agreement and the
+# paper's and blog's commentary speak to AI services, not to a shirt bought on 淘宝.
+AI_SERVICE = re.compile(
+    r"AI|ai|Ai|人工智能|大模型|模型|算法|生成式|生成的|自动生成|智能体|机器人|ChatGPT|GPT|gpt|智谱|API|api|接口|开放平台|"
+    r"深度合成|换脸|深度伪造|变声|克隆|数字人|虚拟人|文心一言|豆包|Kimi|kimi|DeepSeek|deepseek|通义|星火|元宝|混元|"
+    r"Claude|Gemini|Copilot|Midjourney|Sora|用户协议|服务协议|平台协议|备案"
+)
+
+
+def about_ai_service(question: str) -> bool:
+    """Whether the question is about an AI service (``AI_SERVICE``)."""
+    return bool(AI_SERVICE.search(question))

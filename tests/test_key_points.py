@@ -79,7 +79,7 @@ ARTICLE_497 = (
 
 
 def test_a_named_article_that_opens_a_list_is_quoted_with_its_items() -> None:
-    """"有下列情形之一的，该格式条款无效：" alone says nothing; the next article named still comes."""
+    """ "有下列情形之一的，该格式条款无效：" alone says nothing; the next article named still comes."""
     named = Retrieved(make_chunk(ARTICLE_497, n=0, article="第四百九十七条"), fused_score=1.0, via="lookup")
     other = Retrieved(make_chunk(ARTICLE_18, n=3, article="第十八条"), fused_score=1.0, via="lookup")
     draft = ExtractiveAnswerer().answer("民法典第四百九十七条和第十八条规定了什么？", [named, other])
@@ -100,7 +100,9 @@ def test_a_list_item_is_introduced_by_the_clause_that_says_which_list() -> None:
     )
     item = split_units(make_chunk(text, doc_id="copyright-law", article="第五十三条"))[-1]
     lead = _lead_in(item)
-    assert lead is not None and lead.text.startswith("第五十三条　有下列侵权行为的") and lead.text.endswith("：")
+    assert (
+        lead is not None and lead.text.startswith("第五十三条　有下列侵权行为的") and lead.text.endswith("：")
+    )
 
 
 def test_a_source_the_question_names_is_quoted_first_and_a_bare_agreement_is_not_zhipus() -> None:
@@ -144,7 +146,9 @@ def test_clauses_of_two_agreement_sections_each_stand_under_their_own_section() 
         elif line.startswith("- "):
             number = int(re.findall(r"\[(\d+)\]$", line)[0])
             shown_under.append((heading, section_of[number]))
-    assert set(section_of.values()) == {"《用户协议》三、您的权利和义务", "《用户协议》八、责任限制"}, draft.text
+    assert set(section_of.values()) == {"《用户协议》三、您的权利和义务", "《用户协议》八、责任限制"}, (
+        draft.text
+    )
     assert shown_under and all(h == s for h, s in shown_under), draft.text
 
 
@@ -396,7 +400,9 @@ def test_a_sentence_broken_across_a_blank_line_is_quoted_whole() -> None:
     statement = next(s for s in _answer_quoting(units[0]).statements)
     assert statement.text == chunk.text  # the statement keeps the exact quote ...
     assert f"{first}{second}[1]" in _answer_quoting(units[0]).text.splitlines()  # ... shown as one line
-    headed = make_chunk("八、责任限制\n\n1. 智谱对您使用服务的结果不作任何保证。", doc_id="agreement", article="")
+    headed = make_chunk(
+        "八、责任限制\n\n1. 智谱对您使用服务的结果不作任何保证。", doc_id="agreement", article=""
+    )
     assert len(split_units(headed)) == 2  # a heading is no sentence broken off
 
 
@@ -450,3 +456,23 @@ def test_a_clause_is_quoted_by_the_sentence_the_map_names_though_it_uses_none_of
     sentence = disclaimer.text[disclaimer.text.index("智谱不对") : disclaimer.text.index("，包括但不限于")]
     text, cited = key_points([rule, replace(unnamed, issue=replace(tag, sentence=sentence))])
     assert sentence in text and disclaimer.chunk_id in cited, text
+
+
+def test_a_question_not_about_an_ai_service_gets_the_issues_statutes_not_the_agreement(
+    corpus_legal_index,
+) -> None:
+    """A shirt bought on 淘宝 matched the issue of returning digital goods and AI memberships, whose 要点 then
+    quoted 智谱's "我们不会退还您为使用该服务而支付的款项" to a shopper; the same question about an AI
+    platform's resource pack still hears what the platform's terms say."""
+    from app.pipeline import build_pipeline
+    from app.terms import about_ai_service
+
+    assert not about_ai_service("在淘宝买了件衣服，没拆吊牌，7天内能退吗") and about_ai_service(
+        "AI会员能退吗"
+    )
+    pipeline = build_pipeline(corpus_legal_index)
+    shirt = pipeline.ask("在淘宝买了件衣服，没拆吊牌，7天内能退吗，商家说特价不退")
+    assert shirt.citations[0].locator == "《消费者权益保护法》第二十五条", shirt.text
+    assert not [c for c in shirt.citations if c.doc_id != "consumer-protection-law"], shirt.text
+    platform = pipeline.ask("在智谱开放平台付了款买的资源包不想用了能退吗")
+    assert platform.citations[0].chunk_id == "agreement/3/8/4", platform.text
