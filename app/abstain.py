@@ -38,7 +38,19 @@ TASK_TEXT = (
 DRAFTING_TEXT = (
     "本工具不代拟文书（合同、协议书、起诉状等），资料库中也没有找到与该事项直接相关的规定；请咨询专业律师。"
 )
-DECLINE_TEXTS = (ABSTAIN_TEXT, OFF_TOPIC_TEXT, MISSING_ARTICLE_TEXT, TASK_TEXT, DRAFTING_TEXT)
+LANGUAGE_TEXT = (
+    "本工具依据中文法律资料、用中文作答，请用中文提问，例如“网上买的手机坏了，能退款吗？”"
+    "（This tool answers from Chinese law, in Chinese: please ask your question in Chinese.）"
+)
+DECLINE_TEXTS = (ABSTAIN_TEXT, OFF_TOPIC_TEXT, MISSING_ARTICLE_TEXT, TASK_TEXT, DRAFTING_TEXT, LANGUAGE_TEXT)
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def written_in_chinese(question: str) -> bool:
+    """Whether the question has any Chinese character: a question in English ("can I get a refund for a
+    broken phone bought online?") shares no word with the corpus, so it is declined, and saying it is
+    out of scope would be wrong; the tool can answer it asked in Chinese."""
+    return bool(_HAN.search(question))
 
 # "判断" is not a ruling ("法院会怎么判断免责条款有没有效" asks the law); 胜算 / 打赢 / 赢面 ask for a forecast
 _PREDICTION = re.compile(

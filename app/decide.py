@@ -16,6 +16,7 @@ from app.abstain import (
     ABSTAIN_TEXT,
     AI_FOCUS,
     DRAFTING_TEXT,
+    LANGUAGE_TEXT,
     MISSING_ARTICLE_TEXT,
     OFF_TOPIC_TEXT,
     TASK_TEXT,
@@ -23,6 +24,7 @@ from app.abstain import (
     drafting_matter,
     is_licence_procedure,
     task_kind,
+    written_in_chinese,
 )
 from app.answer import Retrieved
 from app.notes import (
@@ -98,6 +100,8 @@ def decide(
     if evidence.abstain:
         if task == "draft":
             return Decision(DRAFTING_TEXT)
+        if not written_in_chinese(question.text):
+            return Decision(LANGUAGE_TEXT)
         if is_licence_procedure(question.query):
             return Decision(ABSTAIN_TEXT)  # its text names licence procedures as outside the corpus
         far = evidence.p_answerable is not None and evidence.p_answerable < evidence.threshold / 4

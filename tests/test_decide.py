@@ -326,3 +326,14 @@ def test_a_number_named_twice_is_noted_once(pipeline) -> None:
     answer = pipeline.ask("民法典第二千条和第2000条说的是什么")
     assert answer.notes == (missing_article_note("《民法典》", 1260, 2000),)
     assert len(pipeline.ask("第十条和第10条是什么").notes) == 1
+
+
+def test_a_question_in_english_is_asked_to_be_put_in_chinese(corpus_legal_index: Settings) -> None:
+    from app.abstain import LANGUAGE_TEXT
+
+    pipeline = build_pipeline(corpus_legal_index)  # the shipped model, whose decline model judges it
+    answer = pipeline.ask("hi, can you tell me if I can get a refund for a broken phone bought online?")
+    assert answer.abstained and answer.text == LANGUAGE_TEXT and "仅供参考" in answer.warning
+    assert check_answer(answer, Path(corpus_legal_index.corpus_dir)).ok
+    # a Chinese question naming something in English is judged as before
+    assert not pipeline.ask("GPT生成的内容侵权了谁负责？").abstained
