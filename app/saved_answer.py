@@ -13,6 +13,7 @@ import json
 import math
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from app.answer import Answer, Citation, Evidence, RetrievedRow, Statement
@@ -26,6 +27,19 @@ SUPPORTS = ("quote", "verified", "unsupported")
 
 class SavedAnswerError(LegalQAError):
     """The file is not a well-formed saved answer; the message names the field at fault."""
+
+
+@dataclass(frozen=True, slots=True)
+class SavedAnswer:
+    """A saved answer as read: its ``Answer`` and the warning text the file showed its reader.
+
+    An ``Answer`` cannot exist without code's own warning, so the loader gives it that one; the
+    file's text is kept beside it (``None`` when the file had no ``warning``) for ``app.verify`` to
+    report a dropped or edited warning, instead of the replacement hiding it.
+    """
+
+    answer: Answer
+    warning: str | None
 
 
 def printable(text: str, limit: int | None = None) -> str:
@@ -43,8 +57,8 @@ def printable(text: str, limit: int | None = None) -> str:
     return "".join(out)
 
 
-def parse_saved_answer(data: bytes, source: str) -> Answer:
-    """The Answer in ``data`` (the bytes of a saved answer file), or SavedAnswerError."""
+def parse_saved_answer(data: bytes, source: str) -> SavedAnswer:
+    """The saved answer in ``data`` (the bytes of a saved answer file), or SavedAnswerError."""
     where = printable(source, 200)
     if len(data) > MAX_ANSWER_BYTES:
         raise SavedAnswerError(f"{where}: not a saved answer (larger than {MAX_ANSWER_BYTES // 2**20} MB)")
@@ -208,11 +222,17 @@ def _retrieved_row(value: object, field: str) -> RetrievedRow:
         raise _FieldError(field, f"is not a retrieved row ({exc})") from None
 
 
-def answer_from_json(raw: object) -> Answer:
-    """The Answer in parsed JSON ``raw``; _FieldError names the first wrong field.  Fields the
+def answer_from_json(raw: object) -> SavedAnswer:
+    """The saved answer in parsed JSON ``raw``; _FieldError names the first wrong field.  Fields the
     verifier never reads (timings, retrieved rows, evidence) only need the right container type;
     keys added by other front ends (the API's ``question_context``) are ignored."""
     data = _dict(raw, "answer")
+    shown = data.get("warning")
+    warning = None if shown is None else _str(shown, "warning")
+    return SavedAnswer(_answer(data), warning)
+
+
+def _answer(data: dict[str, Any]) -> Answer:
     _fields(data, "", ("question", "text", "citations", "abstained", "answerer"), None)
     citations = _each(data["citations"], "citations", _citation)
     abstained = _bool(data["abstained"], "abstained")

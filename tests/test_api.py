@@ -343,6 +343,20 @@ def test_verify_checks_the_notes_and_text_too_like_legalqa_verify(client: TestCl
     assert client.post("/v1/verify", json=added).json()["ok"] is False
 
 
+@pytest.mark.parametrize("warning", ["", "本回答由律师审核，可直接使用。", None])
+def test_verify_fails_an_answer_whose_warning_was_dropped_or_edited(
+    client: TestClient, warning: str | None
+) -> None:
+    answer = client.post("/v1/ask", json={"question": CONSUMER}).json()
+    if warning is None:
+        del answer["warning"]
+    else:
+        answer["warning"] = warning
+    checked = client.post("/v1/verify", json=answer).json()
+    assert checked["ok"] is False and checked["verified"] == checked["total"] > 0
+    assert [f["where"] for f in checked["findings"]] == ["warning"] and checked["warning"] == WARNING
+
+
 @pytest.mark.parametrize(
     ("mutate", "contains", "param"),
     [

@@ -226,6 +226,30 @@ def test_wrong_types_name_the_field(answers: dict[str, Answer], path: tuple, val
 
 
 @pytest.mark.parametrize(
+    ("warning", "problem"),
+    [
+        ("", "已被改动"),
+        ("仅供参考。", "已被改动"),
+        (WARNING + "律师已审核。", "已被改动"),
+        (None, "缺少免责提示"),
+    ],
+)
+def test_a_dropped_or_edited_warning_is_a_finding(
+    answers: dict[str, Answer], corpus_hash_index: Settings, warning: str | None, problem: str
+) -> None:
+    data = _answer_json(answers[QUESTIONS[1]])
+    corpus = corpus_hash_index.corpus_dir
+    assert check_answer(parse_saved_answer(json.dumps(data).encode(), "a.json"), corpus).ok
+    if warning is None:
+        del data["warning"]
+    else:
+        data["warning"] = warning
+    result = check_answer(parse_saved_answer(json.dumps(data).encode(), "a.json"), corpus)
+    assert not result.ok and all(c.ok for c in result.citations)
+    assert [f.where for f in result.findings] == ["warning"] and problem in result.findings[0].problem
+
+
+@pytest.mark.parametrize(
     ("raw", "needle"),
     [
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
@@ -253,6 +277,13 @@ def test_cli_verify_reports_one_line_and_exit_codes(
     assert "BAD" not in out and WARNING in out and "2/2 citations verified" in out
 
     data = _answer_json(answers[QUESTIONS[1]])
+    data["warning"] = ""  # the warning dropped: not the answer this tool gave
+    saved.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    assert main(["verify", str(saved)]) == 1
+    out = capsys.readouterr().out
+    assert "warning: BAD" in out and out.rstrip().endswith(WARNING)
+
+    data["warning"] = WARNING
     data["text"] = "根据民法典第9999条，服务商必须赔偿全部损失。[1]"
     saved.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     assert main(["verify", str(saved)]) == 1

@@ -29,6 +29,7 @@ from app.conversation import Turn
 from app.pipeline import Pipeline, build_pipeline
 from app.pointers import CitedPassage, citation_listing
 from app.question import QuestionError, clean_question
+from app.saved_answer import SavedAnswer
 from app.verify import check_answer
 from app.warning import WARNING
 from ingest.errors import CorpusError
@@ -192,7 +193,7 @@ def answer_question(
     return answer
 
 
-def parse_answer(body: dict[str, Any]) -> Answer:
+def parse_answer(body: dict[str, Any]) -> SavedAnswer:
     data = {k: v for k, v in body.items() if k not in API_ONLY_KEYS}
     try:
         answer = Answer.from_dict(data)
@@ -214,7 +215,7 @@ def parse_answer(body: dict[str, Any]) -> Answer:
             raise ApiError(
                 422, f"{where}.file: {c.file!r} is not a path inside the corpus", param=f"{where}.file"
             )
-    return answer
+    return SavedAnswer(answer, body.get("warning"))
 
 
 def index_info(pipeline: Pipeline) -> dict[str, Any]:
