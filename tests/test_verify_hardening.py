@@ -257,6 +257,18 @@ def test_a_dropped_or_edited_warning_is_a_finding(
         (b'{"text": ', "not JSON"),
         (b"[]", "must be an object"),
         (b"{}", "question: is missing"),
+        (
+            b'{"question": {}, "text": "t", "abstained": false, "answerer": "x", "citations": []}',
+            "a.json: question: must be a string, not an object",
+        ),
+        (
+            b'{"question": "q", "text": "t", "abstained": false, "answerer": "x", "citations": "abc"}',
+            'a.json: citations: must be a list, not "abc"',
+        ),
+        (
+            b'{"question": "q", "text": "t", "abstained": false, "answerer": "x", "citations": [[]]}',
+            "a.json: citations[0]: must be an object, not a list",
+        ),
     ],
 )
 def test_malformed_files_give_one_line(raw: bytes, needle: str) -> None:

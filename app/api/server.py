@@ -8,6 +8,7 @@ not-legal-advice warning, and every error is one line of JSON.
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -29,7 +30,7 @@ from app.conversation import Turn
 from app.pipeline import Pipeline, build_pipeline
 from app.pointers import CitedPassage, citation_listing
 from app.question import QuestionError, clean_question
-from app.saved_answer import SavedAnswer
+from app.saved_answer import FieldError, SavedAnswer, answer_from_json
 from app.verify import check_answer
 from app.warning import WARNING
 from ingest.errors import CorpusError
@@ -38,8 +39,6 @@ from ingest.settings import Settings
 from ingest.types import source_mark
 
 TOKEN_ENV = "LEGALQA_API_TOKEN"
-# keys /v1/ask adds to the Answer JSON; dropped again when such a body is posted to /v1/verify
-API_ONLY_KEYS = ("question_context",)
 
 DESCRIPTION = (
     "Document-grounded answers on the civil liability of generative-AI services under Chinese law, "
@@ -194,28 +193,19 @@ def answer_question(
 
 
 def parse_answer(body: dict[str, Any]) -> SavedAnswer:
-    data = {k: v for k, v in body.items() if k not in API_ONLY_KEYS}
+    """The posted Answer JSON, read by ``legalqa verify``'s strict loader; a wrong field is a 422 that
+    names it (``citations.0.start: must be an integer, not "0"``), never a Python exception's text."""
     try:
-        answer = Answer.from_dict(data)
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise ApiError(
-            422, f"body: not an Answer JSON as returned by /v1/ask ({type(exc).__name__}: {exc})"
-        ) from None
-    for i, c in enumerate(answer.citations):
-        where = f"citations.{i}"
-        if not (
-            all(isinstance(v, int) for v in (c.start, c.end))
-            and all(isinstance(v, str) for v in (c.file, c.quote, c.sha256))
-        ):
-            raise ApiError(
-                422, f"{where}: start and end must be integers; file, quote and sha256 strings", param=where
-            )
+        saved = answer_from_json(body)
+    except FieldError as exc:
+        field = re.sub(r"\[(\d+)\]", r".\1", exc.field)  # the API names list items as FastAPI does
+        raise ApiError(422, f"{field}: {exc}", param=field) from None
+    for i, c in enumerate(saved.answer.citations):
         path = PurePosixPath(c.file)
-        if not c.file or path.is_absolute() or ".." in path.parts or "\\" in c.file:
-            raise ApiError(
-                422, f"{where}.file: {c.file!r} is not a path inside the corpus", param=f"{where}.file"
-            )
-    return SavedAnswer(answer, body.get("warning"))
+        if path.is_absolute() or ".." in path.parts or "\\" in c.file:
+            where = f"citations.{i}.file"
+            raise ApiError(422, f"{where}: {c.file!r} is not a path inside the corpus", param=where)
+    return saved
 
 
 def index_info(pipeline: Pipeline) -> dict[str, Any]:
