@@ -322,9 +322,16 @@ def report_lines(result: Verification) -> list[str]:
     lines += [f"{f.where}: BAD — {f.problem}" for f in result.findings]
     good = sum(c.ok for c in result.citations)
     lines.append(f"{good}/{len(result.citations)} citations verified against the corpus.")
-    lines.append(
-        "Answer text and statements verified against the cited passages."
-        if not result.findings
-        else f"Answer text and statements: {len(result.findings)} problem(s)."
-    )
+    lines.append(_verdict(result, len(result.citations) - good))
     return [printable(line) for line in lines]
+
+
+def _verdict(result: Verification, bad_citations: int) -> str:
+    """The last line claims verification only when everything passed: a reader who stops there must
+    not read "verified" under "0/2 citations verified"."""
+    if result.ok:
+        return "Answer text and statements verified against the cited passages."
+    failed = [f"{bad_citations} citation(s) BAD"] if bad_citations else []
+    if result.findings:
+        failed.append(f"{len(result.findings)} problem(s) in the answer")
+    return f"NOT verified: {' and '.join(failed)} (see the BAD lines above)."

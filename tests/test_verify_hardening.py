@@ -191,6 +191,22 @@ def test_printed_lines_escape_control_characters(answers: dict[str, Answer], cor
     assert "\\x1b[2J\\n[9] OK  forged\\u202e\\x00" in shown
 
 
+def test_summary_claims_verification_only_when_everything_passed(
+    answers: dict[str, Answer], corpus_hash_index: Settings
+) -> None:
+    corpus = corpus_hash_index.corpus_dir
+    answer = answers[QUESTIONS[1]]
+    assert report_lines(check_answer(answer, corpus))[-1].startswith("Answer text and statements verified")
+    # every file changed since: the text still matches the quotes, but no citation verifies
+    outdated = replace(answer, citations=tuple(replace(c, sha256="0" * 64) for c in answer.citations))
+    lines = report_lines(check_answer(outdated, corpus))
+    assert lines[-2] == f"0/{len(answer.citations)} citations verified against the corpus."
+    assert lines[-1] == f"NOT verified: {len(answer.citations)} citation(s) BAD (see the BAD lines above)."
+    invented = replace(answer, text=answer.text + "\n根据民法典第9999条，平台无需赔偿。")
+    last = report_lines(check_answer(invented, corpus))[-1]
+    assert last.startswith("NOT verified: 2 problem(s) in the answer")  # uncited, and no such article
+
+
 def _answer_json(answer: Answer) -> dict:
     return json.loads(json.dumps(answer.to_dict()))
 
