@@ -146,6 +146,27 @@ def test_malformed_json_is_422_naming_the_position(client: TestClient) -> None:
     _one_line_error(response, 422, contains="not valid JSON", param="body")
 
 
+@pytest.mark.parametrize("path", ["/v1/ask", "/v1/chat/completions", "/v1/verify"])
+@pytest.mark.parametrize(
+    ("body", "byte"),
+    [
+        ('{"question": "消保法55条"}'.encode("gbk"), "byte 0xcf at position 14"),  # GBK: 消 is CF FB
+        (b'{"question": "\xff"}', "byte 0xff at position 14"),
+    ],
+)
+def test_a_body_that_is_not_utf8_is_422_like_malformed_json(
+    client: TestClient, path: str, body: bytes, byte: str
+) -> None:
+    response = client.post(path, content=body, headers={"content-type": "application/json"})
+    message = _one_line_error(response, 422, contains="body: not UTF-8 JSON", param="body")
+    assert byte in message and "parsing the body" not in message
+
+
+def test_json_nested_too_deeply_is_422(client: TestClient) -> None:
+    response = client.post("/v1/ask", content=b"[" * 30_000, headers={"content-type": "application/json"})
+    _one_line_error(response, 422, contains="nested too deeply", param="body")
+
+
 def test_body_over_64_kb_is_413_declared_or_chunked(client: TestClient) -> None:
     limit = 64 * 1024
     base = json.dumps({"question": NAMED}, ensure_ascii=False).encode("utf-8")
