@@ -234,6 +234,39 @@ def test_chat_completion_carries_answer_citations_and_warning(
         assert quote == c["quote"] and sha == c["sha256"]
 
 
+def test_chat_completion_reports_usage_in_characters(client: TestClient) -> None:
+    messages = [{"role": "system", "content": "你是法律助手"}, {"role": "user", "content": NAMED}]
+    body = client.post("/v1/chat/completions", json={"messages": messages}).json()
+    content = body["choices"][0]["message"]["content"]
+    prompt = len("你是法律助手") + len(NAMED)
+    assert body["usage"] == {
+        "prompt_tokens": prompt,
+        "completion_tokens": len(content),
+        "total_tokens": prompt + len(content),
+    }
+
+
+@pytest.mark.parametrize("n", [2, 0, 5])
+def test_chat_asking_for_more_than_one_choice_is_422(client: TestClient, n: int) -> None:
+    messages = [{"role": "user", "content": NAMED}]
+    response = client.post("/v1/chat/completions", json={"messages": messages, "n": n})
+    _one_line_error(response, 422, contains="n: only 1 is supported", param="n")
+    for one in (1, None):
+        assert client.post("/v1/chat/completions", json={"messages": messages, "n": one}).status_code == 200
+
+
+def test_models_lists_the_model_name_chat_completions_takes(client: TestClient) -> None:
+    listed = client.get("/v1/models").json()
+    assert listed["object"] == "list" and listed["warning"] == WARNING
+    assert [(m["id"], m["object"]) for m in listed["data"]] == [("legalqa", "model")]
+    one = client.get("/v1/models/legalqa").json()
+    assert one == {**listed["data"][0], "warning": WARNING} and isinstance(one["created"], int)
+    _one_line_error(client.get("/v1/models/gpt-4o"), 404, contains="no model 'gpt-4o'", param="model_id")
+    request = {"model": "legalqa", "messages": [{"role": "user", "content": NAMED}]}
+    response = client.post("/v1/chat/completions", json=request)
+    assert response.status_code == 200 and response.json()["model"] == "legalqa"
+
+
 def test_chat_accepts_text_content_parts_and_rejects_others(client: TestClient) -> None:
     parts = [{"type": "text", "text": NAMED}]
     response = client.post(
@@ -280,6 +313,21 @@ def test_chat_stream_sends_openai_chunks_then_done(client: TestClient) -> None:
 
 
 # -- documents, passages, verify, health ----------------------------------------------------------
+
+
+def test_chat_stream_sends_usage_last_when_asked(client: TestClient) -> None:
+    messages = [{"role": "user", "content": NAMED}]
+    request = {"messages": messages, "stream": True, "stream_options": {"include_usage": True}}
+    events = [json.loads(e) for e in _sse(client.post("/v1/chat/completions", json=request).text)[:-1]]
+    content = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
+    assert events[-1]["choices"] == [] and events[-2]["choices"][0]["finish_reason"] == "stop"
+    assert events[-1]["usage"] == {
+        "prompt_tokens": len(NAMED),
+        "completion_tokens": len(content),
+        "total_tokens": len(NAMED) + len(content),
+    }
+    plain = _sse(client.post("/v1/chat/completions", json={"messages": messages, "stream": True}).text)
+    assert all("usage" not in json.loads(e) for e in plain[:-1])
 
 
 def test_documents_lists_the_manifest_with_chunk_counts(

@@ -24,7 +24,15 @@ from app.api.encoding import JSONBody
 from app.api.errors import ApiError, install_error_handlers
 from app.api.guard import DEFAULT_MAX_BODY_BYTES, Guard
 from app.api.holder import PipelineHolder
-from app.api.openai_compat import completion, completion_chunks, server_sent_events, split_conversation
+from app.api.openai_compat import (
+    MODEL_NAMES,
+    completion,
+    completion_chunks,
+    model_card,
+    model_list,
+    server_sent_events,
+    split_conversation,
+)
 from app.api.schemas import AskRequest, ChatCompletionRequest
 from app.conversation import Turn
 from app.pipeline import Pipeline, build_pipeline
@@ -90,12 +98,27 @@ def create_app(
         history = [Turn(m["role"], m["content"]) for m in earlier if m["role"] in ("user", "assistant")]  # type: ignore[arg-type]
         answer = answer_question(holder.get(), question, body.k, body.answerer, settings, history)
         if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            chunks = completion_chunks(answer, body.model, body.messages, include_usage=include_usage)
             return StreamingResponse(
-                server_sent_events(completion_chunks(answer, body.model)),
+                server_sent_events(chunks),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
-        return JSONBody(completion(answer, body.model))
+        return JSONBody(completion(answer, body.model, body.messages))
+
+    @v1.get("/models", summary="OpenAI-compatible model list (chat completions accept any name and echo it)")
+    def models() -> dict[str, Any]:
+        return model_list()
+
+    @v1.get("/models/{model_id}", summary="One model of /v1/models")
+    def model(model_id: str) -> dict[str, Any]:
+        if model_id not in MODEL_NAMES:
+            listed = ", ".join(MODEL_NAMES)
+            raise ApiError(
+                404, f"model_id: no model {model_id!r} (GET /v1/models lists {listed})", param="model_id"
+            )
+        return {**model_card(model_id), "warning": WARNING}
 
     @v1.get("/documents", summary="The corpus documents of the manifest, with their indexed chunk counts")
     def documents() -> dict[str, Any]:
