@@ -102,11 +102,11 @@ def verify(argv: Sequence[str]) -> int:
             data = fh.read(MAX_ANSWER_BYTES + 1)
     except OSError as exc:
         raise LegalQAError(f"{_shown_path(args.answer_json)}: cannot read ({exc.strerror or exc})") from None
-    answer = parse_saved_answer(data, str(args.answer_json))
-    result = check_answer(answer, Settings.from_env().corpus_dir)
+    saved = parse_saved_answer(data, str(args.answer_json))
+    result = check_answer(saved, Settings.from_env().corpus_dir)
     for line in report_lines(result):
         _write(sys.stdout, line)
-    _write(sys.stdout, answer.warning)
+    _write(sys.stdout, saved.answer.warning)
     return 0 if result.ok else 1
 
 

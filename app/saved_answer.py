@@ -13,6 +13,7 @@ import json
 import math
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from app.answer import Answer, Citation, Evidence, RetrievedRow, Statement
@@ -26,6 +27,19 @@ SUPPORTS = ("quote", "verified", "unsupported")
 
 class SavedAnswerError(LegalQAError):
     """The file is not a well-formed saved answer; the message names the field at fault."""
+
+
+@dataclass(frozen=True, slots=True)
+class SavedAnswer:
+    """A saved answer as read: its ``Answer`` and the warning text the file showed its reader.
+
+    An ``Answer`` cannot exist without code's own warning, so the loader gives it that one; the
+    file's text is kept beside it (``None`` when the file had no ``warning``) for ``app.verify`` to
+    report a dropped or edited warning, instead of the replacement hiding it.
+    """
+
+    answer: Answer
+    warning: str | None
 
 
 def printable(text: str, limit: int | None = None) -> str:
@@ -43,8 +57,8 @@ def printable(text: str, limit: int | None = None) -> str:
     return "".join(out)
 
 
-def parse_saved_answer(data: bytes, source: str) -> Answer:
-    """The Answer in ``data`` (the bytes of a saved answer file), or SavedAnswerError."""
+def parse_saved_answer(data: bytes, source: str) -> SavedAnswer:
+    """The saved answer in ``data`` (the bytes of a saved answer file), or SavedAnswerError."""
     where = printable(source, 200)
     if len(data) > MAX_ANSWER_BYTES:
         raise SavedAnswerError(f"{where}: not a saved answer (larger than {MAX_ANSWER_BYTES // 2**20} MB)")
@@ -62,72 +76,77 @@ def parse_saved_answer(data: bytes, source: str) -> Answer:
         raise SavedAnswerError(f"{where}: not a saved answer (JSON nested too deeply)") from None
     try:
         return answer_from_json(raw)
-    except _FieldError as exc:
+    except FieldError as exc:
         raise SavedAnswerError(f"{where}: {exc.field}: {exc}") from None
 
 
-class _FieldError(Exception):
+class FieldError(Exception):
+    """One wrong field of a saved answer: ``field`` names it (``citations[0].start``), the message says
+    what is wrong in JSON's words; each front end words the line (file name, request field) itself."""
+
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
 
 
 def _describe(value: object) -> str:
-    shown = (
-        json.dumps(value, ensure_ascii=False) if not isinstance(value, dict | list) else type(value).__name__
-    )
-    return printable(shown, 40)
+    """The offending value as JSON shows it; a container by its JSON name, never a Python type name."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return printable(json.dumps(value, ensure_ascii=False), 40)
 
 
 def _str(value: object, field: str) -> str:
     if not isinstance(value, str):
-        raise _FieldError(field, f"must be a string, not {_describe(value)}")
+        raise FieldError(field, f"must be a string, not {_describe(value)}")
     return value
 
 
 def _int(value: object, field: str, minimum: int | None = None) -> int:
     # bool is an int subclass and 363.0 a float: neither is an offset
     if not isinstance(value, int) or isinstance(value, bool):
-        raise _FieldError(field, f"must be an integer, not {_describe(value)}")
+        raise FieldError(field, f"must be an integer, not {_describe(value)}")
     if minimum is not None and value < minimum:
-        raise _FieldError(field, f"must be at least {minimum}, not {value}")
+        raise FieldError(field, f"must be at least {minimum}, not {value}")
     return value
 
 
 def _number(value: object, field: str) -> float:
     if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-        raise _FieldError(field, f"must be a finite number, not {_describe(value)}")
+        raise FieldError(field, f"must be a finite number, not {_describe(value)}")
     return float(value)
 
 
 def _bool(value: object, field: str) -> bool:
     if not isinstance(value, bool):
-        raise _FieldError(field, f"must be true or false, not {_describe(value)}")
+        raise FieldError(field, f"must be true or false, not {_describe(value)}")
     return value
 
 
 def _list(value: object, field: str) -> list[Any]:
     if not isinstance(value, list):
-        raise _FieldError(field, f"must be a list, not {_describe(value)}")
+        raise FieldError(field, f"must be a list, not {_describe(value)}")
     return value
 
 
 def _dict(value: object, field: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise _FieldError(field, f"must be an object, not {_describe(value)}")
+        raise FieldError(field, f"must be an object, not {_describe(value)}")
     return value
 
 
 def _path(value: object, field: str) -> str:
     path = _str(value, field)
     if not path:
-        raise _FieldError(field, "must name a corpus file, not be empty")
+        raise FieldError(field, "must name a corpus file, not be empty")
     if "\x00" in path:
-        raise _FieldError(field, f"contains a NUL character ({_describe(path)})")
+        raise FieldError(field, f"contains a NUL character ({_describe(path)})")
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:
-        raise _FieldError(field, f"is not valid text ({_describe(path)})") from None
+        raise FieldError(field, f"is not valid text ({_describe(path)})") from None
     return path
 
 
@@ -138,10 +157,10 @@ def _fields(
     prefix = f"{field}." if field else ""
     missing = [k for k in required if k not in data]
     if missing:
-        raise _FieldError(prefix + missing[0], "is missing")
+        raise FieldError(prefix + missing[0], "is missing")
     unknown = [] if optional is None else [k for k in data if k not in required and k not in optional]
     if unknown:
-        raise _FieldError(prefix + printable(unknown[0], 40), "is not a field of a saved answer")
+        raise FieldError(prefix + printable(unknown[0], 40), "is not a field of a saved answer")
 
 
 _CITATION_STR = ("chunk_id", "doc_id", "doc_title", "locator", "breadcrumb", "quote", "sha256")
@@ -156,7 +175,7 @@ def _citation(value: object, field: str) -> Citation:
     for j, span in enumerate(_list(data.get("spans", []), f"{field}.spans")):
         pair = _list(span, f"{field}.spans[{j}]")
         if len(pair) != 2:
-            raise _FieldError(f"{field}.spans[{j}]", f"must be [start, end], not {len(pair)} value(s)")
+            raise FieldError(f"{field}.spans[{j}]", f"must be [start, end], not {len(pair)} value(s)")
         spans.append((_int(pair[0], f"{field}.spans[{j}][0]"), _int(pair[1], f"{field}.spans[{j}][1]")))
     return Citation(
         number=_int(data["number"], f"{field}.number", 1),
@@ -174,7 +193,7 @@ def _source_mark(value: object, field: str) -> str:
     """Only the label code itself writes (or none): a file cannot put its own words next to a citation."""
     mark = _str(value, field)
     if mark not in ("", USER_ADDED_MARK):
-        raise _FieldError(field, f"must be {USER_ADDED_MARK!r} or empty, not {_describe(mark)}")
+        raise FieldError(field, f"must be {USER_ADDED_MARK!r} or empty, not {_describe(mark)}")
     return mark
 
 
@@ -187,7 +206,7 @@ def _statement(value: object, field: str) -> Statement:
     )
     support = _str(data.get("support", "quote"), f"{field}.support")
     if support not in SUPPORTS:
-        raise _FieldError(
+        raise FieldError(
             f"{field}.support", f"must be one of {', '.join(SUPPORTS)}, not {_describe(support)}"
         )
     return Statement(_str(data["text"], f"{field}.text"), numbers, support)
@@ -205,19 +224,25 @@ def _retrieved_row(value: object, field: str) -> RetrievedRow:
     try:
         return RetrievedRow(**row)
     except TypeError as exc:
-        raise _FieldError(field, f"is not a retrieved row ({exc})") from None
+        raise FieldError(field, f"is not a retrieved row ({exc})") from None
 
 
-def answer_from_json(raw: object) -> Answer:
-    """The Answer in parsed JSON ``raw``; _FieldError names the first wrong field.  Fields the
+def answer_from_json(raw: object) -> SavedAnswer:
+    """The saved answer in parsed JSON ``raw``; FieldError names the first wrong field.  Fields the
     verifier never reads (timings, retrieved rows, evidence) only need the right container type;
     keys added by other front ends (the API's ``question_context``) are ignored."""
     data = _dict(raw, "answer")
+    shown = data.get("warning")
+    warning = None if shown is None else _str(shown, "warning")
+    return SavedAnswer(_answer(data), warning)
+
+
+def _answer(data: dict[str, Any]) -> Answer:
     _fields(data, "", ("question", "text", "citations", "abstained", "answerer"), None)
     citations = _each(data["citations"], "citations", _citation)
     abstained = _bool(data["abstained"], "abstained")
     if abstained and citations:
-        raise _FieldError("abstained", "is true, but an abstention carries no citations")
+        raise FieldError("abstained", "is true, but an abstention carries no citations")
     timings = _dict(data.get("timings", {}), "timings")
     return Answer(
         question=_str(data["question"], "question"),

@@ -11,7 +11,8 @@ A saved answer is untrusted: it may be stale, hand-edited or crafted.  Two level
   LLM answerer (``app.grounding.check_sentence``) against the passages it cites; every [n] in
   the text is a citation; every sentence of the text is either grounded the same way or a
   verbatim piece of a cited passage (or a source heading); every article the text or a
-  locator names exists in the corpus; an answer without citations is an abstention.
+  locator names exists in the corpus; an answer without citations is an abstention; the
+  warning it showed is the product's own (``app.warning.WARNING``), word for word.
   Anything else would let an edited text ("根据民法典第9999条…") pass as "verified".
 """
 
@@ -28,8 +29,9 @@ from app.answer import Answer, Citation
 from app.draft import ISSUE_HEADING_PREFIX, KEY_POINTS_HEADING, PROVISIONS_HEADING
 from app.grounding import check_sentence, split_sentences
 from app.notes import note_problem
-from app.saved_answer import printable
+from app.saved_answer import SavedAnswer, printable
 from app.verify_corpus import CorpusFacts, CorpusReader, Refused, read_corpus_file
+from app.warning import WARNING, WARNING_CORE
 from ingest.errors import CorpusError
 
 # Our citation markers in answer text; the extractive answerer shows a source's own [8] as ［8］.
@@ -48,7 +50,7 @@ class CitationCheck:
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """A problem of the answer as a whole: ``where`` is ``text``, ``statements[i]``, ``citations`` or ``corpus``."""
+    """A problem of the answer as a whole: ``where`` is ``warning``, ``text``, ``statements[i]``, ``citations`` or ``corpus``."""
 
     where: str
     problem: str
@@ -110,10 +112,13 @@ def verify_answer(answer: Answer, corpus_dir: Path) -> list[CitationCheck]:
     ]
 
 
-def check_answer(answer: Answer, corpus_dir: Path) -> Verification:
-    """Every check of the module docstring; ``Verification.ok`` only when all pass."""
+def check_answer(answer: Answer | SavedAnswer, corpus_dir: Path) -> Verification:
+    """Every check of the module docstring; ``Verification.ok`` only when all pass.  A ``SavedAnswer``
+    (``legalqa verify``, ``/v1/verify``) has its warning checked as the file or body showed it."""
+    saved = answer if isinstance(answer, SavedAnswer) else SavedAnswer(answer, answer.warning)
+    answer = saved.answer
     reader = CorpusReader(corpus_dir)
-    findings: list[Finding] = []
+    findings: list[Finding] = _warning_findings(saved.warning)
     corpus: CorpusFacts | None
     try:
         corpus = CorpusFacts.load(Path(corpus_dir), reader)
@@ -133,6 +138,16 @@ def check_answer(answer: Answer, corpus_dir: Path) -> Verification:
         findings += _statement_findings(answer, passages)
         findings += _text_findings(answer, passages, corpus)
     return Verification(tuple(checks), tuple(findings))
+
+
+def _warning_findings(shown: str | None) -> list[Finding]:
+    """The warning is not negotiable (app/warning.py): an answer that dropped or reworded it is not
+    the answer this tool gave, whatever its citations say."""
+    if shown is None:
+        return [Finding("warning", f"回答缺少免责提示（应为「{WARNING_CORE}」的完整提示）")]
+    if shown != WARNING:
+        return [Finding("warning", f"免责提示 {_excerpt(shown)} 已被改动或删除，应为本工具的原文")]
+    return []
 
 
 def _note_findings(answer: Answer, corpus: CorpusFacts | None) -> list[Finding]:
@@ -307,9 +322,16 @@ def report_lines(result: Verification) -> list[str]:
     lines += [f"{f.where}: BAD — {f.problem}" for f in result.findings]
     good = sum(c.ok for c in result.citations)
     lines.append(f"{good}/{len(result.citations)} citations verified against the corpus.")
-    lines.append(
-        "Answer text and statements verified against the cited passages."
-        if not result.findings
-        else f"Answer text and statements: {len(result.findings)} problem(s)."
-    )
+    lines.append(_verdict(result, len(result.citations) - good))
     return [printable(line) for line in lines]
+
+
+def _verdict(result: Verification, bad_citations: int) -> str:
+    """The last line claims verification only when everything passed: a reader who stops there must
+    not read "verified" under "0/2 citations verified"."""
+    if result.ok:
+        return "Answer text and statements verified against the cited passages."
+    failed = [f"{bad_citations} citation(s) BAD"] if bad_citations else []
+    if result.findings:
+        failed.append(f"{len(result.findings)} problem(s) in the answer")
+    return f"NOT verified: {' and '.join(failed)} (see the BAD lines above)."

@@ -336,7 +336,10 @@ def test_saved_answer_keeps_the_mark_and_refuses_any_other_label() -> None:
     answer = Answer("问", "答。[1]", (cited,), False, "extractive")
     data = answer.to_dict()
     assert data["citations"][0]["source_mark"] == USER_ADDED_MARK
-    assert parse_saved_answer(json.dumps(data).encode(), "a.json").citations[0].source_mark == USER_ADDED_MARK
+    assert (
+        parse_saved_answer(json.dumps(data).encode(), "a.json").answer.citations[0].source_mark
+        == USER_ADDED_MARK
+    )
     data["citations"][0]["source_mark"] = "（已由律师审核）"
     with pytest.raises(SavedAnswerError, match="source_mark"):
         parse_saved_answer(json.dumps(data).encode(), "a.json")

@@ -169,6 +169,36 @@ def test_openai_client_errors_are_its_typed_exceptions(hash_server: str) -> None
         right.chat.completions.create(model="m", messages=[{"role": "system", "content": "hi"}])
 
 
+def test_openai_client_lists_and_retrieves_the_model(client: openai.OpenAI) -> None:
+    listed = client.models.list()
+    assert [m.id for m in listed] == ["legalqa"] and listed.data[0].object == "model"
+    assert client.models.retrieve("legalqa").id == "legalqa"
+    with pytest.raises(openai.NotFoundError, match="no model 'gpt-4o'"):
+        client.models.retrieve("gpt-4o")
+    response = client.chat.completions.create(
+        model=listed.data[0].id, messages=[{"role": "user", "content": NAMED}]
+    )
+    assert response.model == "legalqa"
+
+
+def test_openai_client_gets_usage_and_refuses_n_above_one(client: openai.OpenAI) -> None:
+    messages = [{"role": "user", "content": NAMED}]
+    response = client.chat.completions.create(model="legalqa", messages=messages)
+    content = response.choices[0].message.content
+    assert response.usage is not None
+    assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (len(NAMED), len(content))
+    assert response.usage.total_tokens == len(NAMED) + len(content)
+    streamed = list(
+        client.chat.completions.create(
+            model="legalqa", messages=messages, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert streamed[-1].choices == [] and streamed[-1].usage == response.usage
+    with pytest.raises(openai.UnprocessableEntityError, match="n: only 1 is supported") as exc:
+        client.chat.completions.create(model="legalqa", messages=messages, n=2)
+    assert exc.value.body["param"] == "n"
+
+
 def test_http_ask_is_the_answer_json_of_legalqa_ask(
     hash_server: str, corpus_hash_index: Settings, run_legalqa
 ) -> None:  # noqa: ANN001

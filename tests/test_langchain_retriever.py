@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from langchain_core.documents import Document
@@ -19,11 +22,15 @@ from app.integrations.langchain_retriever import LegalQARetriever, format_docume
 from app.pipeline import Pipeline, build_pipeline
 from app.question import QuestionError
 from app.warning import WARNING
+from ingest.corpus_edit import remove_document
 from ingest.settings import Settings
 from tests.fakes import ScriptedChatModel
 
 NAMED = "民法典第1202条是怎么规定的？"
-METADATA = {"chunk_id", "doc_id", "doc_title", "locator", "breadcrumb", "file", "start", "end", "sha256", "score", "via"}
+METADATA = {
+    *("chunk_id", "doc_id", "doc_title", "locator", "breadcrumb", "file", "start", "end", "sha256", "score"),
+    *("via", "stale"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +51,12 @@ def _assert_is_corpus_slice(doc: Document, settings: Settings) -> None:
 def test_documents_are_exact_corpus_slices_with_metadata(pipeline: Pipeline, corpus_hash_index: Settings, question: str) -> None:
     retriever = LegalQARetriever(pipeline=pipeline, k=5)
     docs = retriever.invoke(question)
-    assert isinstance(retriever, BaseRetriever) and docs  # k passages, plus articles they cite (via "xref")
+    assert isinstance(retriever, BaseRetriever) and docs
     expected = pipeline.ask(question, k=5).retrieved  # what Pipeline.ask retrieved for the same question
     if question == NAMED:  # a bare lookup is answered from what it names: a part of what was retrieved
         assert {row.chunk_id for row in expected} <= {d.id for d in docs} and expected[0].chunk_id == docs[0].id
-    else:
-        assert [d.id for d in docs] == [row.chunk_id for row in expected]
+    else:  # its top 5, without what the answer adds after them (an issue's rule, cited articles)
+        assert [d.id for d in docs] == [row.chunk_id for row in expected][:5]
     rows = {row.chunk_id: row for row in expected}
     for doc in docs:
         assert set(doc.metadata) == METADATA
@@ -67,7 +74,8 @@ def test_named_article_comes_first_via_lookup(pipeline: Pipeline) -> None:
     assert docs[0].metadata["chunk_id"] == "civil-code/1202" and docs[0].metadata["via"] == "lookup"
     question = "生成式人工智能服务提供者应当履行哪些义务？"
     ranked = LegalQARetriever(pipeline=pipeline).invoke(question)
-    assert [d.id for d in ranked] == [row.chunk_id for row in pipeline.ask(question).retrieved]  # k: LEGALQA_TOP_K
+    top_k = pipeline.settings.top_k  # k: LEGALQA_TOP_K
+    assert [d.id for d in ranked] == [row.chunk_id for row in pipeline.ask(question).retrieved][:top_k]
 
 
 def test_fake_system_turns_are_not_searched(pipeline: Pipeline) -> None:
@@ -86,8 +94,73 @@ def test_from_settings_builds_its_own_pipeline(corpus_hash_index: Settings, pipe
     assert retriever.pipeline is not pipeline
     docs = retriever.invoke("消保法55条")
     expected = pipeline.ask("消保法55条", k=2, mode="bm25").retrieved
-    assert docs and [d.id for d in docs] == [row.chunk_id for row in expected]
-    assert {d.metadata["via"] for d in docs} <= {"bm25", "xref"}
+    assert docs and [d.id for d in docs] == [row.chunk_id for row in expected][:2]
+    assert {d.metadata["via"] for d in docs} == {"bm25"}
+
+
+@pytest.mark.parametrize("k", [1, 3, 4])
+@pytest.mark.parametrize(
+    "question",
+    [
+        NAMED,
+        "消保法55条",
+        "生成式人工智能服务提供者有哪些义务？",  # before: 10 Documents for k=4, issue passages interleaved
+        "AI服务宕机导致我们损失，服务商要赔吗？",
+    ],
+)
+def test_at_most_k_documents_best_first(pipeline: Pipeline, question: str, k: int) -> None:
+    docs = LegalQARetriever(pipeline=pipeline, k=k).invoke(question)
+    assert 0 < len(docs) <= k
+    assert [d.id for d in docs] == [r.chunk.chunk_id for r in pipeline.retrieve(question, k)][:k]
+    vias = [d.metadata["via"] for d in docs]
+    lookups = vias.count("lookup")
+    assert vias[:lookups] == ["lookup"] * lookups and "issue" not in vias and "xref" not in vias
+    scores = [d.metadata["score"] for d in docs[lookups:]]
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("k", [0, -1, -6])
+def test_k_below_one_is_a_value_error(pipeline: Pipeline, k: int) -> None:
+    with pytest.raises(ValueError, match=f"k must be at least 1 .*not {k}"):
+        LegalQARetriever(pipeline=pipeline, k=k)
+    retriever = LegalQARetriever(pipeline=pipeline, k=2)
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        retriever.k = k
+    assert retriever.k == 2
+
+
+@pytest.fixture
+def own_corpus(corpus_hash_index: Settings, index_copy: Callable[..., Settings], tmp_path: Path) -> Settings:
+    """A private copy of the corpus and its hash index, free to edit."""
+    shutil.copytree(corpus_hash_index.corpus_dir, tmp_path / "corpus")
+    return index_copy(corpus_dir=tmp_path / "corpus")
+
+
+DATA_LAW = "数据安全法第三十二条"  # looked up: data-security-law/32 comes first
+
+
+def test_passages_of_a_document_edited_since_the_ingest_are_marked_stale(own_corpus: Settings) -> None:
+    retriever = LegalQARetriever(pipeline=build_pipeline(own_corpus), k=3)
+    before = retriever.invoke(DATA_LAW)
+    assert before[0].id == "data-security-law/32" and not any(d.metadata["stale"] for d in before)
+    law = own_corpus.corpus_dir / before[0].metadata["file"]
+    law.write_text(law.read_text(encoding="utf-8") + "\n（已修订）\n", encoding="utf-8")
+    after = retriever.invoke(DATA_LAW)
+    assert [d.id for d in after] == [d.id for d in before]
+    assert [d.metadata["stale"] for d in after] == [d.metadata["doc_id"] == "data-security-law" for d in after]
+
+
+@pytest.mark.slow
+def test_a_removed_documents_passages_are_stale_or_reopened_away(own_corpus: Settings) -> None:
+    kept = LegalQARetriever(pipeline=build_pipeline(own_corpus), k=3)
+    reopening = LegalQARetriever.from_settings(own_corpus, k=3)
+    assert kept.invoke(DATA_LAW)[0].id == reopening.invoke(DATA_LAW)[0].id == "data-security-law/32"
+    remove_document(own_corpus, "data-security-law", force=True)  # a new index generation without it
+    after = kept.invoke(DATA_LAW)  # the pipeline it was given, still on the old generation: said so
+    assert after[0].id == "data-security-law/32" and after[0].metadata["stale"] is True
+    fresh = reopening.invoke(DATA_LAW)
+    assert fresh and all(d.metadata["doc_id"] != "data-security-law" for d in fresh)
+    assert not any(d.metadata["stale"] for d in fresh)
 
 
 def test_qa_chain_shows_numbered_passages_and_adds_the_warning(pipeline: Pipeline, corpus_hash_index: Settings) -> None:

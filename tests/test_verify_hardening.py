@@ -191,6 +191,22 @@ def test_printed_lines_escape_control_characters(answers: dict[str, Answer], cor
     assert "\\x1b[2J\\n[9] OK  forged\\u202e\\x00" in shown
 
 
+def test_summary_claims_verification_only_when_everything_passed(
+    answers: dict[str, Answer], corpus_hash_index: Settings
+) -> None:
+    corpus = corpus_hash_index.corpus_dir
+    answer = answers[QUESTIONS[1]]
+    assert report_lines(check_answer(answer, corpus))[-1].startswith("Answer text and statements verified")
+    # every file changed since: the text still matches the quotes, but no citation verifies
+    outdated = replace(answer, citations=tuple(replace(c, sha256="0" * 64) for c in answer.citations))
+    lines = report_lines(check_answer(outdated, corpus))
+    assert lines[-2] == f"0/{len(answer.citations)} citations verified against the corpus."
+    assert lines[-1] == f"NOT verified: {len(answer.citations)} citation(s) BAD (see the BAD lines above)."
+    invented = replace(answer, text=answer.text + "\n根据民法典第9999条，平台无需赔偿。")
+    last = report_lines(check_answer(invented, corpus))[-1]
+    assert last.startswith("NOT verified: 2 problem(s) in the answer")  # uncited, and no such article
+
+
 def _answer_json(answer: Answer) -> dict:
     return json.loads(json.dumps(answer.to_dict()))
 
@@ -226,6 +242,30 @@ def test_wrong_types_name_the_field(answers: dict[str, Answer], path: tuple, val
 
 
 @pytest.mark.parametrize(
+    ("warning", "problem"),
+    [
+        ("", "已被改动"),
+        ("仅供参考。", "已被改动"),
+        (WARNING + "律师已审核。", "已被改动"),
+        (None, "缺少免责提示"),
+    ],
+)
+def test_a_dropped_or_edited_warning_is_a_finding(
+    answers: dict[str, Answer], corpus_hash_index: Settings, warning: str | None, problem: str
+) -> None:
+    data = _answer_json(answers[QUESTIONS[1]])
+    corpus = corpus_hash_index.corpus_dir
+    assert check_answer(parse_saved_answer(json.dumps(data).encode(), "a.json"), corpus).ok
+    if warning is None:
+        del data["warning"]
+    else:
+        data["warning"] = warning
+    result = check_answer(parse_saved_answer(json.dumps(data).encode(), "a.json"), corpus)
+    assert not result.ok and all(c.ok for c in result.citations)
+    assert [f.where for f in result.findings] == ["warning"] and problem in result.findings[0].problem
+
+
+@pytest.mark.parametrize(
     ("raw", "needle"),
     [
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
@@ -233,6 +273,18 @@ def test_wrong_types_name_the_field(answers: dict[str, Answer], path: tuple, val
         (b'{"text": ', "not JSON"),
         (b"[]", "must be an object"),
         (b"{}", "question: is missing"),
+        (
+            b'{"question": {}, "text": "t", "abstained": false, "answerer": "x", "citations": []}',
+            "a.json: question: must be a string, not an object",
+        ),
+        (
+            b'{"question": "q", "text": "t", "abstained": false, "answerer": "x", "citations": "abc"}',
+            'a.json: citations: must be a list, not "abc"',
+        ),
+        (
+            b'{"question": "q", "text": "t", "abstained": false, "answerer": "x", "citations": [[]]}',
+            "a.json: citations[0]: must be an object, not a list",
+        ),
     ],
 )
 def test_malformed_files_give_one_line(raw: bytes, needle: str) -> None:
@@ -253,6 +305,13 @@ def test_cli_verify_reports_one_line_and_exit_codes(
     assert "BAD" not in out and WARNING in out and "2/2 citations verified" in out
 
     data = _answer_json(answers[QUESTIONS[1]])
+    data["warning"] = ""  # the warning dropped: not the answer this tool gave
+    saved.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    assert main(["verify", str(saved)]) == 1
+    out = capsys.readouterr().out
+    assert "warning: BAD" in out and out.rstrip().endswith(WARNING)
+
+    data["warning"] = WARNING
     data["text"] = "根据民法典第9999条，服务商必须赔偿全部损失。[1]"
     saved.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     assert main(["verify", str(saved)]) == 1

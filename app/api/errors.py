@@ -37,7 +37,9 @@ _NOT_AN_OBJECT = {"missing", "dict_type", "model_attributes_type", "model_type"}
 class ApiError(Exception):
     """An error a client can act on: HTTP status, one-line message and the offending field."""
 
-    def __init__(self, status: int, message: str, *, param: str | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, *, param: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = one_line(message)
@@ -51,12 +53,19 @@ def one_line(message: str) -> str:
 
 def error_body(status: int, message: str, param: str | None = None) -> dict[str, Any]:
     return {
-        "error": {"message": one_line(message), "type": _TYPES.get(status, "api_error"), "param": param, "code": status},
+        "error": {
+            "message": one_line(message),
+            "type": _TYPES.get(status, "api_error"),
+            "param": param,
+            "code": status,
+        },
         "warning": WARNING,
     }
 
 
-def error_response(status: int, message: str, param: str | None = None, headers: dict[str, str] | None = None) -> JSONBody:
+def error_response(
+    status: int, message: str, param: str | None = None, headers: dict[str, str] | None = None
+) -> JSONBody:
     return JSONBody(error_body(status, message, param), status_code=status, headers=headers)
 
 
@@ -82,6 +91,21 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     return message, field
 
 
+def unreadable_body(exc: StarletteHTTPException) -> str:
+    """FastAPI's 400 "There was an error parsing the body" for a body ``json.loads`` could not even
+    decode, reworded like malformed JSON's 422 (``body: ...``): the client learns what to fix.  Empty for
+    any other error."""
+    cause = exc.__cause__
+    if exc.status_code != 400:
+        return ""
+    if isinstance(cause, UnicodeDecodeError):
+        byte = cause.object[cause.start : cause.start + 1].hex()
+        return f"body: not UTF-8 JSON (byte 0x{byte} at position {cause.start}); send JSON encoded as UTF-8"
+    if isinstance(cause, RecursionError):
+        return "body: not valid JSON (nested too deeply)"
+    return ""
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONBody:
@@ -94,6 +118,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONBody:
+        unreadable = unreadable_body(exc)
+        if unreadable:
+            return error_response(422, unreadable, "body")
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such endpoint: {request.method} {request.url.path} (see /openapi.json)"

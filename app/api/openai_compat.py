@@ -6,6 +6,15 @@ a client that shows only ``content`` still shows the sources and the warning.
 The structured citations (locator, quote, file offsets, sha256) are in an extra
 ``citations`` field, on the response or on the final stream chunk.  A stream
 sends the finished extractive answer as a few chunks, paragraph by paragraph.
+
+``usage`` counts characters, not tokens: no tokenizer runs here (the answer is
+extracted, not generated).  ``prompt_tokens`` is the characters of every
+message's text, ``completion_tokens`` those of the assistant content; for
+Chinese text a character is roughly one token of common tokenizers, so the
+figures suit budgeting and logging, not billing.
+
+``/v1/models`` lists ``MODEL_NAMES``; chat completions accept any model name and
+echo it back, so clients configured with another name keep working.
 """
 
 from __future__ import annotations
@@ -21,8 +30,11 @@ from app.api.encoding import dumps, utf8
 from app.api.errors import ApiError
 from app.api.schemas import ChatMessage
 from app.render import to_text
+from app.warning import WARNING
 
 _PARAGRAPH_END = re.compile(r"(?<=\n\n)")
+# what /v1/models lists (any name is accepted by chat completions, and echoed)
+MODEL_NAMES = ("legalqa",)
 
 
 def message_text(message: ChatMessage, where: str) -> str:
@@ -45,9 +57,13 @@ def split_conversation(messages: Sequence[ChatMessage]) -> tuple[str, list[dict[
     """(the last user message, the messages before it as history turns)."""
     last = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
     if last is None:
-        raise ApiError(422, "messages: no message with role 'user' (its content is the question)", param="messages")
+        raise ApiError(
+            422, "messages: no message with role 'user' (its content is the question)", param="messages"
+        )
     question = message_text(messages[last], f"messages.{last}")
-    history = [{"role": m.role, "content": message_text(m, f"messages.{i}")} for i, m in enumerate(messages[:last])]
+    history = [
+        {"role": m.role, "content": message_text(m, f"messages.{i}")} for i, m in enumerate(messages[:last])
+    ]
     return question, history
 
 
@@ -63,22 +79,39 @@ def new_completion_id() -> tuple[str, int]:
     return f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
 
-def completion(answer: Answer, model: str) -> dict[str, Any]:
+def usage(messages: Sequence[ChatMessage], content: str) -> dict[str, int]:
+    """OpenAI's ``usage``, counted in characters (see the module docstring for why and how close)."""
+    prompt = sum(len(message_text(m, f"messages.{i}")) for i, m in enumerate(messages))
+    return {"prompt_tokens": prompt, "completion_tokens": len(content), "total_tokens": prompt + len(content)}
+
+
+def completion(answer: Answer, model: str, messages: Sequence[ChatMessage]) -> dict[str, Any]:
     completion_id, created = new_completion_id()
+    content = to_text(answer)
     return {
         **_envelope("chat.completion", model, completion_id, created),
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": to_text(answer)}, "finish_reason": "stop", "logprobs": None}
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
         ],
+        "usage": usage(messages, content),
         "citations": _citations(answer),
         "abstained": answer.abstained,
         "warning": answer.warning,
     }
 
 
-def completion_chunks(answer: Answer, model: str) -> Iterator[dict[str, Any]]:
-    """Role first, then the content a paragraph at a time, then an empty delta with the citations."""
+def completion_chunks(
+    answer: Answer, model: str, messages: Sequence[ChatMessage], *, include_usage: bool = False
+) -> Iterator[dict[str, Any]]:
+    """Role first, then the content a paragraph at a time, then an empty delta with the citations; with
+    ``include_usage`` (``stream_options``), a last chunk with no choices and the usage, as OpenAI sends it."""
     completion_id, created = new_completion_id()
+    content = to_text(answer)
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {
@@ -87,10 +120,27 @@ def completion_chunks(answer: Answer, model: str) -> Iterator[dict[str, Any]]:
         }
 
     yield chunk({"role": "assistant", "content": ""})
-    for piece in _PARAGRAPH_END.split(to_text(answer)):
+    for piece in _PARAGRAPH_END.split(content):
         if piece:
             yield chunk({"content": piece})
-    yield {**chunk({}, "stop"), "citations": _citations(answer), "abstained": answer.abstained, "warning": answer.warning}
+    yield {
+        **chunk({}, "stop"),
+        "citations": _citations(answer),
+        "abstained": answer.abstained,
+        "warning": answer.warning,
+    }
+    if include_usage:
+        yield {**chunk({}), "choices": [], "usage": usage(messages, content)}
+
+
+def model_card(model_id: str) -> dict[str, Any]:
+    """OpenAI's Model object; ``created`` is 0: the answers come from the corpus and code, not from a
+    model released on some date."""
+    return {"id": model_id, "object": "model", "created": 0, "owned_by": "legalqa"}
+
+
+def model_list() -> dict[str, Any]:
+    return {"object": "list", "data": [model_card(name) for name in MODEL_NAMES], "warning": WARNING}
 
 
 def server_sent_events(chunks: Iterator[dict[str, Any]]) -> Iterator[bytes]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 MAX_K = 50
 MAX_TURNS = 100
@@ -74,11 +75,29 @@ class ChatMessage(BaseModel):
     content: str | list[dict[str, Any]] | None = None
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool = False
+
+
 class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: str = Field(default="legalqa", description="any name; echoed in the response")
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_TURNS)
     stream: bool = False
+    stream_options: StreamOptions | None = Field(
+        default=None, description="`include_usage`: a last stream chunk with the usage, as OpenAI sends it"
+    )
+    n: int | None = Field(default=1, description="choices to return: only 1 is supported")
     k: int | None = Field(default=None, ge=1, le=MAX_K, description="legalqa extension: passages to retrieve")
     answerer: str | None = Field(default=None, description="legalqa extension: extractive or llm")
+
+    @field_validator("n")
+    @classmethod
+    def _one_choice(cls, value: int | None) -> int | None:
+        """There is one answer to a question: asking for more is refused, not silently served one."""
+        if value not in (None, 1):
+            raise PydanticCustomError("n_unsupported", "only 1 is supported")
+        return value

@@ -8,6 +8,7 @@ not-legal-advice warning, and every error is one line of JSON.
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -23,12 +24,21 @@ from app.api.encoding import JSONBody
 from app.api.errors import ApiError, install_error_handlers
 from app.api.guard import DEFAULT_MAX_BODY_BYTES, Guard
 from app.api.holder import PipelineHolder
-from app.api.openai_compat import completion, completion_chunks, server_sent_events, split_conversation
+from app.api.openai_compat import (
+    MODEL_NAMES,
+    completion,
+    completion_chunks,
+    model_card,
+    model_list,
+    server_sent_events,
+    split_conversation,
+)
 from app.api.schemas import AskRequest, ChatCompletionRequest
 from app.conversation import Turn
 from app.pipeline import Pipeline, build_pipeline
 from app.pointers import CitedPassage, citation_listing
 from app.question import QuestionError, clean_question
+from app.saved_answer import FieldError, SavedAnswer, answer_from_json
 from app.verify import check_answer
 from app.warning import WARNING
 from ingest.errors import CorpusError
@@ -37,8 +47,6 @@ from ingest.settings import Settings
 from ingest.types import source_mark
 
 TOKEN_ENV = "LEGALQA_API_TOKEN"
-# keys /v1/ask adds to the Answer JSON; dropped again when such a body is posted to /v1/verify
-API_ONLY_KEYS = ("question_context",)
 
 DESCRIPTION = (
     "Document-grounded answers on the civil liability of generative-AI services under Chinese law, "
@@ -90,12 +98,27 @@ def create_app(
         history = [Turn(m["role"], m["content"]) for m in earlier if m["role"] in ("user", "assistant")]  # type: ignore[arg-type]
         answer = answer_question(holder.get(), question, body.k, body.answerer, settings, history)
         if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            chunks = completion_chunks(answer, body.model, body.messages, include_usage=include_usage)
             return StreamingResponse(
-                server_sent_events(completion_chunks(answer, body.model)),
+                server_sent_events(chunks),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
-        return JSONBody(completion(answer, body.model))
+        return JSONBody(completion(answer, body.model, body.messages))
+
+    @v1.get("/models", summary="OpenAI-compatible model list (chat completions accept any name and echo it)")
+    def models() -> dict[str, Any]:
+        return model_list()
+
+    @v1.get("/models/{model_id}", summary="One model of /v1/models")
+    def model(model_id: str) -> dict[str, Any]:
+        if model_id not in MODEL_NAMES:
+            listed = ", ".join(MODEL_NAMES)
+            raise ApiError(
+                404, f"model_id: no model {model_id!r} (GET /v1/models lists {listed})", param="model_id"
+            )
+        return {**model_card(model_id), "warning": WARNING}
 
     @v1.get("/documents", summary="The corpus documents of the manifest, with their indexed chunk counts")
     def documents() -> dict[str, Any]:
@@ -192,29 +215,20 @@ def answer_question(
     return answer
 
 
-def parse_answer(body: dict[str, Any]) -> Answer:
-    data = {k: v for k, v in body.items() if k not in API_ONLY_KEYS}
+def parse_answer(body: dict[str, Any]) -> SavedAnswer:
+    """The posted Answer JSON, read by ``legalqa verify``'s strict loader; a wrong field is a 422 that
+    names it (``citations.0.start: must be an integer, not "0"``), never a Python exception's text."""
     try:
-        answer = Answer.from_dict(data)
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise ApiError(
-            422, f"body: not an Answer JSON as returned by /v1/ask ({type(exc).__name__}: {exc})"
-        ) from None
-    for i, c in enumerate(answer.citations):
-        where = f"citations.{i}"
-        if not (
-            all(isinstance(v, int) for v in (c.start, c.end))
-            and all(isinstance(v, str) for v in (c.file, c.quote, c.sha256))
-        ):
-            raise ApiError(
-                422, f"{where}: start and end must be integers; file, quote and sha256 strings", param=where
-            )
+        saved = answer_from_json(body)
+    except FieldError as exc:
+        field = re.sub(r"\[(\d+)\]", r".\1", exc.field)  # the API names list items as FastAPI does
+        raise ApiError(422, f"{field}: {exc}", param=field) from None
+    for i, c in enumerate(saved.answer.citations):
         path = PurePosixPath(c.file)
-        if not c.file or path.is_absolute() or ".." in path.parts or "\\" in c.file:
-            raise ApiError(
-                422, f"{where}.file: {c.file!r} is not a path inside the corpus", param=f"{where}.file"
-            )
-    return answer
+        if path.is_absolute() or ".." in path.parts or "\\" in c.file:
+            where = f"citations.{i}.file"
+            raise ApiError(422, f"{where}: {c.file!r} is not a path inside the corpus", param=where)
+    return saved
 
 
 def index_info(pipeline: Pipeline) -> dict[str, Any]:
