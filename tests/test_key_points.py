@@ -476,3 +476,21 @@ def test_a_question_not_about_an_ai_service_gets_the_issues_statutes_not_the_agr
     assert not [c for c in shirt.citations if c.doc_id != "consumer-protection-law"], shirt.text
     platform = pipeline.ask("在智谱开放平台付了款买的资源包不想用了能退吗")
     assert platform.citations[0].chunk_id == "agreement/3/8/4", platform.text
+
+
+def test_no_issue_states_presumed_fault_as_its_rule(corpus_legal_index) -> None:
+    """Three issues listed 第一千一百六十五条 without its decisive sentence, so the answer quoted the sentence
+    that best matched the question: for an AI's wrong advice, the presumption of fault (第二款), which no
+    law applies to AI output.  The map now names the general rule of fault liability for each."""
+    from app.pipeline import build_pipeline
+    from ingest.issue_map import issue_map_path, load_issue_map
+
+    issues = load_issue_map(issue_map_path(corpus_legal_index.corpus_dir)).issues
+    for issue in issues:
+        for p in issue.provisions:
+            if p.article == "第一千一百六十五条" and p.role == "rule":
+                assert p.sentence == "行为人因过错侵害他人民事权益造成损害的，应当承担侵权责任。", issue.id
+    answer = build_pipeline(corpus_legal_index).ask(
+        "AI给我生成的法律建议是错的，我按它说的做亏了两万，能找平台赔吗"
+    )
+    assert "推定行为人有过错" not in answer.text.split("相关规定")[0], answer.text
