@@ -58,10 +58,11 @@ def decide(
         missing_article_note(retriever.statute_title(doc_id), count, ref.number, ref.suffix)
         for doc_id, ref, count in retriever.missing_articles(asked)
     )
-    sections = max((section for section, _clause in retriever.agreement_parts()), default=0)
     missing += tuple(
-        missing_agreement_note(sections, section, clause)
-        for section, clause in retriever.missing_agreement_parts(asked)
+        missing_agreement_note(
+            retriever.agreement_title(doc_id), sections(retriever, doc_id), section, clause
+        )
+        for doc_id, section, clause in retriever.missing_agreement_parts(asked)
     )
     # "第十条是什么": read in the 民法典, and said so when other statutes of the corpus have a 第十条 too
     for ref in retriever.unnamed_articles(asked):
@@ -114,6 +115,11 @@ def decide(
     if not named and outside_focus(question, results):
         notes.append(OUTSIDE_FOCUS_NOTE)
     return Decision("", tuple(notes), issues)
+
+
+def sections(retriever: HybridRetriever, doc_id: str) -> int:
+    """How many sections the agreement has (its last section's number), for its missing-part note."""
+    return max((section for section, _clause in retriever.agreement_parts(doc_id)), default=0)
 
 
 def outside_focus(question: Question, results: Sequence[Retrieved], top: int = 3) -> bool:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from app.answer import Citation, Retrieved, Statement
 from app.citation_filter import CitationJudge
-from app.citations_ref import named_source_kinds
+from app.citations_ref import AgreementNames, named_source_kinds
 from app.draft import ISSUE_HEADING_PREFIX, KEY_POINTS_HEADING, PROVISIONS_HEADING, Draft
 from app.question import Question, as_question
 from app.sentences import AGREEMENT_ITEM, LIST_ITEM, Unit, split_units, unit_at, whole_unit
@@ -243,10 +243,13 @@ class ExtractiveAnswerer:
                 if _opens_list(every, n):
                     items = itertools.takewhile(lambda u: LIST_ITEM.match(u.text), every[n + 1 :])
                     asked += [(item, r) for item in itertools.islice(items, MAX_NAMED_ITEMS)]
-        # a named source: its best-ranked passage (ranked for the question, not brought by an issue)
+        # a named source: its best-ranked passage (ranked for the question, not brought by an issue); a
+        # user-added agreement is named by its own title ("云帆协议里…"), the bundled sources by their kind
         ranked = [r for r in passages if r.via not in ("xref", "issue", "lookup")][: self.passages]
-        for kind in sorted(named_source_kinds(query)):
-            best = next((r for r in ranked if r.chunk.kind == kind), None)
+        agreements = AgreementNames.of_chunks(r.chunk for r in passages)
+        named = [(doc, "doc_id") for doc in dict.fromkeys(d for _s, _e, d in agreements.mentions(query))]
+        for source, field in named + [(kind, "kind") for kind in sorted(named_source_kinds(query))]:
+            best = next((r for r in ranked if getattr(r.chunk, field) == source), None)
             units = [u for u in split_units(best.chunk) if can_lead(u)] if best else []
             unit = max(units, key=lambda u: (unit_score(u, terms), -u.start), default=None)
             if (

@@ -34,12 +34,13 @@ def is_missing_article_note(note: str) -> bool:
     return bool(_MISSING.match(note))
 
 
-def missing_agreement_note(sections: int, section: int, clause: int = 0) -> str:
-    """What the answer says of a part of the agreement that does not exist ("用户协议第十四条": it has 十三
-    sections; "用户协议第三部分第25条")."""
+def missing_agreement_note(title: str, sections: int, section: int, clause: int = 0) -> str:
+    """What the answer says of a part of an agreement that does not exist ("用户协议第十四条": 《用户协议》
+    has 十三 sections; "用户协议第三部分第25条"; "云帆协议第九部分": the agreement named, by ``title`` as its
+    citations show it)."""
     if clause:
-        return f"{AGREEMENT_TITLE}第{int_to_cn(section)}部分没有第{clause}条。"
-    return f"{AGREEMENT_TITLE}共{int_to_cn(sections)}部分，没有第{int_to_cn(section)}部分。"
+        return f"{title}第{int_to_cn(section)}部分没有第{clause}条。"
+    return f"{title}共{int_to_cn(sections)}部分，没有第{int_to_cn(section)}部分。"
 
 
 def assumed_statute_note(title: str, number: int, suffix: int, others: int) -> str:
@@ -55,12 +56,11 @@ _ASSUMED = re.compile(
 )
 
 
-AGREEMENT_TITLE = "《用户协议》"
 _AGREEMENT_SECTION_MISSING = re.compile(
-    r"^《用户协议》共([零〇一二两三四五六七八九十百]+)部分，没有第([零〇一二两三四五六七八九十百]+)部分。$"
+    r"^(《[^》]{1,40}》)共([零〇一二两三四五六七八九十百]+)部分，没有第([零〇一二两三四五六七八九十百]+)部分。$"
 )
 _AGREEMENT_CLAUSE_MISSING = re.compile(
-    r"^《用户协议》第([零〇一二两三四五六七八九十百]+)部分没有第([0-9]+)条。$"
+    r"^(《[^》]{1,40}》)第([零〇一二两三四五六七八九十百]+)部分没有第([0-9]+)条。$"
 )
 
 
@@ -80,6 +80,9 @@ _ABSENT = re.compile(r"^资料库不含《([^》]{2,20})》，本工具不能引
 
 # (statute title as shown, e.g. 《民法典》) → (doc id, number of articles), or None if no such statute
 StatuteCount = Callable[[str], "tuple[str, int] | None"]
+# (agreement title as shown, e.g. 《用户协议》) → its (section, clause) pairs, clause 0 for a section; None if
+# no agreement of the corpus is shown so, empty if its file cannot be read
+AgreementParts = Callable[[str], "frozenset[tuple[int, int]] | None"]
 
 
 def note_problem(
@@ -87,11 +90,12 @@ def note_problem(
     statute_count: StatuteCount,
     has_article: Callable[[str, int, int], bool],
     names: Callable[[], StatuteNames] | None = None,
-    agreement_parts: Callable[[], frozenset[tuple[int, int]]] | None = None,
+    agreement_parts: AgreementParts | None = None,
     statutes_having: Callable[[int, int], list[str]] | None = None,
 ) -> str:
     """Why ``note`` is not a note this tool would attach ("" when it is).  ``names``: gives the corpus's
     statute names with the codes it repeals (read only for a note about another statute);
+    ``agreement_parts``: an agreement's parts by its title as shown (《用户协议》, 《云帆协议》);
     ``statutes_having``: the doc ids of the statutes that have an article (number, suffix)."""
     if note in FIXED_NOTES:
         return ""
@@ -100,7 +104,9 @@ def note_problem(
         return _assumed_statute_problem(note, assumed, statute_count, has_article, statutes_having)
     part = _AGREEMENT_SECTION_MISSING.match(note) or _AGREEMENT_CLAUSE_MISSING.match(note)
     if part:
-        return _agreement_part_problem(note, part, agreement_parts() if agreement_parts else None)
+        return _agreement_part_problem(
+            note, part, agreement_parts(part.group(1)) if agreement_parts else None
+        )
     other = _REPEALED.match(note) or _ABSENT.match(note)
     if other:
         return _other_statute_problem(note, other.group(1), names() if names else None)
@@ -154,16 +160,20 @@ def _other_statute_problem(note: str, name: str, names: StatuteNames | None) -> 
 
 
 def _agreement_part_problem(note: str, m: re.Match[str], parts: frozenset[tuple[int, int]] | None) -> str:
-    """``parts``: the agreement's (section, clause) pairs, clause 0 for the section itself."""
+    """``parts``: the named agreement's (section, clause) pairs, clause 0 for the section itself (None: the
+    corpus has no agreement of that title)."""
+    title = m.group(1)
+    if parts is None:
+        return f"{title} 不在语料中"
     if not parts:
-        return "语料中的用户协议无法读取，说明未核对"
+        return f"语料中的{title}无法读取，说明未核对"
     sections = max(section for section, _clause in parts)
     if m.re is _AGREEMENT_SECTION_MISSING:
-        section, clause = cn_to_int(m.group(2)), 0
+        section, clause = cn_to_int(m.group(3)), 0
     else:
-        section, clause = cn_to_int(m.group(1)), int(m.group(2))
+        section, clause = cn_to_int(m.group(2)), int(m.group(3))
     if (section, clause) in parts:
-        return "用户协议有这一部分，说明与语料不符"
-    if note != missing_agreement_note(sections, section, clause):
-        return f"用户协议共 {sections} 部分，说明与语料不符"
+        return f"{title}有这一部分，说明与语料不符"
+    if note != missing_agreement_note(title, sections, section, clause):
+        return f"{title}共 {sections} 部分，说明与语料不符"
     return ""

@@ -14,13 +14,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from app.answer import IssueTag, Retrieved
-from app.citations_ref import (
-    ArticleRef,
-    StatuteNames,
-    agreement_clause_refs,
-    agreement_parts,
-    agreement_section_refs,
-)
+from app.citations_ref import BUNDLED_AGREEMENT, AgreementNames, ArticleRef, StatuteNames, agreement_parts
 from app.fusion import Candidate, FusionModel
 from app.glosses import GlossRanker
 from app.issues import IssueMatch, IssueMatcher
@@ -118,7 +112,7 @@ class _Signals:
     rankings: list[tuple[str, list[tuple[str, float]], float]]  # (ranker, ranking, fusion weight)
     matches: list[IssueMatch]
     tags: dict[str, IssueTag]
-    named: frozenset[str]  # doc ids of the statutes the question names
+    named: frozenset[str]  # doc ids of the statutes and user-added agreements the question names
     cover: Callable[[str], float]  # chunk id → the question's coverage by it (``_coverage``), remembered
 
 
@@ -166,7 +160,8 @@ class HybridRetriever:
                     self._article_counts.get(chunk.doc_id, 0), chunk.article_no
                 )
                 titles.setdefault(chunk.doc_id, [chunk.doc_title, chunk.locator.split("》")[0] + "》"])
-        self.names = StatuteNames(titles, repealed)
+        self.agreements = AgreementNames.of_chunks(index.chunks.values())
+        self.names = StatuteNames(titles, repealed, self.agreements.numbered_names)
         # which statute articles the paper and the blog discuss, for "论文里提到的第1202条是什么"
         discussed: dict[tuple[str, int], dict[str, None]] = {}
         for chunk in index.chunks.values():
@@ -175,7 +170,7 @@ class HybridRetriever:
                     if ref.doc_id:
                         discussed.setdefault((ref.doc_id, ref.number), {})[chunk.chunk_id] = None
         self._discussed = {key: list(ids) for key, ids in discussed.items()}
-        self._agreement_parts: frozenset[tuple[int, int]] | None = None
+        self._agreement_parts: dict[str, frozenset[tuple[int, int]]] = {}
         self._titles = {doc_id: names[1] for doc_id, names in titles.items()}
 
     def statute_title(self, doc_id: str) -> str:
@@ -215,7 +210,10 @@ class HybridRetriever:
         matches: list[IssueMatch] = []
         if plain is not None and self.issues:
             matches = self._matches(question, content, plain, focus, self._evidence(rankings))
-        named = frozenset(doc for _s, _e, doc in self.names.mentions(question))
+        # a user-added agreement named ("云帆协议里…") is where to look, as a named statute is
+        named = frozenset(
+            doc for _s, _e, doc in self.names.mentions(question) + self.agreements.mentions(question)
+        )
         return _Signals(
             vector, plain, rankings, matches, self._issue_tags(matches), named, self._coverage(question)
         )
@@ -246,6 +244,7 @@ class HybridRetriever:
         the agreement ("生成式AI造成他人损害，谁来负责？" besides 第三十条): then it is answered from the
         rankers, with a note when a named article does not exist; "用户协议第八条" alone is a lookup."""
         spans = [(start, end) for start, end, _doc in self.names.mentions(question)]
+        spans += [(start, end) for start, end, _doc in self.agreements.mentions(question)]
         spans += [(start, end) for start, end, _other in self.names.other_mentions(question)]
         rest = question
         for start, end in sorted(spans, reverse=True):
@@ -253,12 +252,12 @@ class HybridRetriever:
         rest = _LOOKUP_WORDS.sub(" ", _REFERENCE_WORDS.sub(" ", rest))
         return len(question_terms(rest)) >= 2
 
-    def agreement_parts(self) -> frozenset[tuple[int, int]]:
-        """The agreement's numbered sections and clauses, (section, clause), clause 0 for a section (read
+    def agreement_parts(self, doc_id: str = BUNDLED_AGREEMENT) -> frozenset[tuple[int, int]]:
+        """An agreement's numbered sections and clauses, (section, clause), clause 0 for a section (read
         from the index once: every ask's decision and lookup consults them)."""
-        if self._agreement_parts is None:
-            self._agreement_parts = agreement_parts(self.index.chunks)
-        return self._agreement_parts
+        if doc_id not in self._agreement_parts:
+            self._agreement_parts[doc_id] = agreement_parts(self.index.chunks, doc_id)
+        return self._agreement_parts[doc_id]
 
     def without_other_numbers(self, question: str) -> str:
         """The question without the article numbers of documents we do not hold, for the rankers: in
@@ -274,21 +273,31 @@ class HybridRetriever:
         ("合同第十二条", "高等教育法第二十条", "产品质量法实施细则第五条")."""
         ours = (
             self.names.article_refs(question)
-            or agreement_clause_refs(question)
-            or agreement_section_refs(question)
+            or self.agreements.clause_refs(question)
+            or self.agreements.section_refs(question)
         )
         return not ours and bool(find_article_refs(question))
 
-    def missing_agreement_parts(self, question: str) -> list[tuple[int, int]]:
-        """Sections ("用户协议第十四条", clause 0) and clauses ("第三部分第25条") of the agreement the question
-        names that it does not have: said so, never answered with another document's 第十四条."""
-        parts = self.agreement_parts()
-        if not parts:
-            return []
-        named = [(section, 0) for section in agreement_section_refs(question)]
-        # a clause of a section that does not exist is the section's absence ("第十四部分第25条")
-        named += [(s, c if (s, 0) in parts else 0) for s, c in agreement_clause_refs(question)]
-        return list(dict.fromkeys(part for part in named if part not in parts))
+    def missing_agreement_parts(self, question: str) -> list[tuple[str, int, int]]:
+        """Sections ("用户协议第十四条", clause 0) and clauses ("第三部分第25条", "云帆协议第四部分第9条") that the
+        agreement the question names does not have, (doc id, section, clause): said so, never answered with
+        another document's 第十四条."""
+        named = [(doc, section, 0) for doc, section in self.agreements.section_refs(question)]
+        named += self.agreements.clause_refs(question)
+        missing = []
+        for doc, section, clause in named:
+            parts = self.agreement_parts(doc)
+            if not parts:
+                continue
+            # a clause of a section that does not exist is the section's absence ("第十四部分第25条")
+            part = (section, clause if (section, 0) in parts else 0)
+            if part not in parts:
+                missing.append((doc, *part))
+        return list(dict.fromkeys(missing))
+
+    def agreement_title(self, doc_id: str) -> str:
+        """The agreement's name as citations show it (《用户协议》, 《云帆协议》)."""
+        return self.agreements.title(doc_id)
 
     def best_issue_score(self, question: str) -> float:
         """How close the question comes to any issue of the map (0 without one): a signal for declining.
@@ -311,7 +320,11 @@ class HybridRetriever:
         """The articles and agreement clauses the question names.  A follow-up that names its own
         ("消保法第二十五条呢", its statute filled in by ``with_source_named_before``) is looked up alone:
         not the earlier turns' articles again."""
-        if focus and focus != question and (self.names.article_refs(focus) or agreement_section_refs(focus)):
+        if (
+            focus
+            and focus != question
+            and (self.names.article_refs(focus) or self.agreements.section_refs(focus))
+        ):
             question = focus
         found = self._lookup(self.names.article_refs(question))
         return found + self._discussing(question, found) + self._agreement_lookup(question)
@@ -336,10 +349,11 @@ class HybridRetriever:
         """A follow-up that gives an article number alone ("第二十五条呢") with the source the conversation
         named last before it that has such a number: "消保法第二十五条呢" after 消保法, "用户协议第十二条呢"
         after the agreement, "合同法第五十二条呢" after the repealed 合同法 (then said to be repealed, never
-        the 民法典's 第五十二条).  The agreement is such a source where one of its parts was named, or by its
+        the 民法典's 第五十二条).  An agreement is such a source where one of its parts was named, or by its
         name alone in a conversation that names no law ("民法典第五百八十四条能否突破用户协议的赔偿上限"
-        is about the 民法典)."""
+        is about the 民法典); a user-added one by its own name ("云帆协议第三条呢")."""
         named = self.names.mentions(follow_up) or self.names.other_mentions(follow_up)
+        named = named or self.agreements.mentions(follow_up)
         part = _AGREEMENT_PART.search(follow_up)
         refs = self.names.article_refs(follow_up)  # 第二十五条, and 55条 asked about alone
         if named or _AGREEMENT_NAME.search(follow_up) or not (refs or part):
@@ -349,29 +363,42 @@ class HybridRetriever:
         # "第十三条呢" after "我们跟供应商的合同第十二条…": that contract's, which we do not hold
         laws += [(pos, name, None) for pos, name in self.names.other_document_refs(earlier)]
         agreement = [
-            (m.end(), "用户协议", AGREEMENT)
-            for m in _AGREEMENT_NAME.finditer(earlier)
-            if not laws or _NUMBERED_NEXT.match(earlier, m.end())
+            (end, name, doc)
+            for end, name, doc in self._agreements_named(earlier)
+            if not laws or _NUMBERED_NEXT.match(earlier, end)
         ]
         sources = sorted(agreement if part else laws + agreement, reverse=True)
         if not sources:
             return follow_up
         number = refs[0].number if refs else 0
         having = [src for src in sources if self._has_number(src[2], number, bool(part))]
-        end, source, _doc = (having or sources)[0]
+        end, source, doc = (having or sources)[0]
         # "第3条呢" after "用户协议第八部分": a clause of that part (after "用户协议第八条", a section)
         parts = [m for m in _AGREEMENT_PART.finditer(earlier) if m.start() >= end]
-        if source == "用户协议" and parts and not part:
-            return f"用户协议{parts[-1].group(0)}{follow_up}"
+        if any(doc == d for _e, _n, d in agreement) and parts and not part:
+            return f"{source}{parts[-1].group(0)}{follow_up}"
         return f"{source}{follow_up}"
 
+    def _agreements_named(self, text: str) -> list[tuple[int, str, str]]:
+        """(end, name to write, doc id) of every agreement ``text`` names: a user-added one by its own name
+        (云帆协议), the bundled one as 用户协议 wherever its common names are not the end of a user-added
+        one's (云帆智算大模型服务协议)."""
+        mine = self.agreements.mentions(text)
+        named = [(end, text[start:end], doc) for start, end, doc in mine]
+        named += [
+            (m.end(), "用户协议", BUNDLED_AGREEMENT)
+            for m in _AGREEMENT_NAME.finditer(text)
+            if not any(start <= m.start() < end for start, end, _doc in mine)
+        ]
+        return named
+
     def _has_number(self, doc_id: str | None, number: int, part: bool) -> bool:
-        """Whether the source has an article (a section, for the agreement) of that number; a law we do not
+        """Whether the source has an article (a section, for an agreement) of that number; a law we do not
         hold cannot be checked, and is taken at its word."""
         if doc_id is None:
             return True
-        if doc_id == AGREEMENT:
-            return part or (number, 0) in self.agreement_parts()
+        if doc_id == BUNDLED_AGREEMENT or doc_id in self.agreements.documents:
+            return part or (number, 0) in self.agreement_parts(doc_id)
         return bool(self.lookup_article(doc_id, number))
 
     def _lookup(self, refs: Sequence[ArticleRef]) -> list[Retrieved]:
@@ -385,15 +412,18 @@ class HybridRetriever:
         return out
 
     def _agreement_lookup(self, question: str) -> list[Retrieved]:
-        """The agreement's clauses the question names ("用户协议第八部分第6条"), or a whole section's
-        clauses ("用户协议第八条": its sections are what people number)."""
-        clauses = [f"agreement/{section}/{clause}" for section, clause in agreement_clause_refs(question)]
+        """The clauses of an agreement the question names ("用户协议第八部分第6条", "云帆协议3.2": in the
+        agreement it names), or a whole section's clauses ("用户协议第八条": its sections are what people
+        number)."""
+        clauses = [
+            f"{doc}/{section}/{clause}" for doc, section, clause in self.agreements.clause_refs(question)
+        ]
         if self.asks_more_than_references(question):
             ids = clauses  # "智谱用户协议第八部分约定…，有效吗": the rankers find what the matter is about
         else:  # all the question asks: a whole section, a clause with its items (③ …等因素。)
             ids = [i for c in clauses for i in self.index.chunks if i == c or i.startswith(c + "/")]
-            for section in agreement_section_refs(question):
-                ids += [i for i in self.index.chunks if _in_section(i, section)]
+            for doc, section in self.agreements.section_refs(question):
+                ids += [i for i in self.index.chunks if _in_section(i, doc, section)]
         chunks = [self.index.chunks[i] for i in dict.fromkeys(ids) if i in self.index.chunks]
         return [Retrieved(chunk=chunk, fused_score=1.0, via="lookup") for chunk in chunks]
 
@@ -719,7 +749,6 @@ def _holding(chunk_ids: Sequence[str], sentence: str, chunks: dict[str, Chunk]) 
 
 # a part of the agreement as people number it: 第八部分 (its sections are 一、… 十三、)
 _AGREEMENT_PART = re.compile(r"第\s*(?:[一二三四五六七八九十]{1,3}|[0-9]{1,2})\s*部分")
-AGREEMENT = "agreement"
 # a number right after the agreement's name: "用户协议第八部分", "用户协议8.3"
 _NUMBERED_NEXT = re.compile(r"[的里中]{0,2}\s*第?\s*[0-9一二三四五六七八九十]")
 # how a question names the paper or the blog, which discuss statute articles but number none of their own
@@ -740,8 +769,8 @@ _LOOKUP_WORDS = re.compile(
 )
 
 
-def _in_section(chunk_id: str, section: int) -> bool:
-    """Whether ``chunk_id`` is the agreement section's text or one of its clauses (agreement/8,
+def _in_section(chunk_id: str, doc_id: str, section: int) -> bool:
+    """Whether ``chunk_id`` is agreement ``doc_id``'s section's text or one of its clauses (agreement/8,
     agreement/8/3, agreement/1/p2), not a clause's sub-item (agreement/8/2/1)."""
     parts = chunk_id.split("/")
-    return parts[0] == "agreement" and len(parts) in (2, 3) and parts[1] == str(section)
+    return parts[0] == doc_id and len(parts) in (2, 3) and parts[1] == str(section)

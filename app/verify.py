@@ -162,7 +162,7 @@ def _note_findings(answer: Answer, corpus: CorpusFacts | None) -> list[Finding]:
                 corpus.statute_count,
                 corpus.has,
                 lambda: corpus.names_with_repealed,
-                lambda: corpus.agreement_parts,
+                corpus.agreement_parts,
                 corpus.statutes_having,
             )
         )

@@ -95,21 +95,31 @@ class CorpusFacts:
             issues = frozenset()
         return cls(metas, StatuteNames(titles), read, issues)
 
+    def agreement_parts(self, title: str) -> frozenset[tuple[int, int]] | None:
+        """The (section, clause) pairs of the agreement shown as ``title`` (《用户协议》, 《云帆协议》: its short
+        title, as its citations and missing-part notes show it), from its parsed file: None when no agreement
+        of the corpus is shown so, empty when its file cannot be read."""
+        meta = next(
+            (m for m in self.metas.values() if m.kind == "agreement" and m.short_title == title), None
+        )
+        return None if meta is None else self._agreement_parts.get(meta.doc_id, frozenset())
+
     @cached_property
-    def agreement_parts(self) -> frozenset[tuple[int, int]]:
-        """The agreement's (section, clause) pairs, from its parsed file (none if it cannot be read)."""
+    def _agreement_parts(self) -> dict[str, frozenset[tuple[int, int]]]:
+        """doc id → every readable agreement's (section, clause) pairs, parsed once per verification."""
         from ingest.parsers import parse_document
         from ingest.types import Document
 
-        ids: list[str] = []
+        parts = {}
         for meta in self.metas.values():
             if meta.kind == "agreement":
                 try:
                     text = self.read(meta.file).decode("utf-8")
-                    ids += [c.chunk_id for c in parse_document(Document(meta, text)).chunks]
+                    ids = [c.chunk_id for c in parse_document(Document(meta, text)).chunks]
                 except (Refused, UnicodeDecodeError, ValueError, CorpusError):
                     continue
-        return agreement_parts(ids)
+                parts[meta.doc_id] = agreement_parts(ids, meta.doc_id)
+        return parts
 
     @cached_property
     def names_with_repealed(self) -> StatuteNames:

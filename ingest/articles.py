@@ -146,9 +146,10 @@ STATUTE_ALIASES: dict[str, tuple[str, ...]] = {
     "ai-content-labeling-measures": ("人工智能生成合成内容标识办法", "标识办法"),
 }
 
-# the agreement numbers its own parts; the paper and the blog have none, so "论文里提到的第1202条" is the
-# statute's article they discuss
-_OTHER_DOCUMENT = re.compile(r"协议")
+# the agreement numbers its own parts (and so does every agreement legal staff add, by whatever name:
+# ``StatuteNames(agreements=…)``); the paper and the blog have none, so "论文里提到的第1202条" is the statute's
+# article they discuss
+_OTHER_DOCUMENT = "协议"
 # where a clause of a question starts: a document named before it is not what a later number belongs to
 # ("签了协议之后平台违约，第五百七十七条怎么规定？")
 _CLAUSE_START = re.compile(r"[，。？！；,;?!\n]")
@@ -222,7 +223,11 @@ class OtherStatute:
 class StatuteNames:
     """Maps statute names (full, short, colloquial) to doc ids, and knows the statutes we do not hold."""
 
-    def __init__(self, titles: dict[str, list[str]], repealed: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, titles: dict[str, list[str]], repealed: tuple[str, ...] = (), agreements: tuple[str, ...] = ()
+    ) -> None:
+        """``agreements``: the names of the corpus's own agreements (not every one says 协议: 星河服务条款); a
+        number after one is the agreement's part, not a statute's article."""
         names: dict[str, str] = {}
         for doc_id, aliases in STATUTE_ALIASES.items():
             for alias in aliases:
@@ -238,6 +243,8 @@ class StatuteNames:
             "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)), re.IGNORECASE
         )
         self._names = {k.lower(): v for k, v in names.items()}
+        numbered = sorted({_OTHER_DOCUMENT, *agreements}, key=len, reverse=True)
+        self._numbered_document = re.compile("|".join(re.escape(n) for n in numbered), re.IGNORECASE)
         self.repealed = frozenset(repealed)
         others = {name: name for name in OTHER_STATUTES} | {name: name for name in repealed}
         others |= {alias: name for alias, name in _REPEALED_ALIASES.items() if name in self.repealed}
@@ -286,7 +293,7 @@ class StatuteNames:
                 continue
             before = [doc for start, end, doc in mentions if end <= m.start()]
             clause_start = max((c.end() for c in _CLAUSE_START.finditer(text, 0, m.start())), default=0)
-            document = [d.end() for d in _OTHER_DOCUMENT.finditer(text, clause_start, m.start())]
+            document = [d.end() for d in self._numbered_document.finditer(text, clause_start, m.start())]
             if document and not any(end > document[-1] for _s, end, _d in mentions if end <= m.start()):
                 continue  # "…民法典第506条…，用户协议第八部分第6条": a clause of the agreement, not the 民法典's
             if not of_other_documents and (

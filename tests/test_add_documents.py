@@ -5,6 +5,9 @@ hashing embedder.  Fast tests drive ``prepare_document`` and the transaction in
 ``ingest.corpus_edit`` with a stand-in ingest; ``slow`` ones run the real ingest
 (Chroma on disk), the ``legalqa`` command in subprocesses and the Streamlit page.
 
+The questions that name the added agreement (its clauses, sections, missing parts, passages) run
+on the session hash index with it added in-process (``xinghe_pipeline``, seconds).
+
 Fixtures: ``tests/data/xinghe_agreement.md`` (a fictional AI-service user
 agreement: ten numbered sections, 39 clauses, items, a 八、责任限制 section) and
 ``tests/data/model_liability_rules.md`` (a fictional 10-article statute without
@@ -590,3 +593,98 @@ def test_corpus_page_upload_preview_confirm_then_cited_as_user_added(
     assert "不构成法律意见" in msg.warning[0].value
     card = next(m.value for m in msg.markdown if 'class="cite-card"' in m.value)
     assert "《星河协议》八、责任限制 第3条" in card and f"{AGREEMENT_REQUEST.title}{USER_ADDED_MARK}" in card
+
+
+# -- naming an added agreement: its parts and its passages, never the bundled one's ------------------
+
+
+@pytest.fixture(scope="module")
+def xinghe_pipeline(corpus_hash_index: Settings, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """A pipeline over the corpus hash index with the 星河 agreement added in-process (the real incremental
+    ingest, hash embedder: seconds)."""
+    from app.pipeline import build_pipeline
+
+    root = tmp_path_factory.mktemp("with-xinghe")
+    shutil.copytree(corpus_hash_index.corpus_dir, root / "corpus")
+    shutil.copytree(corpus_hash_index.data_dir, root / "data")
+    settings = replace(corpus_hash_index, corpus_dir=root / "corpus", data_dir=root / "data")
+    add_document(settings, prepare(settings, AGREEMENT, AGREEMENT_REQUEST))
+    return build_pipeline(settings)
+
+
+def looked_up(answer: Answer) -> list[str]:
+    return [r.chunk_id for r in answer.retrieved if r.via == "lookup"]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "星河协议第八条第3款",
+        "星河协议8.3是什么",
+        "星河智能大模型服务用户协议第八部分第3条",  # its title ends in 用户协议, as the bundled one is called
+        "《星河协议》八、3",  # as the tool writes its own citations
+    ],
+)
+def test_a_clause_of_an_added_agreement_is_that_agreements(xinghe_pipeline, question: str) -> None:  # noqa: ANN001
+    answer = xinghe_pipeline.ask(question)
+    assert looked_up(answer) == ["xinghe/8/3"] and answer.citations[0].chunk_id == "xinghe/8/3"
+
+
+@pytest.mark.parametrize("question", ["星河协议第八部分", "《星河协议》第八条"])
+def test_a_section_of_an_added_agreement_is_quoted_clause_by_clause(xinghe_pipeline, question: str) -> None:  # noqa: ANN001
+    answer = xinghe_pipeline.ask(question)
+    assert not answer.abstained and answer.citations[0].chunk_id == "xinghe/8/1"
+    assert looked_up(answer) == [f"xinghe/8/{n}" for n in range(1, 7)]
+
+
+@pytest.mark.parametrize(
+    ("question", "note"),
+    [
+        ("星河协议第十二部分", "《星河协议》共十部分，没有第十二部分。"),
+        ("星河协议第八部分第9条", "《星河协议》第八部分没有第9条。"),
+    ],
+)
+def test_a_part_an_added_agreement_does_not_have_is_named_and_verified(
+    xinghe_pipeline,  # noqa: ANN001
+    question: str,
+    note: str,
+) -> None:
+    from app.verify import check_answer
+
+    answer = xinghe_pipeline.ask(question)
+    assert answer.abstained and not answer.citations and answer.notes == (note,)
+    corpus = Path(xinghe_pipeline.settings.corpus_dir)
+    assert check_answer(answer, corpus).ok
+    for wrong in (
+        "《星河协议》共十部分，没有第八部分。",  # it has 八
+        "《星河协议》共九部分，没有第十二部分。",  # miscounted
+        "《云帆协议》共五部分，没有第九部分。",  # no such agreement in the corpus
+    ):
+        assert not check_answer(replace(answer, notes=(wrong,)), corpus).ok, wrong
+
+
+def test_the_bundled_agreement_is_still_what_its_names_name(xinghe_pipeline) -> None:  # noqa: ANN001
+    answer = xinghe_pipeline.ask("用户协议第八部分第3条")
+    assert answer.citations[0].chunk_id == "agreement/8/3"
+    assert all(i.startswith("agreement/") for i in looked_up(answer))
+    assert xinghe_pipeline.ask("用户协议第十四条").notes == ("《用户协议》共十三部分，没有第十四部分。",)
+
+
+def test_a_named_added_agreement_ranks_first_for_the_matter(xinghe_pipeline) -> None:  # noqa: ANN001
+    # without the named-document bonus the bundled agreement's outage clause (五、3 ②) ranked first
+    assert xinghe_pipeline.retrieve("星河协议里服务中断怎么赔？")[0].chunk.chunk_id == "xinghe/3/2"
+    top = xinghe_pipeline.retrieve("星河协议对生成内容的错误负责吗？")[:3]
+    assert [r.chunk.doc_id for r in top] == ["xinghe"] * 3
+
+
+def test_a_follow_up_number_is_a_section_of_the_added_agreement_it_named(xinghe_pipeline) -> None:  # noqa: ANN001
+    answer = xinghe_pipeline.ask("第九条呢", history=["星河协议第八条"])
+    assert looked_up(answer) and all(i.startswith("xinghe/9/") for i in looked_up(answer))
+
+
+def test_the_answer_opens_with_the_named_added_agreements_passage(xinghe_pipeline) -> None:  # noqa: ANN001
+    # (the hash embedder's decline model declines it: the answerer is asked directly)
+    question = "星河协议规定的免责条款有效吗？"
+    answerer = xinghe_pipeline.answerers["extractive"]
+    draft = answerer.answer(xinghe_pipeline.prepare(question), xinghe_pipeline.retrieve(question))
+    assert draft.citations[0].doc_id == "xinghe"  # it was the bundled agreement's 十三、3

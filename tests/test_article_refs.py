@@ -1,6 +1,6 @@
 import pytest
 
-from app.citations_ref import StatuteNames, agreement_clause_refs, agreement_section_refs
+from app.citations_ref import AgreementNames, StatuteNames, agreement_clause_refs, agreement_section_refs
 from ingest.articles import repealed_codes, to_int
 
 
@@ -282,3 +282,58 @@ def test_a_number_asked_about_alone_or_after_the_paper_is_an_article(
     names, text: str, expected: list
 ) -> None:
     assert [(r.doc_id, r.number) for r in names.article_refs(text)] == expected
+
+
+# the bundled agreement and one legal staff added (`legalqa add … --title 云帆智算大模型服务协议 --short-title 云帆协议`)
+AGREEMENTS = AgreementNames(
+    {
+        "agreement": ["大模型开放平台用户协议（智谱）", "《用户协议》"],
+        "yunfan": ["云帆智算大模型服务协议", "《云帆协议》"],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "clauses", "sections"),
+    [
+        ("云帆协议第三条第2款", [("yunfan", 3, 2)], []),
+        ("云帆协议3.2是什么", [("yunfan", 3, 2)], []),
+        # its title ends in 服务协议, as people also call the bundled agreement
+        ("云帆智算大模型服务协议第四部分第2条", [("yunfan", 4, 2)], []),
+        ("《云帆协议》三、2", [("yunfan", 3, 2)], []),  # as the tool writes its citations
+        ("云帆协议第四部分", [], [("yunfan", 4)]),
+        ("《云帆协议》第五条", [], [("yunfan", 5)]),
+        ("云帆协议四、数据安全", [], [("yunfan", 4)]),
+        ("我们的云帆协议第三部分第5条", [("yunfan", 3, 5)], []),  # an added agreement is the asker's own
+        ("用户协议第八部分第6条", [("agreement", 8, 6)], []),
+        ("用户协议第八条", [], [("agreement", 8)]),
+        (
+            "云帆协议和用户协议第八部分第6条",
+            [("agreement", 8, 6)],
+            [],
+        ),  # the number follows the bundled one's name
+        ("用户协议8.3和云帆协议3.2", [("agreement", 8, 3), ("yunfan", 3, 2)], []),
+        ("云帆协议里数据泄露的赔偿上限是多少？", [], []),
+    ],
+)
+def test_a_reference_is_to_the_parts_of_the_agreement_it_names(
+    text: str, clauses: list, sections: list
+) -> None:
+    assert AGREEMENTS.clause_refs(text) == clauses
+    assert AGREEMENTS.section_refs(text) == sections
+
+
+def test_an_added_agreement_is_named_by_its_titles_with_or_without_brackets() -> None:
+    assert AGREEMENTS.mentions("《云帆协议》里数据泄露怎么赔") == [(0, 6, "yunfan")]
+    assert AGREEMENTS.mentions("云帆智算大模型服务协议") == [(0, 11, "yunfan")]
+    assert AGREEMENTS.mentions("用户协议第八条") == []  # the bundled one is named as people call it
+    assert AGREEMENTS.title("yunfan") == "《云帆协议》" and AGREEMENTS.title("agreement") == "《用户协议》"
+    # a title that says no more than "an agreement" names none of them
+    assert AgreementNames({"ours": ["用户协议", "《服务协议》"]}).mentions("服务协议第八条") == []
+
+
+def test_a_number_after_an_added_agreement_that_does_not_say_xieyi_is_no_article_of_a_law() -> None:
+    titles = {"civil-code": ["中华人民共和国民法典"]}
+    assert [r.number for r in StatuteNames(titles).article_refs("星河服务条款第五条")] == [5]
+    assert StatuteNames(titles, agreements=("星河服务条款",)).article_refs("星河服务条款第五条") == []
+    assert AgreementNames({"xh": ["星河服务条款"]}).section_refs("星河服务条款第五条") == [("xh", 5)]
