@@ -31,7 +31,7 @@ from typing import Any
 
 from ingest import index_layout as layout
 from ingest.corpus_files import MAX_MANIFEST_BYTES, confined_path, read_corpus_file
-from ingest.documents import PreparedDocument
+from ingest.documents import PreparedDocument, same_content
 from ingest.errors import LegalQAError
 from ingest.manifest import MANIFEST_NAME, entry_toml, load_manifest
 from ingest.settings import Settings
@@ -55,7 +55,8 @@ def add_document(
     with _edit_lock(settings):
         original = read_corpus_file(corpus, MANIFEST_NAME, MAX_MANIFEST_BYTES)
         metas = load_manifest(corpus)  # again: the manifest may have changed since the preview
-        clash = next((m for m in metas if meta.doc_id == m.doc_id or meta.file == m.file or meta.sha256 == m.sha256), None)
+        clash = next((m for m in metas if meta.doc_id == m.doc_id or meta.file == m.file), None)
+        clash = clash or same_content(corpus, metas, prepared.text)
         if clash is not None:
             raise LegalQAError(f"{meta.doc_id}: the corpus now has {clash.doc_id!r} with the same id, file or content; not added")
         dest = confined_path(corpus, meta.file)

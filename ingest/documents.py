@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path, PurePath
 
-from ingest.corpus_files import MAX_DOCUMENT_BYTES, confined_path
+from ingest.corpus_files import MAX_DOCUMENT_BYTES, confined_path, read_corpus_file
 from ingest.errors import CorpusError, LegalQAError
 from ingest.manifest import decode_utf8, load_manifest, sha256_bytes
 from ingest.parsers import SkippedBlock, parse_document
@@ -120,6 +120,11 @@ def prepare_document(
         raise CorpusError("the file is empty", file=source)
 
     metas = load_manifest(corpus_dir)
+    same = same_content(corpus_dir, metas, text)
+    if same is not None:
+        raise CorpusError(
+            f"has the same content as {same.doc_id!r} ({same.file}), already in the corpus", file=source
+        )
     doc_id = _doc_id(request.doc_id, source, kind, data)
     taken = {m.doc_id for m in metas}
     if doc_id in taken:
@@ -148,15 +153,55 @@ def prepare_document(
 
     final = text.encode("utf-8")
     sha = sha256_bytes(final)
-    same = next((m for m in metas if m.sha256 == sha), None)
-    if same is not None:
-        raise CorpusError(f"has the same content as {same.doc_id!r} ({same.file}), already in the corpus", file=source)
     dest = f"{KIND_DIRS[kind]}/{doc_id}{'.md' if kind == 'statute' else suffix}"
     if any(m.file == dest for m in metas) or confined_path(corpus_dir, dest).exists():
         raise LegalQAError(f"id: the corpus already has a file {dest}; choose another --id")
     meta = replace(meta, file=dest, sha256=sha)
     result = parse_document(Document(meta=meta, text=text))
     return PreparedDocument(meta, final, result.chunks, result.skipped, source, added_front)
+
+
+def content_key(text: str) -> str:
+    """What a document says, as a hash: its text without a BOM, YAML front matter or a leading
+    ``# title`` line, lines joined by LF, surrounding whitespace dropped.
+
+    Why not the file's sha256: a statute added without front matter is stored with one generated
+    from the title, date and file name, so a byte-identical copy under another name would get a
+    different file hash and be cited twice.  What is dropped here is exactly what ``add`` may
+    generate (``_with_heading`` adds the title line only when the body has none), so the user's
+    file and its stored copy have the same key.
+    """
+    lines = text.removeprefix("\ufeff").splitlines()
+    body = _front_matter_end(lines)
+    while body < len(lines) and not lines[body].strip():
+        body += 1
+    if body < len(lines) and lines[body].startswith("# "):
+        body += 1
+    return sha256_bytes("\n".join(lines[body:]).strip().encode("utf-8"))
+
+
+def _front_matter_end(lines: list[str]) -> int:
+    """Index of the first line after a leading ``---`` block (0 when there is none or it is never closed)."""
+    if not lines or lines[0].strip() != "---":
+        return 0
+    return next((no + 1 for no in range(1, len(lines)) if lines[no].strip() in ("---", "...")), 0)
+
+
+def same_content(corpus_dir: str | Path, metas: list[DocumentMeta], text: str) -> DocumentMeta | None:
+    """The listed document whose ``content_key`` is that of ``text``, of any kind; None if there is none.
+
+    A listed file that cannot be read is passed over: ``legalqa ingest`` names it, and a copy of
+    it cannot be cited twice while it is unreadable.
+    """
+    key = content_key(text)
+    for meta in metas:
+        try:
+            stored = read_corpus_file(corpus_dir, meta.file).decode("utf-8", errors="replace")
+        except (OSError, LegalQAError):
+            continue
+        if content_key(stored) == key:
+            return meta
+    return None
 
 
 def default_short_title(kind: str, title: str) -> str:
@@ -254,18 +299,17 @@ def read_front_matter(text: str) -> tuple[dict[str, str], dict[str, int]] | None
     so this reads simple lines rather than pulling in a YAML library.
     """
     lines = text.splitlines()
-    if not lines or lines[0].strip() != "---":
-        return None
+    end = _front_matter_end(lines)
+    if not end:
+        return None  # none, or never closed: the statute parser reports that, with the line
     fields: dict[str, str] = {}
     where: dict[str, int] = {}
-    for no, line in enumerate(lines[1:], start=2):
-        if line.strip() in ("---", "..."):
-            return fields, where
+    for no, line in enumerate(lines[1 : end - 1], start=2):
         match = _FRONT_KEY.fullmatch(line)
         if match:
             key, raw = match.groups()
             fields[key], where[key] = _scalar(raw), no
-    return None  # never closed: the statute parser reports that, with the line
+    return fields, where
 
 
 def _scalar(raw: str) -> str:

@@ -204,6 +204,45 @@ def test_bad_input_is_one_clear_line_and_nothing_is_written(
     assert snapshot(corpus) == before
 
 
+def test_a_copy_of_an_added_document_is_refused_whatever_its_name_title_or_kind(
+    corpus: Settings, tmp_path: Path
+) -> None:
+    """A statute is stored with front matter generated from the title, date and file name, so its
+    copy has another file hash; it is still the same content, and would be cited twice."""
+    add_document(corpus, prepare(corpus, STATUTE, replace(STATUTE_REQUEST, doc_id="")), ingest=FakeIngest())
+    before = snapshot(corpus)
+    copy = tmp_path / "copy_of_rules.md"
+    copy.write_bytes(STATUTE.read_bytes())
+    already = "has the same content as 'model-liability-rules' (statutes/model-liability-rules.md), already in the corpus"
+    for path, request in (
+        (copy, replace(STATUTE_REQUEST, doc_id="")),
+        (copy, replace(STATUTE_REQUEST, doc_id="other-rules", title="另一个标题", effective="2026-01-01")),
+        (copy, replace(AGREEMENT_REQUEST, doc_id="")),
+        # the same file again: not "its id is taken; pass --id"
+        (STATUTE, replace(STATUTE_REQUEST, doc_id="")),
+    ):
+        with pytest.raises(CorpusError) as err:
+            prepare(corpus, path, request)
+        assert one_line(err.value) == f"{path}: {already}"
+    assert snapshot(corpus) == before
+
+
+def test_add_refuses_a_copy_added_between_preview_and_confirm(corpus: Settings, tmp_path: Path) -> None:
+    copy = tmp_path / "copy_of_rules.md"
+    copy.write_bytes(STATUTE.read_bytes())
+    first, second = (
+        prepare(corpus, STATUTE, STATUTE_REQUEST),
+        prepare(corpus, copy, replace(STATUTE_REQUEST, doc_id="")),
+    )
+    add_document(corpus, first, ingest=FakeIngest())
+    before = snapshot(corpus)
+    with pytest.raises(
+        LegalQAError, match="the corpus now has 'model-rules' with the same id, file or content"
+    ):
+        add_document(corpus, second, ingest=FakeIngest())
+    assert snapshot(corpus) == before
+
+
 def test_unreadable_files_are_named_and_a_fifo_is_not_opened(tmp_path: Path) -> None:
     for path, expected in ((tmp_path / "missing.md", "file not found"), (tmp_path, "is a folder")):
         with pytest.raises(CorpusError) as err:
