@@ -2,8 +2,8 @@
 
 ``prepare_document`` does everything that can fail on the user's input before a
 single byte is written: the file must be UTF-8 text of at most 10 MB, the title,
-id and date must be sane and new, and the text is parsed with the parser of its
-kind, so a problem is reported with the user's own file name and line (not the
+id and date must be sane and new, the content must not be in the corpus already,
+and the text (stored with LF line endings) is parsed with the parser of its kind, so a problem is reported with the user's own file name and line (not the
 corpus copy's, whose lines shift when front matter is generated).  The result
 says exactly what will be written and how it was chunked, which the corpus page
 shows for confirmation; ``ingest.corpus_edit`` then writes it transactionally.
@@ -115,7 +115,7 @@ def prepare_document(
     provenance = _label(request.provenance, "provenance", MAX_PROVENANCE, multiline=True) if request.provenance.strip() else ""
     if len(data) > MAX_DOCUMENT_BYTES:  # an upload does not pass through read_user_file
         raise CorpusError(f"is {len(data) / 2**20:.1f} MB, over the {MAX_DOCUMENT_BYTES // 2**20} MB limit for one document", file=source)
-    text = decode_utf8(data, source).removeprefix("\ufeff")  # a BOM is not content
+    text = stored_text(data, source)
     if not text.strip():
         raise CorpusError("the file is empty", file=source)
 
@@ -202,6 +202,18 @@ def same_content(corpus_dir: str | Path, metas: list[DocumentMeta], text: str) -
         if content_key(stored) == key:
             return meta
     return None
+
+
+def stored_text(data: bytes, source: str) -> str:
+    """The user's file as the corpus will keep it: strict UTF-8, without a BOM, every CRLF and lone CR
+    made LF.
+
+    The stored copy is what citation offsets and the manifest's sha256 refer to, and the corpus is
+    read without newline translation; kept, a ``\\r`` would count in every offset, so reading the file
+    with plain ``open()`` (which translates newlines) would give another slice than the quote.
+    """
+    text = decode_utf8(data, source).removeprefix("\ufeff")  # a BOM is not content
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def default_short_title(kind: str, title: str) -> str:

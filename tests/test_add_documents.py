@@ -31,7 +31,14 @@ from app.render import conversation_markdown, to_markdown, to_text
 from app.ui.html import kind_label
 from ingest import index_layout as layout
 from ingest.corpus_edit import add_document, remove_document, without_entry
-from ingest.documents import AddRequest, prepare_document, read_front_matter, read_user_file, user_added_ids
+from ingest.documents import (
+    AddRequest,
+    prepare_document,
+    read_front_matter,
+    read_user_file,
+    stored_text,
+    user_added_ids,
+)
 from ingest.errors import CorpusError, LegalQAError
 from ingest.manifest import MANIFEST_NAME, load_documents, load_manifest
 from ingest.settings import Settings
@@ -176,6 +183,39 @@ def test_statute_with_matching_front_matter_is_kept_as_written(corpus: Settings)
     prepared = prepare(corpus, STATUTE, replace(STATUTE_REQUEST, effective=""), data=data)
     assert prepared.data == data and not prepared.front_matter_added
     assert (prepared.meta.effective, prepared.meta.articles) == ("2025-07-01", 10)
+
+
+@pytest.mark.parametrize("eol", ["\r\n", "\r"], ids=["CRLF", "lone CR"])
+def test_line_endings_are_stored_as_lf_so_plain_open_slices_every_quote(
+    corpus: Settings, tmp_path: Path, eol: str
+) -> None:
+    """README: quote == open(file).read()[start:end]; plain open() translates newlines, so a kept \\r
+    shifted every offset after the first line."""
+    for path, request in ((AGREEMENT, AGREEMENT_REQUEST), (STATUTE, STATUTE_REQUEST)):
+        lf = prepare(corpus, path, request)
+        data = "\ufeff".encode() + path.read_bytes().replace(b"\n", eol.encode())
+        prepared = prepare(corpus, path, request, data=data)
+        assert b"\r" not in prepared.data
+        assert (prepared.data, prepared.meta.sha256) == (lf.data, lf.meta.sha256)
+        spans = [(c.chunk_id, c.start, c.end) for c in prepared.chunks]
+        assert spans == [(c.chunk_id, c.start, c.end) for c in lf.chunks]
+        add_document(corpus, prepared, ingest=FakeIngest())
+        with open(Path(corpus.corpus_dir) / prepared.meta.file, encoding="utf-8") as fh:
+            text = fh.read()
+        assert all(text[c.start : c.end] == c.text for c in prepared.chunks)
+    lines = _statute_text(drop="第三条").decode().splitlines()
+    line = next(no for no, text in enumerate(lines, start=1) if text.startswith("第四条"))
+    broken = tmp_path / "broken.md"
+    with pytest.raises(CorpusError) as err:
+        prepare(corpus, broken, replace(STATUTE_REQUEST, doc_id="broken"), data=eol.join(lines).encode())
+    assert one_line(err.value).startswith(f"{broken}:{line}: 第四条 where 第三条 was expected")
+
+
+def test_bundled_files_are_as_add_would_store_them() -> None:
+    """No bundled file has a BOM or a CR, so the recipe holds for them and adding changes nothing of theirs."""
+    for meta in load_manifest(ROOT / "corpus"):
+        data = (ROOT / "corpus" / meta.file).read_bytes()
+        assert stored_text(data, meta.file).encode("utf-8") == data, meta.file
 
 
 BAD_INPUTS = [
