@@ -45,8 +45,10 @@ def add(argv: Sequence[str]) -> int:
 
     settings = Settings.from_env()
     request = AddRequest(args.kind, args.title, args.doc_id, args.short_title, args.effective, args.provenance)
-    prepared = prepare_document(settings.corpus_dir, read_user_file(args.file), str(args.file), request)
+    prepared = prepare_document(settings, read_user_file(args.file), str(args.file), request)
     meta = prepared.meta
+    if prepared.resumed:
+        print(f"{meta.doc_id}（{meta.file}）已在 manifest.toml 中但尚未建立索引（上次添加被中断）：现在完成索引。")
     count = f"{meta.articles} 条，" if meta.articles else ""
     print(f"解析 {args.file}：{KIND_NAMES[meta.kind]}，{count}{len(prepared.chunks)} 个段落 → {meta.file}（id {meta.doc_id}）")
     if prepared.front_matter_added:

@@ -62,6 +62,9 @@ class PreparedDocument:
     skipped: tuple[SkippedBlock, ...]
     source: str  # the user's file name, for messages
     front_matter_added: bool = False
+    # already listed, with this content, but not in the live index: an add killed mid-ingest
+    # (SIGKILL, power loss: Ctrl-C rolls back).  Adding it again only runs the ingest.
+    resumed: bool = False
 
     @property
     def text(self) -> str:
@@ -94,12 +97,15 @@ def read_user_file(path: str | Path) -> bytes:
 
 
 def prepare_document(
-    corpus_dir: str | Path, data: bytes, source: str, request: AddRequest, *, today: date | None = None
+    settings: Settings, data: bytes, source: str, request: AddRequest, *, today: date | None = None
 ) -> PreparedDocument:
     """Check and parse ``data`` (the user's file ``source``) as a new document; nothing is written.
 
     Raises ``LegalQAError``/``CorpusError`` with one line naming the field, or the file and line.
+    The one exception to "new": a user-added document with this content that is listed but not
+    indexed comes back ``resumed``, so running the interrupted ``add`` again finishes it.
     """
+    corpus_dir = settings.corpus_dir
     kind = request.kind
     if kind not in DOC_KINDS:
         raise LegalQAError(f"kind: {kind!r} is not a document kind (one of {', '.join(DOC_KINDS)})")
@@ -121,6 +127,8 @@ def prepare_document(
 
     metas = load_manifest(corpus_dir)
     same = same_content(corpus_dir, metas, text)
+    if same is not None and interrupted(settings, same):
+        return _resumed(settings, same, source)
     if same is not None:
         raise CorpusError(
             f"has the same content as {same.doc_id!r} ({same.file}), already in the corpus", file=source
@@ -202,6 +210,23 @@ def same_content(corpus_dir: str | Path, metas: list[DocumentMeta], text: str) -
         if content_key(stored) == key:
             return meta
     return None
+
+
+def interrupted(settings: Settings, meta: DocumentMeta) -> bool:
+    """Whether ``meta`` is a user-added document that the live index lacks (or has with other content).
+
+    ``add`` lists the document before it ingests; only a kill in between (SIGKILL, power loss) leaves
+    it so, since any failure the process survives, Ctrl-C included, restores the manifest.  Bundled
+    documents are never resumed: ``legalqa ingest`` is their way in.
+    """
+    return meta.user_added and indexed_documents(settings).get(meta.doc_id) != meta.sha256
+
+
+def _resumed(settings: Settings, meta: DocumentMeta, source: str) -> PreparedDocument:
+    """The listed document as stored, parsed as ingest will parse it, to be ingested and nothing else."""
+    data = read_corpus_file(settings.corpus_dir, meta.file)
+    result = parse_document(Document(meta=meta, text=decode_utf8(data, meta.file)))
+    return PreparedDocument(meta, data, result.chunks, result.skipped, source, resumed=True)
 
 
 def stored_text(data: bytes, source: str) -> str:
@@ -384,11 +409,20 @@ class DocumentRow:
 
 def document_rows(settings: Settings) -> list[DocumentRow]:
     """The manifest's documents with their chunk counts in the live index (no model is loaded)."""
+    counts = {d: int(v.get("chunks", 0)) for d, v in _live_index_documents(settings).items()}
+    return [DocumentRow(m, counts.get(m.doc_id)) for m in load_manifest(settings.corpus_dir)]
+
+
+def indexed_documents(settings: Settings) -> dict[str, str]:
+    """doc_id → sha256 of every document in the live index; empty when there is none."""
+    return {d: str(v.get("sha256", "")) for d, v in _live_index_documents(settings).items()}
+
+
+def _live_index_documents(settings: Settings) -> dict[str, dict]:
+    """The ``documents`` table of the live index generation's manifest (no model is loaded)."""
     from ingest import index_layout as layout
 
-    counts: dict[str, int] = {}
     generation = layout.read_current(settings.index_dir)
     manifest = layout.read_manifest(settings.index_dir / generation) if generation else None
-    if manifest:
-        counts = {d: int(v.get("chunks", 0)) for d, v in manifest.get("documents", {}).items()}
-    return [DocumentRow(m, counts.get(m.doc_id)) for m in load_manifest(settings.corpus_dir)]
+    documents = manifest.get("documents") if manifest else None
+    return documents if isinstance(documents, dict) else {}

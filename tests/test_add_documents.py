@@ -18,10 +18,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
-from dataclasses import replace
+from dataclasses import astuple, replace
 from pathlib import Path
 
 import pytest
@@ -82,23 +83,36 @@ def corpus(tmp_path: Path) -> Settings:
 
 
 def prepare(settings: Settings, path: Path, request: AddRequest, data: bytes | None = None):  # noqa: ANN201
-    return prepare_document(settings.corpus_dir, read_user_file(path) if data is None else data, str(path), request)
+    return prepare_document(settings, read_user_file(path) if data is None else data, str(path), request)
 
 
 class FakeIngest:
-    """Stands in for ingest.cli.ingest: records what the corpus looked like when it ran, then fails or not."""
+    """Stands in for ingest.cli.ingest: records what the corpus looked like when it ran, then fails or not;
+    with ``index``, a success leaves what a real ingest leaves: a live generation listing every document."""
 
-    def __init__(self, fail: BaseException | None = None, switch_current: bool = False) -> None:
-        self.fail, self.switch_current = fail, switch_current
+    def __init__(
+        self, fail: BaseException | None = None, switch_current: bool = False, index: bool = False
+    ) -> None:
+        self.fail, self.switch_current, self.index = fail, switch_current, index
         self.seen: list[list[str]] = []
 
     def __call__(self, settings: Settings, **_kwargs: object) -> str:
-        self.seen.append([m.doc_id for m in load_documents(settings.corpus_dir)])  # sha256 of every file checked
+        documents = load_documents(settings.corpus_dir)  # sha256 of every file checked
+        self.seen.append([d.doc_id for d in documents])
         if self.switch_current:
             (settings.index_dir / "gen-new").mkdir()
             layout.set_current(settings.index_dir, "gen-new")
         if self.fail is not None:
             raise self.fail
+        if self.index:
+            generation = layout.new_generation_name()
+            listed = {d.doc_id: {"sha256": d.sha256, "chunks": 1} for d in documents}
+            (settings.index_dir / generation).mkdir()
+            layout.write_atomic(
+                settings.index_dir / generation / layout.MANIFEST,
+                json.dumps({"format": layout.FORMAT, "documents": listed}),
+            )
+            layout.set_current(settings.index_dir, generation)
         return "report"
 
 
@@ -249,7 +263,7 @@ def test_a_copy_of_an_added_document_is_refused_whatever_its_name_title_or_kind(
 ) -> None:
     """A statute is stored with front matter generated from the title, date and file name, so its
     copy has another file hash; it is still the same content, and would be cited twice."""
-    add_document(corpus, prepare(corpus, STATUTE, replace(STATUTE_REQUEST, doc_id="")), ingest=FakeIngest())
+    add_document(corpus, prepare(corpus, STATUTE, replace(STATUTE_REQUEST, doc_id="")), ingest=FakeIngest(index=True))
     before = snapshot(corpus)
     copy = tmp_path / "copy_of_rules.md"
     copy.write_bytes(STATUTE.read_bytes())
@@ -349,6 +363,62 @@ def test_add_rechecks_the_corpus_at_commit_time(corpus: Settings) -> None:
     with pytest.raises(LegalQAError, match="same id, file or content"):
         add_document(corpus, prepared, ingest=FakeIngest())  # a second confirm of the same preview
     assert snapshot(corpus) == before
+
+
+# An add killed by SIGKILL (uncatchable: no rollback runs) while it ingests, as a tester did mid-embedding.
+KILLED_ADD = """
+import os, signal, sys
+from pathlib import Path
+from ingest.corpus_edit import add_document
+from ingest.documents import AddRequest, prepare_document, read_user_file
+from ingest.settings import Settings
+
+corpus, data, path, *request = sys.argv[1:]
+settings = Settings(corpus_dir=Path(corpus), data_dir=Path(data), embedder="hash:64")
+prepared = prepare_document(settings, read_user_file(path), path, AddRequest(*request))
+add_document(settings, prepared, ingest=lambda *_args, **_kwargs: os.kill(os.getpid(), signal.SIGKILL))
+"""
+
+
+def killed_add(settings: Settings, path: Path, request: AddRequest) -> dict[str, str]:
+    """Run that add in a process of its own; the corpus state it leaves (listed, not indexed)."""
+    args = [str(settings.corpus_dir), str(settings.data_dir), str(path), *astuple(request)]
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_ADD, *args], env=clean_env(), capture_output=True, timeout=120
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert request.doc_id in before_ids(settings) and layout.read_current(settings.index_dir) == "gen-old"
+    return snapshot(settings)
+
+
+def test_an_add_killed_mid_ingest_is_finished_by_running_it_again(corpus: Settings) -> None:
+    killed = killed_add(corpus, AGREEMENT, AGREEMENT_REQUEST)
+    prepared = prepare(corpus, AGREEMENT, AGREEMENT_REQUEST)  # was: "id 'xinghe' is already in the corpus"
+    assert prepared.resumed and prepared.meta in load_manifest(corpus.corpus_dir)
+    fake = FakeIngest(index=True)
+    assert add_document(corpus, prepared, ingest=fake) == "report"
+    assert fake.seen == [before_ids(corpus)]
+    after = snapshot(corpus)
+    assert (
+        after.pop("<CURRENT>") != killed.pop("<CURRENT>") and after == killed
+    )  # indexed; nothing written twice
+    with pytest.raises(
+        CorpusError, match="has the same content as 'xinghe' \\(sources/xinghe.md\\), already in"
+    ):
+        prepare(corpus, AGREEMENT, AGREEMENT_REQUEST)  # finished: now it is refused like any copy
+
+
+def test_a_failed_resume_leaves_the_document_listed_and_unindexed(corpus: Settings) -> None:
+    killed = killed_add(corpus, STATUTE, STATUTE_REQUEST)
+    prepared = prepare(corpus, STATUTE, STATUTE_REQUEST)
+    with pytest.raises(
+        LegalQAError, match="model-rules is still not indexed; the corpus, manifest and index are as"
+    ):
+        add_document(corpus, prepared, ingest=FakeIngest(fail=RuntimeError("boom"), switch_current=True))
+    with pytest.raises(KeyboardInterrupt):
+        add_document(corpus, prepared, ingest=FakeIngest(fail=KeyboardInterrupt()))
+    assert snapshot(corpus) == killed
+    assert prepare(corpus, STATUTE, STATUTE_REQUEST).resumed  # and can still be finished
 
 
 def test_remove_round_trips_the_manifest_and_refuses_bundled_documents(corpus: Settings) -> None:
