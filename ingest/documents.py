@@ -1,7 +1,7 @@
 """Documents legal staff add themselves: a user's file → a checked, parsed corpus entry.
 
 ``prepare_document`` does everything that can fail on the user's input before a
-single byte is written: the file must be UTF-8 text of at most 10 MB, the title,
+single byte is written: the file must be UTF-8 text within the size limit, the title,
 id and date must be sane and new, the content must not be in the corpus already,
 and the text (stored with LF line endings) is parsed with the parser of its kind, so a problem is reported with the user's own file name and line (not the
 corpus copy's, whose lines shift when front matter is generated).  The result
@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path, PurePath
 
-from ingest.corpus_files import MAX_DOCUMENT_BYTES, confined_path, read_corpus_file
+from ingest.corpus_files import confined_path, read_corpus_file
 from ingest.errors import CorpusError, LegalQAError
 from ingest.manifest import decode_utf8, load_manifest, sha256_bytes
 from ingest.parsers import SkippedBlock, parse_document
@@ -37,6 +37,7 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _FRONT_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):\s*(.*?)\s*$")
 MAX_TITLE = 200
+MANY_PASSAGES = 500  # above this, adding warns that embedding takes minutes (indexing_note)
 MAX_PROVENANCE = 2000
 
 
@@ -71,8 +72,9 @@ class PreparedDocument:
         return self.data.decode("utf-8")
 
 
-def read_user_file(path: str | Path) -> bytes:
-    """The bytes of a file to add: a regular file (a FIFO would block) of at most 10 MB."""
+def read_user_file(path: str | Path, max_bytes: int) -> bytes:
+    """The bytes of a file to add: a regular file (a FIFO would block) of at most ``max_bytes``
+    (``Settings.max_document_bytes``), checked before it is read."""
     shown = str(path)
     try:
         info = os.stat(path)
@@ -80,20 +82,43 @@ def read_user_file(path: str | Path) -> bytes:
             raise CorpusError("is a folder; give the path of one text file", file=shown)
         if not stat.S_ISREG(info.st_mode):
             raise CorpusError("is not a regular file; it is not read", file=shown)
-        if info.st_size > MAX_DOCUMENT_BYTES:
-            raise CorpusError(
-                f"is {info.st_size / 2**20:.1f} MB, over the {MAX_DOCUMENT_BYTES // 2**20} MB limit for one document",
-                file=shown,
-            )
+        check_size(info.st_size, max_bytes, shown)
         with open(path, "rb") as fh:
-            data = fh.read(MAX_DOCUMENT_BYTES + 1)
+            data = fh.read(max_bytes + 1)
     except FileNotFoundError:
         raise CorpusError("file not found", file=shown) from None
     except OSError as exc:
         raise CorpusError(f"cannot read the file: {exc.strerror or exc}", file=shown) from None
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise CorpusError(f"grew past the {MAX_DOCUMENT_BYTES // 2**20} MB limit while being read", file=shown)
+    if len(data) > max_bytes:
+        raise CorpusError("grew past the size limit while being read", file=shown)
     return data
+
+
+def check_size(size: int, max_bytes: int, source: str) -> None:
+    """Refuse a file over the limit before it is parsed: a huge one would embed for many minutes."""
+    if size > max_bytes:
+        raise CorpusError(
+            f"is {_mb(size)} ({size:,} bytes), over the {_mb(max_bytes)} limit for one document "
+            f"(LEGALQA_MAX_DOCUMENT_BYTES={max_bytes}); split it into several documents",
+            file=source,
+        )
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 // 10 else f"{size / 2**10:.0f} KB"
+
+
+def indexing_note(prepared: PreparedDocument) -> str:
+    """A warning, shown before a long ingest starts, when the document has many passages to embed.
+
+    Embedding runs at a few passages a second on a laptop CPU (3 a second on two shared cores), so
+    3,000 passages took 9 to 15 minutes, which looked like a hang without it (``--quiet`` hides the bar).
+    """
+    count = len(prepared.chunks)
+    if count <= MANY_PASSAGES:
+        return ""
+    fast, slow = max(1, count // 600), max(2, count // 180)  # 10 and 3 passages a second
+    return f"注意：共 {count} 个段落要嵌入并建立索引，可能需要 {fast}–{slow} 分钟。"
 
 
 def prepare_document(
@@ -119,8 +144,7 @@ def prepare_document(
     short_title = default_short_title(kind, short_title or title)
     effective = _date(request.effective, "effective")
     provenance = _label(request.provenance, "provenance", MAX_PROVENANCE, multiline=True) if request.provenance.strip() else ""
-    if len(data) > MAX_DOCUMENT_BYTES:  # an upload does not pass through read_user_file
-        raise CorpusError(f"is {len(data) / 2**20:.1f} MB, over the {MAX_DOCUMENT_BYTES // 2**20} MB limit for one document", file=source)
+    check_size(len(data), settings.max_document_bytes, source)  # an upload does not pass through read_user_file
     text = stored_text(data, source)
     if not text.strip():
         raise CorpusError("the file is empty", file=source)

@@ -83,7 +83,8 @@ def corpus(tmp_path: Path) -> Settings:
 
 
 def prepare(settings: Settings, path: Path, request: AddRequest, data: bytes | None = None):  # noqa: ANN201
-    return prepare_document(settings, read_user_file(path) if data is None else data, str(path), request)
+    data = read_user_file(path, settings.max_document_bytes) if data is None else data
+    return prepare_document(settings, data, str(path), request)
 
 
 class FakeIngest:
@@ -242,7 +243,7 @@ BAD_INPUTS = [
     ("pdf", Path("terms.pdf"), AGREEMENT_REQUEST, b"%PDF-1.7", "terms.pdf: only UTF-8 text files (.md or .txt)"),
     ("empty", Path("empty.md"), AGREEMENT_REQUEST, b"\n \n", "empty.md: the file is empty"),
     ("not utf-8", Path("gbk.txt"), AGREEMENT_REQUEST, "第一行\n第二行".encode("gbk"), "gbk.txt:1: not valid UTF-8"),
-    ("too big", Path("big.md"), AGREEMENT_REQUEST, b"x" * (10 * 2**20 + 1), "big.md: is 10.0 MB, over the 10 MB limit"),
+    ("too big", Path("big.md"), AGREEMENT_REQUEST, b"x" * (2 * 2**20 + 1), "big.md: is 2.0 MB (2,097,153 bytes), over the 2.0 MB limit for one document (LEGALQA_MAX_DOCUMENT_BYTES=2097152)"),
     ("same content", Path("copy.md"), AGREEMENT_REQUEST, (ROOT / "corpus/sources/agreement.md").read_bytes(), "copy.md: has the same content as 'agreement'"),
 ]
 
@@ -300,15 +301,64 @@ def test_add_refuses_a_copy_added_between_preview_and_confirm(corpus: Settings, 
 def test_unreadable_files_are_named_and_a_fifo_is_not_opened(tmp_path: Path) -> None:
     for path, expected in ((tmp_path / "missing.md", "file not found"), (tmp_path, "is a folder")):
         with pytest.raises(CorpusError) as err:
-            read_user_file(path)
+            read_user_file(path, 2**20)
         assert one_line(err.value) == f"{path}: {expected}" or one_line(err.value).startswith(f"{path}: {expected}")
     fifo = tmp_path / "pipe.md"
     os.mkfifo(fifo)
     result: list[BaseException] = []
-    worker = threading.Thread(target=lambda: result.append(pytest.raises(CorpusError, read_user_file, fifo).value), daemon=True)
+    worker = threading.Thread(target=lambda: result.append(pytest.raises(CorpusError, read_user_file, fifo, 2**20).value), daemon=True)
     worker.start()
     worker.join(5)
     assert result and "not a regular file" in str(result[0])  # returned at once, not blocked on the FIFO
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read_naming_its_size_and_the_limit(
+    corpus: Settings, tmp_path: Path
+) -> None:
+    """A 0.5 MB file of 3,000 clauses embedded for 9 minutes; 2 MB is four times more, and 6 times the 民法典."""
+    assert Settings.from_env({}).max_document_bytes == 2 * 2**20
+    assert Settings.from_env({"LEGALQA_MAX_DOCUMENT_BYTES": "300000"}).max_document_bytes == 300_000
+    for bad in ("0", str(10 * 2**20 + 1)):
+        with pytest.raises(
+            LegalQAError, match=f"LEGALQA_MAX_DOCUMENT_BYTES={bad}: must be between 1 and 10485760"
+        ):
+            Settings.from_env({"LEGALQA_MAX_DOCUMENT_BYTES": bad})
+    sparse = tmp_path / "huge.md"
+    with open(sparse, "wb") as fh:
+        fh.truncate(3 * 2**20)  # NUL bytes: read, it would be "not valid UTF-8"
+    with pytest.raises(CorpusError) as err:
+        read_user_file(sparse, corpus.max_document_bytes)
+    expected = "is 3.0 MB (3,145,728 bytes), over the 2.0 MB limit for one document (LEGALQA_MAX_DOCUMENT_BYTES=2097152)"
+    assert one_line(err.value).startswith(f"{sparse}: {expected}")
+    small = replace(corpus, max_document_bytes=5000)  # the test agreement is 6,397 bytes
+    message = (
+        r"is 6 KB \(6,397 bytes\), over the 5 KB limit for one document \(LEGALQA_MAX_DOCUMENT_BYTES=5000\)"
+    )
+    with pytest.raises(CorpusError, match=rf"xinghe_agreement.md: {message}"):
+        prepare(small, AGREEMENT, AGREEMENT_REQUEST)
+    with pytest.raises(CorpusError, match=rf"upload.md: {message}"):
+        prepare(small, Path("upload.md"), AGREEMENT_REQUEST, data=AGREEMENT.read_bytes())  # the page's upload
+
+
+def test_add_warns_before_a_long_ingest_even_when_quiet(
+    corpus: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ingest import cli, cli_docs, corpus_edit
+
+    many = tmp_path / "many.md"
+    many.write_text(
+        "一、条款\n\n" + "\n".join(f"{n}. 第{n}条的内容。" for n in range(1, 601)), encoding="utf-8"
+    )
+    monkeypatch.setenv("LEGALQA_CORPUS_DIR", str(corpus.corpus_dir))
+    monkeypatch.setenv("LEGALQA_DATA_DIR", str(corpus.data_dir))
+    fake = FakeIngest()
+    monkeypatch.setattr(corpus_edit, "add_document", lambda settings, prepared, **_kw: fake(settings))
+    monkeypatch.setattr(cli, "print_report", lambda _report: None)
+    for path in (many, AGREEMENT):
+        assert cli_docs.run("add", [str(path), "--kind", "agreement", "--title", path.stem, "--quiet"]) == 0
+    first, second = capsys.readouterr().out.split("已添加 many")
+    assert "注意：共 600 个段落要嵌入并建立索引，可能需要 1–3 分钟。（--quiet：不显示进度）" in first
+    assert "注意" not in second  # 39 clauses: no warning
 
 
 # -- the transaction -----------------------------------------------------------------
@@ -375,7 +425,7 @@ from ingest.settings import Settings
 
 corpus, data, path, *request = sys.argv[1:]
 settings = Settings(corpus_dir=Path(corpus), data_dir=Path(data), embedder="hash:64")
-prepared = prepare_document(settings, read_user_file(path), path, AddRequest(*request))
+prepared = prepare_document(settings, read_user_file(path, 2**20), path, AddRequest(*request))
 add_document(settings, prepared, ingest=lambda *_args, **_kwargs: os.kill(os.getpid(), signal.SIGKILL))
 """
 
