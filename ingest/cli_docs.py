@@ -41,12 +41,15 @@ def add(argv: Sequence[str]) -> int:
 
     from ingest.cli import print_report
     from ingest.corpus_edit import add_document
-    from ingest.documents import AddRequest, prepare_document, read_user_file
+    from ingest.documents import AddRequest, indexing_note, prepare_document, read_user_file
 
     settings = Settings.from_env()
     request = AddRequest(args.kind, args.title, args.doc_id, args.short_title, args.effective, args.provenance)
-    prepared = prepare_document(settings.corpus_dir, read_user_file(args.file), str(args.file), request)
+    data = read_user_file(args.file, settings.max_document_bytes)
+    prepared = prepare_document(settings, data, str(args.file), request)
     meta = prepared.meta
+    if prepared.resumed:
+        print(f"{meta.doc_id}（{meta.file}）已在 manifest.toml 中但尚未建立索引（上次添加被中断）：现在完成索引。")
     count = f"{meta.articles} 条，" if meta.articles else ""
     print(f"解析 {args.file}：{KIND_NAMES[meta.kind]}，{count}{len(prepared.chunks)} 个段落 → {meta.file}（id {meta.doc_id}）")
     if prepared.front_matter_added:
@@ -57,6 +60,9 @@ def add(argv: Sequence[str]) -> int:
         print(f"  …（另有 {len(prepared.chunks) - PREVIEW_ROWS} 个段落）")
     for block in prepared.skipped:
         print(f"  不作为依据：{block.end - block.start} 字 — {block.reason}")
+    note = indexing_note(prepared)
+    if note:
+        print(note + ("（--quiet：不显示进度）" if args.quiet else ""), flush=True)
     report = add_document(settings, prepared, show_progress=not args.quiet)
     print_report(report)
     print(f"已添加 {meta.doc_id}{USER_ADDED_MARK}：{meta.title}。引用它的回答会标注“用户添加”。")

@@ -10,9 +10,12 @@ temporary name first and renamed into place, so a crash never leaves a torn
 manifest.  A removal moves the file aside (not deleted) until the ingest has
 succeeded, for the same reason.
 
-Only a SIGKILL or power loss in the middle can leave a half state, and it is a loud one:
-the next ``legalqa ingest`` names the file that is listed but missing, or present
-but not listed.
+Only a SIGKILL or power loss in the middle can leave a half state.  Killed while it
+ingests (the long part), an add leaves its document listed but not indexed, and
+running the same add again finishes it: ``prepare_document`` hands the listed
+document back ``resumed`` and only the ingest runs (``legalqa ingest`` or
+``remove`` work too).  Killed between writing the file and the manifest, it is a
+loud state: the next ``legalqa ingest`` names the file present but not listed.
 
 One edit at a time: a lock file in the data folder (not in the corpus, whose
 contents must not change) serializes ``legalqa add``/``remove`` and the UI.
@@ -31,7 +34,7 @@ from typing import Any
 
 from ingest import index_layout as layout
 from ingest.corpus_files import MAX_MANIFEST_BYTES, confined_path, read_corpus_file
-from ingest.documents import PreparedDocument
+from ingest.documents import PreparedDocument, same_content
 from ingest.errors import LegalQAError
 from ingest.manifest import MANIFEST_NAME, entry_toml, load_manifest
 from ingest.settings import Settings
@@ -49,13 +52,24 @@ _HEADER = re.compile(r"^[ \t]*\[\[[ \t]*documents[ \t]*\]\]", re.M)
 def add_document(
     settings: Settings, prepared: PreparedDocument, *, ingest: Ingest | None = None, show_progress: bool = False
 ) -> Any:
-    """Write ``prepared`` into the corpus and manifest and ingest; on any failure restore everything."""
+    """Write ``prepared`` into the corpus and manifest and ingest; on any failure restore everything.
+
+    A ``resumed`` document is already written (an add killed mid-ingest): it is only ingested.
+    """
     corpus = Path(settings.corpus_dir)
     meta = prepared.meta
     with _edit_lock(settings):
         original = read_corpus_file(corpus, MANIFEST_NAME, MAX_MANIFEST_BYTES)
         metas = load_manifest(corpus)  # again: the manifest may have changed since the preview
-        clash = next((m for m in metas if meta.doc_id == m.doc_id or meta.file == m.file or meta.sha256 == m.sha256), None)
+        if prepared.resumed:
+            if meta not in metas or read_corpus_file(corpus, meta.file) != prepared.data:
+                raise LegalQAError(
+                    f"{meta.doc_id}: the corpus changed since the file was read; run add again"
+                )
+            with _restoring(settings, original, f"{meta.doc_id} is still not indexed"):
+                return _ingest(ingest)(settings, show_progress=show_progress)
+        clash = next((m for m in metas if meta.doc_id == m.doc_id or meta.file == m.file), None)
+        clash = clash or same_content(corpus, metas, prepared.text)
         if clash is not None:
             raise LegalQAError(f"{meta.doc_id}: the corpus now has {clash.doc_id!r} with the same id, file or content; not added")
         dest = confined_path(corpus, meta.file)

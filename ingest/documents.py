@@ -1,9 +1,9 @@
 """Documents legal staff add themselves: a user's file → a checked, parsed corpus entry.
 
 ``prepare_document`` does everything that can fail on the user's input before a
-single byte is written: the file must be UTF-8 text of at most 10 MB, the title,
-id and date must be sane and new, and the text is parsed with the parser of its
-kind, so a problem is reported with the user's own file name and line (not the
+single byte is written: the file must be UTF-8 text within the size limit, the title,
+id and date must be sane and new, the content must not be in the corpus already,
+and the text (stored with LF line endings) is parsed with the parser of its kind, so a problem is reported with the user's own file name and line (not the
 corpus copy's, whose lines shift when front matter is generated).  The result
 says exactly what will be written and how it was chunked, which the corpus page
 shows for confirmation; ``ingest.corpus_edit`` then writes it transactionally.
@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path, PurePath
 
-from ingest.corpus_files import MAX_DOCUMENT_BYTES, confined_path
+from ingest.corpus_files import confined_path, read_corpus_file
 from ingest.errors import CorpusError, LegalQAError
 from ingest.manifest import decode_utf8, load_manifest, sha256_bytes
 from ingest.parsers import SkippedBlock, parse_document
@@ -37,6 +37,7 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _FRONT_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):\s*(.*?)\s*$")
 MAX_TITLE = 200
+MANY_PASSAGES = 500  # above this, adding warns that embedding takes minutes (indexing_note)
 MAX_PROVENANCE = 2000
 
 
@@ -62,14 +63,18 @@ class PreparedDocument:
     skipped: tuple[SkippedBlock, ...]
     source: str  # the user's file name, for messages
     front_matter_added: bool = False
+    # already listed, with this content, but not in the live index: an add killed mid-ingest
+    # (SIGKILL, power loss: Ctrl-C rolls back).  Adding it again only runs the ingest.
+    resumed: bool = False
 
     @property
     def text(self) -> str:
         return self.data.decode("utf-8")
 
 
-def read_user_file(path: str | Path) -> bytes:
-    """The bytes of a file to add: a regular file (a FIFO would block) of at most 10 MB."""
+def read_user_file(path: str | Path, max_bytes: int) -> bytes:
+    """The bytes of a file to add: a regular file (a FIFO would block) of at most ``max_bytes``
+    (``Settings.max_document_bytes``), checked before it is read."""
     shown = str(path)
     try:
         info = os.stat(path)
@@ -77,29 +82,55 @@ def read_user_file(path: str | Path) -> bytes:
             raise CorpusError("is a folder; give the path of one text file", file=shown)
         if not stat.S_ISREG(info.st_mode):
             raise CorpusError("is not a regular file; it is not read", file=shown)
-        if info.st_size > MAX_DOCUMENT_BYTES:
-            raise CorpusError(
-                f"is {info.st_size / 2**20:.1f} MB, over the {MAX_DOCUMENT_BYTES // 2**20} MB limit for one document",
-                file=shown,
-            )
+        check_size(info.st_size, max_bytes, shown)
         with open(path, "rb") as fh:
-            data = fh.read(MAX_DOCUMENT_BYTES + 1)
+            data = fh.read(max_bytes + 1)
     except FileNotFoundError:
         raise CorpusError("file not found", file=shown) from None
     except OSError as exc:
         raise CorpusError(f"cannot read the file: {exc.strerror or exc}", file=shown) from None
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise CorpusError(f"grew past the {MAX_DOCUMENT_BYTES // 2**20} MB limit while being read", file=shown)
+    if len(data) > max_bytes:
+        raise CorpusError("grew past the size limit while being read", file=shown)
     return data
 
 
+def check_size(size: int, max_bytes: int, source: str) -> None:
+    """Refuse a file over the limit before it is parsed: a huge one would embed for many minutes."""
+    if size > max_bytes:
+        raise CorpusError(
+            f"is {_mb(size)} ({size:,} bytes), over the {_mb(max_bytes)} limit for one document "
+            f"(LEGALQA_MAX_DOCUMENT_BYTES={max_bytes}); split it into several documents",
+            file=source,
+        )
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 // 10 else f"{size / 2**10:.0f} KB"
+
+
+def indexing_note(prepared: PreparedDocument) -> str:
+    """A warning, shown before a long ingest starts, when the document has many passages to embed.
+
+    Embedding runs at a few passages a second on a laptop CPU (3 a second on two shared cores), so
+    3,000 passages took 9 to 15 minutes, which looked like a hang without it (``--quiet`` hides the bar).
+    """
+    count = len(prepared.chunks)
+    if count <= MANY_PASSAGES:
+        return ""
+    fast, slow = max(1, count // 600), max(2, count // 180)  # 10 and 3 passages a second
+    return f"注意：共 {count} 个段落要嵌入并建立索引，可能需要 {fast}–{slow} 分钟。"
+
+
 def prepare_document(
-    corpus_dir: str | Path, data: bytes, source: str, request: AddRequest, *, today: date | None = None
+    settings: Settings, data: bytes, source: str, request: AddRequest, *, today: date | None = None
 ) -> PreparedDocument:
     """Check and parse ``data`` (the user's file ``source``) as a new document; nothing is written.
 
     Raises ``LegalQAError``/``CorpusError`` with one line naming the field, or the file and line.
+    The one exception to "new": a user-added document with this content that is listed but not
+    indexed comes back ``resumed``, so running the interrupted ``add`` again finishes it.
     """
+    corpus_dir = settings.corpus_dir
     kind = request.kind
     if kind not in DOC_KINDS:
         raise LegalQAError(f"kind: {kind!r} is not a document kind (one of {', '.join(DOC_KINDS)})")
@@ -113,13 +144,19 @@ def prepare_document(
     short_title = default_short_title(kind, short_title or title)
     effective = _date(request.effective, "effective")
     provenance = _label(request.provenance, "provenance", MAX_PROVENANCE, multiline=True) if request.provenance.strip() else ""
-    if len(data) > MAX_DOCUMENT_BYTES:  # an upload does not pass through read_user_file
-        raise CorpusError(f"is {len(data) / 2**20:.1f} MB, over the {MAX_DOCUMENT_BYTES // 2**20} MB limit for one document", file=source)
-    text = decode_utf8(data, source).removeprefix("\ufeff")  # a BOM is not content
+    check_size(len(data), settings.max_document_bytes, source)  # an upload does not pass through read_user_file
+    text = stored_text(data, source)
     if not text.strip():
         raise CorpusError("the file is empty", file=source)
 
     metas = load_manifest(corpus_dir)
+    same = same_content(corpus_dir, metas, text)
+    if same is not None and interrupted(settings, same):
+        return _resumed(settings, same, source)
+    if same is not None:
+        raise CorpusError(
+            f"has the same content as {same.doc_id!r} ({same.file}), already in the corpus", file=source
+        )
     doc_id = _doc_id(request.doc_id, source, kind, data)
     taken = {m.doc_id for m in metas}
     if doc_id in taken:
@@ -148,15 +185,84 @@ def prepare_document(
 
     final = text.encode("utf-8")
     sha = sha256_bytes(final)
-    same = next((m for m in metas if m.sha256 == sha), None)
-    if same is not None:
-        raise CorpusError(f"has the same content as {same.doc_id!r} ({same.file}), already in the corpus", file=source)
     dest = f"{KIND_DIRS[kind]}/{doc_id}{'.md' if kind == 'statute' else suffix}"
     if any(m.file == dest for m in metas) or confined_path(corpus_dir, dest).exists():
         raise LegalQAError(f"id: the corpus already has a file {dest}; choose another --id")
     meta = replace(meta, file=dest, sha256=sha)
     result = parse_document(Document(meta=meta, text=text))
     return PreparedDocument(meta, final, result.chunks, result.skipped, source, added_front)
+
+
+def content_key(text: str) -> str:
+    """What a document says, as a hash: its text without a BOM, YAML front matter or a leading
+    ``# title`` line, lines joined by LF, surrounding whitespace dropped.
+
+    Why not the file's sha256: a statute added without front matter is stored with one generated
+    from the title, date and file name, so a byte-identical copy under another name would get a
+    different file hash and be cited twice.  What is dropped here is exactly what ``add`` may
+    generate (``_with_heading`` adds the title line only when the body has none), so the user's
+    file and its stored copy have the same key.
+    """
+    lines = text.removeprefix("\ufeff").splitlines()
+    body = _front_matter_end(lines)
+    while body < len(lines) and not lines[body].strip():
+        body += 1
+    if body < len(lines) and lines[body].startswith("# "):
+        body += 1
+    return sha256_bytes("\n".join(lines[body:]).strip().encode("utf-8"))
+
+
+def _front_matter_end(lines: list[str]) -> int:
+    """Index of the first line after a leading ``---`` block (0 when there is none or it is never closed)."""
+    if not lines or lines[0].strip() != "---":
+        return 0
+    return next((no + 1 for no in range(1, len(lines)) if lines[no].strip() in ("---", "...")), 0)
+
+
+def same_content(corpus_dir: str | Path, metas: list[DocumentMeta], text: str) -> DocumentMeta | None:
+    """The listed document whose ``content_key`` is that of ``text``, of any kind; None if there is none.
+
+    A listed file that cannot be read is passed over: ``legalqa ingest`` names it, and a copy of
+    it cannot be cited twice while it is unreadable.
+    """
+    key = content_key(text)
+    for meta in metas:
+        try:
+            stored = read_corpus_file(corpus_dir, meta.file).decode("utf-8", errors="replace")
+        except (OSError, LegalQAError):
+            continue
+        if content_key(stored) == key:
+            return meta
+    return None
+
+
+def interrupted(settings: Settings, meta: DocumentMeta) -> bool:
+    """Whether ``meta`` is a user-added document that the live index lacks (or has with other content).
+
+    ``add`` lists the document before it ingests; only a kill in between (SIGKILL, power loss) leaves
+    it so, since any failure the process survives, Ctrl-C included, restores the manifest.  Bundled
+    documents are never resumed: ``legalqa ingest`` is their way in.
+    """
+    return meta.user_added and indexed_documents(settings).get(meta.doc_id) != meta.sha256
+
+
+def _resumed(settings: Settings, meta: DocumentMeta, source: str) -> PreparedDocument:
+    """The listed document as stored, parsed as ingest will parse it, to be ingested and nothing else."""
+    data = read_corpus_file(settings.corpus_dir, meta.file)
+    result = parse_document(Document(meta=meta, text=decode_utf8(data, meta.file)))
+    return PreparedDocument(meta, data, result.chunks, result.skipped, source, resumed=True)
+
+
+def stored_text(data: bytes, source: str) -> str:
+    """The user's file as the corpus will keep it: strict UTF-8, without a BOM, every CRLF and lone CR
+    made LF.
+
+    The stored copy is what citation offsets and the manifest's sha256 refer to, and the corpus is
+    read without newline translation; kept, a ``\\r`` would count in every offset, so reading the file
+    with plain ``open()`` (which translates newlines) would give another slice than the quote.
+    """
+    text = decode_utf8(data, source).removeprefix("\ufeff")  # a BOM is not content
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def default_short_title(kind: str, title: str) -> str:
@@ -254,18 +360,17 @@ def read_front_matter(text: str) -> tuple[dict[str, str], dict[str, int]] | None
     so this reads simple lines rather than pulling in a YAML library.
     """
     lines = text.splitlines()
-    if not lines or lines[0].strip() != "---":
-        return None
+    end = _front_matter_end(lines)
+    if not end:
+        return None  # none, or never closed: the statute parser reports that, with the line
     fields: dict[str, str] = {}
     where: dict[str, int] = {}
-    for no, line in enumerate(lines[1:], start=2):
-        if line.strip() in ("---", "..."):
-            return fields, where
+    for no, line in enumerate(lines[1 : end - 1], start=2):
         match = _FRONT_KEY.fullmatch(line)
         if match:
             key, raw = match.groups()
             fields[key], where[key] = _scalar(raw), no
-    return None  # never closed: the statute parser reports that, with the line
+    return fields, where
 
 
 def _scalar(raw: str) -> str:
@@ -328,11 +433,20 @@ class DocumentRow:
 
 def document_rows(settings: Settings) -> list[DocumentRow]:
     """The manifest's documents with their chunk counts in the live index (no model is loaded)."""
+    counts = {d: int(v.get("chunks", 0)) for d, v in _live_index_documents(settings).items()}
+    return [DocumentRow(m, counts.get(m.doc_id)) for m in load_manifest(settings.corpus_dir)]
+
+
+def indexed_documents(settings: Settings) -> dict[str, str]:
+    """doc_id → sha256 of every document in the live index; empty when there is none."""
+    return {d: str(v.get("sha256", "")) for d, v in _live_index_documents(settings).items()}
+
+
+def _live_index_documents(settings: Settings) -> dict[str, dict]:
+    """The ``documents`` table of the live index generation's manifest (no model is loaded)."""
     from ingest import index_layout as layout
 
-    counts: dict[str, int] = {}
     generation = layout.read_current(settings.index_dir)
     manifest = layout.read_manifest(settings.index_dir / generation) if generation else None
-    if manifest:
-        counts = {d: int(v.get("chunks", 0)) for d, v in manifest.get("documents", {}).items()}
-    return [DocumentRow(m, counts.get(m.doc_id)) for m in load_manifest(settings.corpus_dir)]
+    documents = manifest.get("documents") if manifest else None
+    return documents if isinstance(documents, dict) else {}

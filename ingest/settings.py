@@ -22,6 +22,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ingest.corpus_files import MAX_DOCUMENT_BYTES
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -91,6 +93,11 @@ class Settings:
                                        check=_threshold)  # fmt: skip
     max_question_chars: int = setting(1000, "LEGALQA_MAX_QUESTION_CHARS", "Longest question accepted, in characters.",
                                       check=_positive_int(10_000_000))  # fmt: skip
+    # The 民法典, the largest bundled document, is 0.3 MB and 1,260 articles; a 0.5 MB file of 3,000
+    # clauses took 9 to 15 minutes to embed on two shared cores.  The bound is the corpus reader's.
+    max_document_bytes: int = setting(2 * 2**20, "LEGALQA_MAX_DOCUMENT_BYTES",
+                                      f"Largest file legalqa add accepts, in bytes (at most {MAX_DOCUMENT_BYTES}).",
+                                      check=_positive_int(MAX_DOCUMENT_BYTES))  # fmt: skip
     chroma_url: str = setting("", "LEGALQA_CHROMA_URL",
                               "http://host:port of a shared Chroma server; empty uses the embedded store.")  # fmt: skip
     citation_filter: bool = setting(True, "LEGALQA_CITATION_FILTER",

@@ -21,10 +21,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
-from dataclasses import replace
+from dataclasses import astuple, replace
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,14 @@ from app.render import conversation_markdown, to_markdown, to_text
 from app.ui.html import kind_label
 from ingest import index_layout as layout
 from ingest.corpus_edit import add_document, remove_document, without_entry
-from ingest.documents import AddRequest, prepare_document, read_front_matter, read_user_file, user_added_ids
+from ingest.documents import (
+    AddRequest,
+    prepare_document,
+    read_front_matter,
+    read_user_file,
+    stored_text,
+    user_added_ids,
+)
 from ingest.errors import CorpusError, LegalQAError
 from ingest.manifest import MANIFEST_NAME, load_documents, load_manifest
 from ingest.settings import Settings
@@ -78,23 +86,37 @@ def corpus(tmp_path: Path) -> Settings:
 
 
 def prepare(settings: Settings, path: Path, request: AddRequest, data: bytes | None = None):  # noqa: ANN201
-    return prepare_document(settings.corpus_dir, read_user_file(path) if data is None else data, str(path), request)
+    data = read_user_file(path, settings.max_document_bytes) if data is None else data
+    return prepare_document(settings, data, str(path), request)
 
 
 class FakeIngest:
-    """Stands in for ingest.cli.ingest: records what the corpus looked like when it ran, then fails or not."""
+    """Stands in for ingest.cli.ingest: records what the corpus looked like when it ran, then fails or not;
+    with ``index``, a success leaves what a real ingest leaves: a live generation listing every document."""
 
-    def __init__(self, fail: BaseException | None = None, switch_current: bool = False) -> None:
-        self.fail, self.switch_current = fail, switch_current
+    def __init__(
+        self, fail: BaseException | None = None, switch_current: bool = False, index: bool = False
+    ) -> None:
+        self.fail, self.switch_current, self.index = fail, switch_current, index
         self.seen: list[list[str]] = []
 
     def __call__(self, settings: Settings, **_kwargs: object) -> str:
-        self.seen.append([m.doc_id for m in load_documents(settings.corpus_dir)])  # sha256 of every file checked
+        documents = load_documents(settings.corpus_dir)  # sha256 of every file checked
+        self.seen.append([d.doc_id for d in documents])
         if self.switch_current:
             (settings.index_dir / "gen-new").mkdir()
             layout.set_current(settings.index_dir, "gen-new")
         if self.fail is not None:
             raise self.fail
+        if self.index:
+            generation = layout.new_generation_name()
+            listed = {d.doc_id: {"sha256": d.sha256, "chunks": 1} for d in documents}
+            (settings.index_dir / generation).mkdir()
+            layout.write_atomic(
+                settings.index_dir / generation / layout.MANIFEST,
+                json.dumps({"format": layout.FORMAT, "documents": listed}),
+            )
+            layout.set_current(settings.index_dir, generation)
         return "report"
 
 
@@ -181,6 +203,39 @@ def test_statute_with_matching_front_matter_is_kept_as_written(corpus: Settings)
     assert (prepared.meta.effective, prepared.meta.articles) == ("2025-07-01", 10)
 
 
+@pytest.mark.parametrize("eol", ["\r\n", "\r"], ids=["CRLF", "lone CR"])
+def test_line_endings_are_stored_as_lf_so_plain_open_slices_every_quote(
+    corpus: Settings, tmp_path: Path, eol: str
+) -> None:
+    """README: quote == open(file).read()[start:end]; plain open() translates newlines, so a kept \\r
+    shifted every offset after the first line."""
+    for path, request in ((AGREEMENT, AGREEMENT_REQUEST), (STATUTE, STATUTE_REQUEST)):
+        lf = prepare(corpus, path, request)
+        data = "\ufeff".encode() + path.read_bytes().replace(b"\n", eol.encode())
+        prepared = prepare(corpus, path, request, data=data)
+        assert b"\r" not in prepared.data
+        assert (prepared.data, prepared.meta.sha256) == (lf.data, lf.meta.sha256)
+        spans = [(c.chunk_id, c.start, c.end) for c in prepared.chunks]
+        assert spans == [(c.chunk_id, c.start, c.end) for c in lf.chunks]
+        add_document(corpus, prepared, ingest=FakeIngest())
+        with open(Path(corpus.corpus_dir) / prepared.meta.file, encoding="utf-8") as fh:
+            text = fh.read()
+        assert all(text[c.start : c.end] == c.text for c in prepared.chunks)
+    lines = _statute_text(drop="第三条").decode().splitlines()
+    line = next(no for no, text in enumerate(lines, start=1) if text.startswith("第四条"))
+    broken = tmp_path / "broken.md"
+    with pytest.raises(CorpusError) as err:
+        prepare(corpus, broken, replace(STATUTE_REQUEST, doc_id="broken"), data=eol.join(lines).encode())
+    assert one_line(err.value).startswith(f"{broken}:{line}: 第四条 where 第三条 was expected")
+
+
+def test_bundled_files_are_as_add_would_store_them() -> None:
+    """No bundled file has a BOM or a CR, so the recipe holds for them and adding changes nothing of theirs."""
+    for meta in load_manifest(ROOT / "corpus"):
+        data = (ROOT / "corpus" / meta.file).read_bytes()
+        assert stored_text(data, meta.file).encode("utf-8") == data, meta.file
+
+
 BAD_INPUTS = [
     ("id already taken", AGREEMENT, replace(AGREEMENT_REQUEST, doc_id="agreement"), None, "id: a document with id 'agreement' is already"),
     ("bad id", AGREEMENT, replace(AGREEMENT_REQUEST, doc_id="Our Terms"), None, "id: 'Our Terms' must be"),
@@ -191,7 +246,7 @@ BAD_INPUTS = [
     ("pdf", Path("terms.pdf"), AGREEMENT_REQUEST, b"%PDF-1.7", "terms.pdf: only UTF-8 text files (.md or .txt)"),
     ("empty", Path("empty.md"), AGREEMENT_REQUEST, b"\n \n", "empty.md: the file is empty"),
     ("not utf-8", Path("gbk.txt"), AGREEMENT_REQUEST, "第一行\n第二行".encode("gbk"), "gbk.txt:1: not valid UTF-8"),
-    ("too big", Path("big.md"), AGREEMENT_REQUEST, b"x" * (10 * 2**20 + 1), "big.md: is 10.0 MB, over the 10 MB limit"),
+    ("too big", Path("big.md"), AGREEMENT_REQUEST, b"x" * (2 * 2**20 + 1), "big.md: is 2.0 MB (2,097,153 bytes), over the 2.0 MB limit for one document (LEGALQA_MAX_DOCUMENT_BYTES=2097152)"),
     ("same content", Path("copy.md"), AGREEMENT_REQUEST, (ROOT / "corpus/sources/agreement.md").read_bytes(), "copy.md: has the same content as 'agreement'"),
 ]
 
@@ -207,18 +262,106 @@ def test_bad_input_is_one_clear_line_and_nothing_is_written(
     assert snapshot(corpus) == before
 
 
+def test_a_copy_of_an_added_document_is_refused_whatever_its_name_title_or_kind(
+    corpus: Settings, tmp_path: Path
+) -> None:
+    """A statute is stored with front matter generated from the title, date and file name, so its
+    copy has another file hash; it is still the same content, and would be cited twice."""
+    add_document(corpus, prepare(corpus, STATUTE, replace(STATUTE_REQUEST, doc_id="")), ingest=FakeIngest(index=True))
+    before = snapshot(corpus)
+    copy = tmp_path / "copy_of_rules.md"
+    copy.write_bytes(STATUTE.read_bytes())
+    already = "has the same content as 'model-liability-rules' (statutes/model-liability-rules.md), already in the corpus"
+    for path, request in (
+        (copy, replace(STATUTE_REQUEST, doc_id="")),
+        (copy, replace(STATUTE_REQUEST, doc_id="other-rules", title="另一个标题", effective="2026-01-01")),
+        (copy, replace(AGREEMENT_REQUEST, doc_id="")),
+        # the same file again: not "its id is taken; pass --id"
+        (STATUTE, replace(STATUTE_REQUEST, doc_id="")),
+    ):
+        with pytest.raises(CorpusError) as err:
+            prepare(corpus, path, request)
+        assert one_line(err.value) == f"{path}: {already}"
+    assert snapshot(corpus) == before
+
+
+def test_add_refuses_a_copy_added_between_preview_and_confirm(corpus: Settings, tmp_path: Path) -> None:
+    copy = tmp_path / "copy_of_rules.md"
+    copy.write_bytes(STATUTE.read_bytes())
+    first, second = (
+        prepare(corpus, STATUTE, STATUTE_REQUEST),
+        prepare(corpus, copy, replace(STATUTE_REQUEST, doc_id="")),
+    )
+    add_document(corpus, first, ingest=FakeIngest())
+    before = snapshot(corpus)
+    with pytest.raises(
+        LegalQAError, match="the corpus now has 'model-rules' with the same id, file or content"
+    ):
+        add_document(corpus, second, ingest=FakeIngest())
+    assert snapshot(corpus) == before
+
+
 def test_unreadable_files_are_named_and_a_fifo_is_not_opened(tmp_path: Path) -> None:
     for path, expected in ((tmp_path / "missing.md", "file not found"), (tmp_path, "is a folder")):
         with pytest.raises(CorpusError) as err:
-            read_user_file(path)
+            read_user_file(path, 2**20)
         assert one_line(err.value) == f"{path}: {expected}" or one_line(err.value).startswith(f"{path}: {expected}")
     fifo = tmp_path / "pipe.md"
     os.mkfifo(fifo)
     result: list[BaseException] = []
-    worker = threading.Thread(target=lambda: result.append(pytest.raises(CorpusError, read_user_file, fifo).value), daemon=True)
+    worker = threading.Thread(target=lambda: result.append(pytest.raises(CorpusError, read_user_file, fifo, 2**20).value), daemon=True)
     worker.start()
     worker.join(5)
     assert result and "not a regular file" in str(result[0])  # returned at once, not blocked on the FIFO
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read_naming_its_size_and_the_limit(
+    corpus: Settings, tmp_path: Path
+) -> None:
+    """A 0.5 MB file of 3,000 clauses embedded for 9 minutes; 2 MB is four times more, and 6 times the 民法典."""
+    assert Settings.from_env({}).max_document_bytes == 2 * 2**20
+    assert Settings.from_env({"LEGALQA_MAX_DOCUMENT_BYTES": "300000"}).max_document_bytes == 300_000
+    for bad in ("0", str(10 * 2**20 + 1)):
+        with pytest.raises(
+            LegalQAError, match=f"LEGALQA_MAX_DOCUMENT_BYTES={bad}: must be between 1 and 10485760"
+        ):
+            Settings.from_env({"LEGALQA_MAX_DOCUMENT_BYTES": bad})
+    sparse = tmp_path / "huge.md"
+    with open(sparse, "wb") as fh:
+        fh.truncate(3 * 2**20)  # NUL bytes: read, it would be "not valid UTF-8"
+    with pytest.raises(CorpusError) as err:
+        read_user_file(sparse, corpus.max_document_bytes)
+    expected = "is 3.0 MB (3,145,728 bytes), over the 2.0 MB limit for one document (LEGALQA_MAX_DOCUMENT_BYTES=2097152)"
+    assert one_line(err.value).startswith(f"{sparse}: {expected}")
+    small = replace(corpus, max_document_bytes=5000)  # the test agreement is 6,397 bytes
+    message = (
+        r"is 6 KB \(6,397 bytes\), over the 5 KB limit for one document \(LEGALQA_MAX_DOCUMENT_BYTES=5000\)"
+    )
+    with pytest.raises(CorpusError, match=rf"xinghe_agreement.md: {message}"):
+        prepare(small, AGREEMENT, AGREEMENT_REQUEST)
+    with pytest.raises(CorpusError, match=rf"upload.md: {message}"):
+        prepare(small, Path("upload.md"), AGREEMENT_REQUEST, data=AGREEMENT.read_bytes())  # the page's upload
+
+
+def test_add_warns_before_a_long_ingest_even_when_quiet(
+    corpus: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ingest import cli, cli_docs, corpus_edit
+
+    many = tmp_path / "many.md"
+    many.write_text(
+        "一、条款\n\n" + "\n".join(f"{n}. 第{n}条的内容。" for n in range(1, 601)), encoding="utf-8"
+    )
+    monkeypatch.setenv("LEGALQA_CORPUS_DIR", str(corpus.corpus_dir))
+    monkeypatch.setenv("LEGALQA_DATA_DIR", str(corpus.data_dir))
+    fake = FakeIngest()
+    monkeypatch.setattr(corpus_edit, "add_document", lambda settings, prepared, **_kw: fake(settings))
+    monkeypatch.setattr(cli, "print_report", lambda _report: None)
+    for path in (many, AGREEMENT):
+        assert cli_docs.run("add", [str(path), "--kind", "agreement", "--title", path.stem, "--quiet"]) == 0
+    first, second = capsys.readouterr().out.split("已添加 many")
+    assert "注意：共 600 个段落要嵌入并建立索引，可能需要 1–3 分钟。（--quiet：不显示进度）" in first
+    assert "注意" not in second  # 39 clauses: no warning
 
 
 # -- the transaction -----------------------------------------------------------------
@@ -273,6 +416,62 @@ def test_add_rechecks_the_corpus_at_commit_time(corpus: Settings) -> None:
     with pytest.raises(LegalQAError, match="same id, file or content"):
         add_document(corpus, prepared, ingest=FakeIngest())  # a second confirm of the same preview
     assert snapshot(corpus) == before
+
+
+# An add killed by SIGKILL (uncatchable: no rollback runs) while it ingests, as a tester did mid-embedding.
+KILLED_ADD = """
+import os, signal, sys
+from pathlib import Path
+from ingest.corpus_edit import add_document
+from ingest.documents import AddRequest, prepare_document, read_user_file
+from ingest.settings import Settings
+
+corpus, data, path, *request = sys.argv[1:]
+settings = Settings(corpus_dir=Path(corpus), data_dir=Path(data), embedder="hash:64")
+prepared = prepare_document(settings, read_user_file(path, 2**20), path, AddRequest(*request))
+add_document(settings, prepared, ingest=lambda *_args, **_kwargs: os.kill(os.getpid(), signal.SIGKILL))
+"""
+
+
+def killed_add(settings: Settings, path: Path, request: AddRequest) -> dict[str, str]:
+    """Run that add in a process of its own; the corpus state it leaves (listed, not indexed)."""
+    args = [str(settings.corpus_dir), str(settings.data_dir), str(path), *astuple(request)]
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_ADD, *args], env=clean_env(), capture_output=True, timeout=120
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert request.doc_id in before_ids(settings) and layout.read_current(settings.index_dir) == "gen-old"
+    return snapshot(settings)
+
+
+def test_an_add_killed_mid_ingest_is_finished_by_running_it_again(corpus: Settings) -> None:
+    killed = killed_add(corpus, AGREEMENT, AGREEMENT_REQUEST)
+    prepared = prepare(corpus, AGREEMENT, AGREEMENT_REQUEST)  # was: "id 'xinghe' is already in the corpus"
+    assert prepared.resumed and prepared.meta in load_manifest(corpus.corpus_dir)
+    fake = FakeIngest(index=True)
+    assert add_document(corpus, prepared, ingest=fake) == "report"
+    assert fake.seen == [before_ids(corpus)]
+    after = snapshot(corpus)
+    assert (
+        after.pop("<CURRENT>") != killed.pop("<CURRENT>") and after == killed
+    )  # indexed; nothing written twice
+    with pytest.raises(
+        CorpusError, match="has the same content as 'xinghe' \\(sources/xinghe.md\\), already in"
+    ):
+        prepare(corpus, AGREEMENT, AGREEMENT_REQUEST)  # finished: now it is refused like any copy
+
+
+def test_a_failed_resume_leaves_the_document_listed_and_unindexed(corpus: Settings) -> None:
+    killed = killed_add(corpus, STATUTE, STATUTE_REQUEST)
+    prepared = prepare(corpus, STATUTE, STATUTE_REQUEST)
+    with pytest.raises(
+        LegalQAError, match="model-rules is still not indexed; the corpus, manifest and index are as"
+    ):
+        add_document(corpus, prepared, ingest=FakeIngest(fail=RuntimeError("boom"), switch_current=True))
+    with pytest.raises(KeyboardInterrupt):
+        add_document(corpus, prepared, ingest=FakeIngest(fail=KeyboardInterrupt()))
+    assert snapshot(corpus) == killed
+    assert prepare(corpus, STATUTE, STATUTE_REQUEST).resumed  # and can still be finished
 
 
 def test_remove_round_trips_the_manifest_and_refuses_bundled_documents(corpus: Settings) -> None:

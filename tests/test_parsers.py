@@ -388,6 +388,46 @@ def test_agreement_repeated_numbers_get_unique_ids() -> None:
     assert [c.chunk_id for c in result.chunks] == ["agreement/1/1", "agreement/1/1-2"]
 
 
+def test_agreement_sections_past_one_hundred_keep_their_number() -> None:
+    """一百零六、 was read as no heading (零 was missing from the section pattern): its clauses
+    were filed under 一百 as agreement/100/1-7, with 一百's locator."""
+    numbers = range(1, 151)
+    text = "\n\n".join(f"{int_to_cn(n)}、第{n}部分\n\n1. 第{n}部分的条款。" for n in numbers)
+    doc = make_doc("agreement", text)
+    result = parse_document(doc)
+    check_invariants(doc, result)
+    assert [c.chunk_id for c in result.chunks] == [f"agreement/{n}/1" for n in numbers]
+    chunks = by_id(result)
+    for n, label in (
+        (101, "一百零一"),
+        (106, "一百零六"),
+        (109, "一百零九"),
+        (110, "一百一十"),
+        (111, "一百一十一"),
+    ):
+        assert chunks[f"agreement/{n}/1"].locator == f"《用户协议》{label}、第{n}部分 第1条"
+        assert chunks[f"agreement/{n}/1"].text == f"1. 第{n}部分的条款。"
+    tail = make_doc("agreement", "二百零五、附则\n\n1. 甲。\n\n零、不是章节\n\n两、三天内答复\n")
+    (clause,) = parse_document(tail).chunks  # 零、 and 两、 start no section: the clause goes on
+    assert (clause.chunk_id, clause.text) == ("agreement/205/1", "1. 甲。\n\n零、不是章节\n\n两、三天内答复")
+
+
+def test_statute_articles_past_one_hundred_keep_their_number() -> None:
+    labels = [f"第{int_to_cn(n)}条" for n in range(1, 211)]
+    doc, _lines = _statute(labels, articles=210)
+    chunks = by_id(parse_document(doc))
+    for n, label in (
+        (101, "第一百零一条"),
+        (106, "第一百零六条"),
+        (110, "第一百一十条"),
+        (205, "第二百零五条"),
+    ):
+        assert (
+            chunks[f"test-law/{n}"].locator == f"《测试法》{label}"
+            and chunks[f"test-law/{n}"].article_no == n
+        )
+
+
 # --- paper ----------------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ import streamlit as st
 
 from app.ui import backend
 from app.ui.html import kind_label
-from ingest.documents import AddRequest, PreparedDocument
+from ingest.documents import AddRequest, PreparedDocument, indexing_note
 from ingest.errors import LegalQAError
 from ingest.settings import Settings
 
@@ -70,7 +70,7 @@ def _prepare(settings: Settings, data: bytes, name: str, request: AddRequest, si
 
     st.session_state.pop(PREPARED, None)
     try:
-        prepared = prepare_document(settings.corpus_dir, data, name, request)
+        prepared = prepare_document(settings, data, name, request)
     except LegalQAError as exc:
         _error(str(exc))
         return
@@ -91,6 +91,10 @@ def _preview(prepared: PreparedDocument) -> None:
     ]
     st.markdown(f"**解析结果：{meta.short_title}**（{meta.title}）")
     st.caption(" · ".join(f for f in facts if f))
+    if prepared.resumed:
+        st.caption("这份文件已在资料库中，但上次添加被中断、尚未建立索引：确认后只建立索引。")
+    if indexing_note(prepared):
+        st.caption(indexing_note(prepared))
     if prepared.front_matter_added:
         st.caption("文件没有 front matter：已按标题和生效日期生成（标题、生效日期、条数）。")
     for block in prepared.skipped:

@@ -12,12 +12,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ingest.numerals import cn_to_int
+from ingest.numerals import NUMERAL_CHARS, cn_to_int
 from ingest.parsers.base import ChunkBuilder, Line, ParseResult, split_lines
 from ingest.types import Chunk, Document
 
 _PREFIX = re.compile(r"(?:\s+|#{1,6}(?=\s)|[-*+](?=\s)|•)*")
-_SECTION = re.compile(r"([一二三四五六七八九十百]+)、\s*(\S.{0,38})")
+# A section number is any numeral ingest.numerals reads (一百零六、 needs its 零), except 两: "两、三天内"
+# is prose.  A hand-kept class without 零 read 一百零六、 as no heading, so its clauses fell under 一百.
+_SECTION_NUMERAL = NUMERAL_CHARS.replace("两", "")
+_SECTION = re.compile(rf"([{_SECTION_NUMERAL}]+)、\s*(\S.{{0,38}})")
 _CLAUSE = re.compile(r"(?:\*\*)?(\d{1,3})[.．](?!\d)")
 _CIRCLED = re.compile(r"[\u2460-\u2473]")  # ①..⑳
 _PAREN = re.compile(r"[(（](\d{1,2})[)）]")
@@ -54,7 +57,7 @@ def _section_number(stripped: str) -> int | None:
     if not match or "。" in stripped:
         return None
     try:
-        return cn_to_int(match.group(1))
+        return cn_to_int(match.group(1)) or None  # 零、 is no section: 0 is the preamble's key
     except ValueError:
         return None  # 一一、… is not a section number
 
