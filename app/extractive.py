@@ -328,6 +328,8 @@ class ExtractiveAnswerer:
                 relevance = unit_score(unit, terms, implied)
                 if r.via == "lookup":  # the user named this article: it leads, quoted from its start
                     relevance += _opening_weight(pos)
+                elif _item_by_a_character(unit, terms):
+                    continue
                 if relevance > 0:
                     scored.append((relevance * prior + 0.05 * prior / (1 + pos), rank, unit, r))
         scored.sort(key=lambda s: (-s[0], s[1], s[2].start))
@@ -349,6 +351,15 @@ class ExtractiveAnswerer:
             per_chunk[cid] = per_chunk.get(cid, 0) + 1
             chosen.append((unit, r))
         return chosen
+
+
+def _item_by_a_character(unit: Unit, terms: dict[str, float]) -> bool:
+    """An enumerated item ("（四）交付的报纸、期刊。") whose only words in common with the question are single
+    characters: quoted alone, without the article's opening words, it must speak to the question in a word
+    of its own.  "…会员是按月付的，能让他们退钱吗" had 消保法第二十五条's newspapers item under 相关规定 for 付."""
+    if not LIST_ITEM.match(unit.text.strip()):
+        return False
+    return not any(len(t) >= 2 and t in unit.text for t in terms)
 
 
 def _passages(quoted: Sequence[tuple[Unit, Retrieved]]) -> int:
@@ -584,5 +595,7 @@ def _under_headings(items: Sequence[tuple[Unit, Retrieved]], numbering: _Numberi
 
 def _source_heading(r: Retrieved) -> str:
     # "《民法典》第一千二百零二条" → 《民法典》; "《用户协议》九、第三方产品及服务 第1条" keeps its section's name
-    title = re.sub(r"(第[零〇一二两三四五六七八九十百千]+条.*|\s.*)$", "", r.chunk.locator) or r.chunk.doc_title
+    title = (
+        re.sub(r"(第[零〇一二两三四五六七八九十百千]+条.*|\s.*)$", "", r.chunk.locator) or r.chunk.doc_title
+    )
     return f"{title} 的相关规定" if r.chunk.kind == "statute" else f"{title}"

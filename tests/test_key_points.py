@@ -494,3 +494,17 @@ def test_no_issue_states_presumed_fault_as_its_rule(corpus_legal_index) -> None:
         "AI给我生成的法律建议是错的，我按它说的做亏了两万，能找平台赔吗"
     )
     assert "推定行为人有过错" not in answer.text.split("相关规定")[0], answer.text
+
+
+def test_a_list_item_is_not_quoted_for_a_single_character_it_shares(corpus_legal_index) -> None:
+    """消保法第二十五条's "（四）交付的报纸、期刊。" was quoted under 相关规定 for a question about a monthly AI
+    membership because both say 付; an item quoted without its article's opening words needs a word."""
+    from app.pipeline import build_pipeline
+
+    answer = build_pipeline(corpus_legal_index).ask(
+        "我用的那个AI写作平台昨天崩了一整天，我会员是按月付的，能让他们退钱吗"
+    )
+    assert "交付的报纸" not in answer.text, answer.text
+    # an item that shares a word with the question is still quoted ("（二）提供格式条款一方不合理地免除…")
+    disclaimer = build_pipeline(corpus_legal_index).ask("平台用格式条款免除自己的责任，这种条款有效吗？")
+    assert "（二）提供格式条款一方不合理地免除或者减轻其责任" in disclaimer.text, disclaimer.text
