@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from app.answer import Evidence, Retrieved
 from app.decline import DeclineModel, features
-from app.terms import question_terms
+from app.terms import AI_PRODUCT_WORDS, question_terms
 
 ABSTAIN_TEXT = (
     "资料库中没有找到能可靠回答这个问题的依据。本工具只覆盖生成式人工智能服务民事责任相关的法律条文和资料"
@@ -51,6 +51,7 @@ def written_in_chinese(question: str) -> bool:
     broken phone bought online?") shares no word with the corpus, so it is declined, and saying it is
     out of scope would be wrong; the tool can answer it asked in Chinese."""
     return bool(_HAN.search(question))
+
 
 # "判断" is not a ruling ("法院会怎么判断免责条款有没有效" asks the law); 胜算 / 打赢 / 赢面 ask for a forecast
 _PREDICTION = re.compile(
@@ -107,7 +108,9 @@ def drafting_matter(question: str) -> str:
 # what someone else was asked ("我让AI帮我写一份合同，结果…"), and a question whether a text holds ("出一份
 # 声明说我们不负责，这样有效吗"), are no request to draft
 _ASKED_OF_ANOTHER = re.compile(f"((?:我|我们|他|她|他们|之前|当时|已经)让[^，,。？?]{{0,10}}?)(?:{_REQUEST})")
-_VALIDITY_QUESTION = re.compile(r"(?:有效|有用|管用|合法|算数|站得住|免责)(?:吗|么|不|没有)|能不能免责|能否免责")
+_VALIDITY_QUESTION = re.compile(
+    r"(?:有效|有用|管用|合法|算数|站得住|免责)(?:吗|么|不|没有)|能不能免责|能否免责"
+)
 
 
 def task_kind(question: str) -> str:
@@ -124,9 +127,7 @@ def task_kind(question: str) -> str:
 AI_FOCUS = re.compile(
     r"AI|ai|人工智能|大模型|模型|算法|生成|智能|机器人|ChatGPT|GPT|智谱|API|接口|平台|网络|互联网|线上|在线|软件|"
     r"App|APP|app|应用|数据|个人信息|隐私|深度合成|备案|云|服务商|服务提供者|用户协议|账号|网站|客服|"
-    # what AI products and their harms are called: "文心一言编造了我的负面新闻" is an AI question
-    r"网上|网购|直播|换脸|深度伪造|变声|克隆|数字人|虚拟人|文心一言|豆包|Kimi|kimi|DeepSeek|deepseek|通义|星火|元宝|混元|Claude|"
-    r"Gemini|Copilot|Midjourney|Sora"
+    rf"网上|网购|直播|{AI_PRODUCT_WORDS}"
 )
 # What a question asks when it is about someone's liability: who pays, whether it is lawful, suing.
 _ASKS_LIABILITY = re.compile(

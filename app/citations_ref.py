@@ -221,6 +221,12 @@ def agreement_parts(chunk_ids: Iterable[str], doc_id: str = BUNDLED_AGREEMENT) -
     return frozenset(parts)
 
 
+def section_count(parts: Iterable[tuple[int, int]]) -> int:
+    """How many sections an agreement has (its last section's number; 0 for none), from its ``agreement_parts``:
+    what its missing-part note says ("《用户协议》共十三部分") and the verifier checks."""
+    return max((section for section, _clause in parts), default=0)
+
+
 _CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
 _PATH_PART = re.compile(
     rf"\s*第?\s*({_NUM}|[{_CIRCLED}]|[(（]\s*[0-9]{{1,2}}\s*[)）])\s*(?:部分|条|款|项|章|节|、|[.．])?"

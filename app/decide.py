@@ -27,6 +27,7 @@ from app.abstain import (
     written_in_chinese,
 )
 from app.answer import Retrieved
+from app.citations_ref import section_count
 from app.notes import (
     DRAFTING_NOTE,
     OUTSIDE_FOCUS_NOTE,
@@ -60,7 +61,10 @@ def decide(
     )
     missing += tuple(
         missing_agreement_note(
-            retriever.agreement_title(doc_id), sections(retriever, doc_id), section, clause
+            retriever.agreement_title(doc_id),
+            section_count(retriever.agreement_parts(doc_id)),
+            section,
+            clause,
         )
         for doc_id, section, clause in retriever.missing_agreement_parts(asked)
     )
@@ -115,11 +119,6 @@ def decide(
     if not named and outside_focus(question, results):
         notes.append(OUTSIDE_FOCUS_NOTE)
     return Decision("", tuple(notes), issues)
-
-
-def sections(retriever: HybridRetriever, doc_id: str) -> int:
-    """How many sections the agreement has (its last section's number), for its missing-part note."""
-    return max((section for section, _clause in retriever.agreement_parts(doc_id)), default=0)
 
 
 def outside_focus(question: Question, results: Sequence[Retrieved], top: int = 3) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from app.citations_ref import section_count
 from ingest.articles import OtherStatute, StatuteNames
 from ingest.numerals import cn_to_int, int_to_cn
 
@@ -167,7 +168,7 @@ def _agreement_part_problem(note: str, m: re.Match[str], parts: frozenset[tuple[
         return f"{title} 不在语料中"
     if not parts:
         return f"语料中的{title}无法读取，说明未核对"
-    sections = max(section for section, _clause in parts)
+    sections = section_count(parts)
     if m.re is _AGREEMENT_SECTION_MISSING:
         section, clause = cn_to_int(m.group(3)), 0
     else:

@@ -40,10 +40,15 @@ def _question_terms(question: str) -> tuple[tuple[str, float], ...]:
 # words for AI products and their harms.  Narrower than ``app.abstain.AI_FOCUS``, which also counts
 # online shopping, platforms and personal data as the tool's focus: 智谱's user agreement and the
 # paper's and blog's commentary speak to AI services, not to a shirt bought on 淘宝.
+# What AI products and their harms are called ("文心一言编造了我的负面新闻" is an AI question): one list for
+# ``AI_SERVICE`` and ``app.abstain.AI_FOCUS``.
+AI_PRODUCT_WORDS = (
+    r"换脸|深度伪造|变声|克隆|数字人|虚拟人|文心一言|豆包|Kimi|kimi|DeepSeek|deepseek|通义|星火|元宝|混元|Claude|"
+    r"Gemini|Copilot|Midjourney|Sora"
+)
 AI_SERVICE = re.compile(
     r"AI|ai|Ai|人工智能|大模型|模型|算法|生成式|生成的|自动生成|智能体|机器人|ChatGPT|GPT|gpt|智谱|API|api|接口|开放平台|"
-    r"深度合成|换脸|深度伪造|变声|克隆|数字人|虚拟人|文心一言|豆包|Kimi|kimi|DeepSeek|deepseek|通义|星火|元宝|混元|"
-    r"Claude|Gemini|Copilot|Midjourney|Sora|用户协议|服务协议|平台协议|备案"
+    rf"深度合成|{AI_PRODUCT_WORDS}|用户协议|服务协议|平台协议|备案"
 )
 
 
