@@ -508,3 +508,43 @@ def test_a_list_item_is_not_quoted_for_a_single_character_it_shares(corpus_legal
     # an item that shares a word with the question is still quoted ("（二）提供格式条款一方不合理地免除…")
     disclaimer = build_pipeline(corpus_legal_index).ask("平台用格式条款免除自己的责任，这种条款有效吗？")
     assert "（二）提供格式条款一方不合理地免除或者减轻其责任" in disclaimer.text, disclaimer.text
+
+
+PREPAID = (
+    "第五十三条　经营者以预收款方式提供商品或者服务的，应当按照约定提供。未按照约定提供的，应当按照消费者的要求"
+    "履行约定或者退回预付款；并应当承担预付款的利息、消费者必须支付的合理费用。"
+)
+GIFT = "第六百六十三条　受赠人有下列情形之一的，赠与人可以撤销赠与。赠与人的撤销权，自知道或者应当知道撤销事由之日起一年内行使。"
+
+
+def test_the_passage_ranked_first_opens_the_answer_though_it_shares_no_word_with_the_question() -> None:
+    """A question in everyday words shares none with the provision that decides it; sentence choice by
+    shared words alone opened with the gift article for 一年."""
+    prepaid = Retrieved(make_chunk(PREPAID, n=0, article="第五十三条"), fused_score=1.5, dense_rank=1)
+    gift = Retrieved(make_chunk(GIFT, n=1, article="第六百六十三条"), fused_score=0.5, bm25_rank=12)
+    draft = ExtractiveAnswerer().answer("健身卡办了一年，老板跑路了，钱能要回来吗", [prepaid, gift])
+    assert "预收款" in _first_citation(draft)
+    assert draft.text.startswith("第五十三条")
+
+
+def test_the_passage_ranked_first_opens_before_the_key_points() -> None:
+    prepaid = Retrieved(make_chunk(PREPAID, n=0, article="第五十三条"), fused_score=1.5, dense_rank=1)
+    outage = _tagged(RULE, 1, "outage", "服务中断/宕机的违约责任", dense_rank=2, bm25_rank=1)
+    draft = ExtractiveAnswerer().answer("充了会员，服务不履行合同义务怎么办", [prepaid, outage])
+    assert "预收款" in _first_citation(draft)
+    assert draft.text.index("预收款") < draft.text.index("要点") < draft.text.index("不履行合同义务")
+
+
+BLOG_OPENING = "最近不少企业都在忙着给自家的生成式AI系统做备案，尤其是《生成式人工智能服务管理暂行办法》实施以来，合规成了头等大事。"
+
+
+def test_commentary_sharing_one_word_with_the_question_does_not_open_the_answer() -> None:
+    blog = Retrieved(
+        replace(make_chunk(BLOG_OPENING, doc_id="blog", n=0, article=""), kind="blog", locator="博客文章"),
+        fused_score=1.5,
+        dense_rank=1,
+    )
+    outage = _tagged(RULE, 1, "outage", "服务中断/宕机的违约责任", dense_rank=2, bm25_rank=1)
+    draft = ExtractiveAnswerer().answer("我们公司接入的大模型服务宕机两天，能索赔吗", [blog, outage])
+    assert "不履行合同义务" in _first_citation(draft)
+    assert "做备案" not in draft.text.split("要点")[0]
