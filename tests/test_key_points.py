@@ -548,3 +548,17 @@ def test_commentary_sharing_one_word_with_the_question_does_not_open_the_answer(
     draft = ExtractiveAnswerer().answer("我们公司接入的大模型服务宕机两天，能索赔吗", [blog, outage])
     assert "不履行合同义务" in _first_citation(draft)
     assert "做备案" not in draft.text.split("要点")[0]
+
+
+JOINT_DEBT = "第一千零六十四条　夫妻双方共同签名或者夫妻一方事后追认等共同意思表示所负的债务，属于夫妻共同债务。"
+
+
+def test_a_provision_ranked_second_by_meaning_is_quoted_without_a_shared_word() -> None:
+    prepaid = Retrieved(make_chunk(PREPAID, n=0, article="第五十三条"), fused_score=1.5, dense_rank=1)
+    debt = Retrieved(make_chunk(JOINT_DEBT, n=1, article="第一千零六十四条"), fused_score=1.0, dense_rank=2)
+    far = Retrieved(make_chunk(GIFT, n=2, article="第六百六十三条"), fused_score=0.9, dense_rank=40)
+    question = "老婆背着我借的钱，要我一起还吗"
+    draft = ExtractiveAnswerer().answer(question, [prepaid, debt, far])
+    assert [c.quote[:5] for c in draft.citations] == ["第五十三条", "第一千零六"]
+    without = ExtractiveAnswerer(wordless=0).answer(question, [prepaid, debt, far])
+    assert [c.quote[:5] for c in without.citations] == ["第五十三条"]
