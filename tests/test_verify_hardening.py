@@ -302,7 +302,8 @@ def test_cli_verify_reports_one_line_and_exit_codes(
     saved.write_text(json.dumps(answers[QUESTIONS[1]].to_dict(), ensure_ascii=False), encoding="utf-8")
     assert main(["verify", str(saved)]) == 0
     out = capsys.readouterr().out
-    assert "BAD" not in out and WARNING in out and "2/2 citations verified" in out
+    cited = len(answers[QUESTIONS[1]].citations)
+    assert cited >= 2 and "BAD" not in out and WARNING in out and f"{cited}/{cited} citations verified" in out
 
     data = _answer_json(answers[QUESTIONS[1]])
     data["warning"] = ""  # the warning dropped: not the answer this tool gave
