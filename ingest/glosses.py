@@ -145,10 +145,11 @@ def check_corpus_glosses(corpus_dir: Path, chunks: Iterable[Chunk]) -> list[str]
 
 
 def gloss_vectors(embedder: Embedder, cache_path: Path) -> Callable[[Sequence[str]], np.ndarray]:
-    """Unit vectors of glosses: the vectors shipped for this model first, then the embedding cache, then
-    the model (a cache that cannot be written, as in a read-only data folder, only costs embedding).
-    ``legalqa ingest`` calls it, so the cache holds them before the app starts: embedding 1,826 glosses
-    takes ~40 s with a model that has none shipped, which an app starting up must not wait for."""
+    """Unit vectors of glosses (and of the issue map's texts, shipped in the same file): the vectors
+    shipped for this model first, then the embedding cache, then the model (a cache that cannot be
+    written, as in a read-only data folder, only costs embedding).  ``legalqa ingest`` calls it for the
+    glosses, so the cache holds them before the app starts: embedding 1,826 glosses takes ~40 s with a
+    model that has none shipped, which an app starting up must not wait for."""
     from ingest.legal_model import shipped_gloss_vectors
 
     def embed(texts: Sequence[str]) -> np.ndarray:

