@@ -79,6 +79,10 @@ class Issue:
 class IssueMap:
     version: int
     issues: tuple[Issue, ...]
+
+    def texts(self) -> list[str]:
+        """Every issue's texts (``Issue.texts``), in map order: what is embedded, and shipped."""
+        return [text for issue in self.issues for text in issue.texts()]
     file: str = ""
 
     def by_id(self) -> dict[str, Issue]:

