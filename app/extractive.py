@@ -409,12 +409,17 @@ def _best_ranked_first(
     # question's matter, two of its words at least (the blog's opening line on 备案 shares only 服务 with
     # a question about an outage, and stood above 要点 on the outage's 违约责任)
     commentary = top.chunk.kind not in PROVISION_KINDS
-    if unit is None or not can_lead(unit) or commentary and len(_shared_words(unit, terms)) < 2:
+    if unit is None or not can_lead(unit) or commentary and len(_shared_words(unit, terms) - _SUBJECT) < 2:
         return [], points, chosen
     same = top.chunk.chunk_id
     points = [KeyPoint(p.name, tuple(q for q in p.quoted if q[1].chunk.chunk_id != same)) for p in points]
     points = [p for p in points if p.quoted]
     return [(unit, top)], points, [q for q in chosen if q[0] != unit]
+
+
+# What the paper and the blog are about throughout: sharing these with a question says nothing about its
+# matter (the blog's opening line on 备案, which shares AI and 生成, led an answer on buggy generated code)
+_SUBJECT = frozenset("AI ai 人工智能 生成 生成式 智能 模型 大模型".split())
 
 
 def _shared_words(unit: Unit, terms: dict[str, float]) -> set[str]:

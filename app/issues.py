@@ -192,7 +192,10 @@ class IssueMatcher:
         raised = [
             replace(m, raised=True) for m in eligible if m.issue.id not in kept and set(m.keywords) - said
         ]
-        return (close + raised)[: self.config.limit]
+        # and one that the question names by its own words is not crowded out by issues it is merely near
+        # ("用户用我们的AI写了违法内容…" was near three issues, none on 违法内容, and named the fifth)
+        room = self.config.limit - min(len(raised), 1)
+        return (close[:room] + raised)[: self.config.limit]
 
     def _support(self, issue: Issue, evidence: Mapping[str, float]) -> float:
         return max((evidence.get(c, 0.0) for r in self.provisions(issue) for c in r.chunk_ids), default=0.0)

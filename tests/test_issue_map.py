@@ -287,3 +287,20 @@ def test_a_second_matter_the_question_raises_in_the_maps_words_is_matched_beyond
     assert [(m.issue.id, m.raised) for m in matched] == [(outage.id, False), (exclusion.id, True)]
     plain = matcher.match("我们接的大模型接口宕机三天，业务全停了，能索赔吗？", [1.0, 0.0])
     assert [m.issue.id for m in plain] == [outage.id]
+
+
+def test_an_issue_the_question_names_in_its_words_is_not_crowded_out_by_issues_it_is_only_near(
+    shipped, chunks
+) -> None:
+    """Three issues sit closest to the question's vector, none by its words; the issue whose keyword
+    (违法内容) the question uses keeps the last of the ``limit`` places instead of falling off the end."""
+    content = next(i for i in shipped.issues if i.id == "genai-provider-content-liability")
+    assert "违法内容" in content.keywords
+    near_ids = [i.id for i in shipped.issues if i.id != content.id][:3]
+    near = {t for i in shipped.issues if i.id in near_ids for t in i.texts()}
+    vectors = lambda texts: [[1.0, 0.0] if t in near else [0.9, 0.435889894] for t in texts]  # noqa: E731
+    matcher = IssueMatcher(shipped, chunks, vectors, config=IssueConfig(floor=0.5, lexical_weight=0.0, limit=3))
+    matched = matcher.match("用户用我们的产品写了违法内容，要担责吗", [1.0, 0.0])
+    assert len(matched) == 3
+    assert {m.issue.id for m in matched[:2]} < set(near_ids) and not any(m.raised for m in matched[:2])
+    assert (matched[2].issue.id, matched[2].raised) == (content.id, True)

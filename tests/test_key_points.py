@@ -562,3 +562,20 @@ def test_a_provision_ranked_second_by_meaning_is_quoted_without_a_shared_word() 
     assert [c.quote[:5] for c in draft.citations] == ["第五十三条", "第一千零六"]
     without = ExtractiveAnswerer(wordless=0).answer(question, [prepaid, debt, far])
     assert [c.quote[:5] for c in without.citations] == ["第五十三条"]
+
+
+def test_commentary_sharing_only_the_words_for_ai_does_not_open_the_answer() -> None:
+    """The paper and the blog speak of AI and generated content throughout: sharing AI and 生成 with a
+    question about buggy generated code is no sign the blog's opening line answers it."""
+    blog = Retrieved(
+        replace(make_chunk(BLOG_OPENING, doc_id="blog", n=0, article=""), kind="blog", locator="博客文章"),
+        fused_score=1.5,
+        dense_rank=1,
+    )
+    outage = _tagged(RULE, 1, "outage", "服务中断/宕机的违约责任", dense_rank=2, bm25_rank=1)
+    question = "AI生成的代码有漏洞，服务不履行合同义务，能找厂商赔吗"
+    draft = ExtractiveAnswerer().answer(question, [blog, outage])
+    assert "做备案" not in draft.text.split("要点")[0] and "不履行合同义务" in _first_citation(draft)
+    # two words of the question's own matter are enough: 备案 and 合规
+    led = ExtractiveAnswerer().answer("AI系统做备案了，合规上还要注意什么", [blog, outage])
+    assert led.text.startswith("最近不少企业"), led.text[:80]
