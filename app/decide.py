@@ -9,6 +9,7 @@ question is answered with a note that it lies outside the AI-service focus.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -119,6 +120,19 @@ def decide(
     if not named and outside_focus(question, results):
         notes.append(OUTSIDE_FOCUS_NOTE)
     return Decision("", tuple(notes), issues)
+
+
+# A company speaking as the buyer of a service: "我们公司买了大模型API的年包", "公司充值的余额", "我司采购的…"
+_BUSINESS = re.compile(r"公司|企业|我司|单位|团队|工作室")
+_BOUGHT = re.compile(r"买|购|充值|订阅|订购|开通|续费|年包|套餐|付费|付了|交了|预付|接入|调用")
+# …not the seller speaking of its own customers ("顾客在我们店买了…", "消费者投诉我们公司…")
+_SELLER = re.compile(r"顾客|消费者(?!权益)|买家|客人|会员投诉|我们店|店里|卖给|出售")
+
+
+def buys_for_business(question: str) -> bool:
+    """Whether the question speaks for a company that bought the service it asks about: for it, 消保法's
+    protections are, as a rule, not its own (``app.notes.BUSINESS_BUYER_NOTE``)."""
+    return bool(_BUSINESS.search(question) and _BOUGHT.search(question) and not _SELLER.search(question))
 
 
 def outside_focus(question: Question, results: Sequence[Retrieved], top: int = 3) -> bool:

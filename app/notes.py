@@ -18,7 +18,15 @@ DRAFTING_NOTE = "本工具不代拟文书；以下仅列出与该事项相关的
 OUTSIDE_FOCUS_NOTE = (
     "这个问题不在生成式人工智能服务民事责任的重点范围内，以下依据资料库中的一般民事法律规定作答。"
 )
-FIXED_NOTES = (DRAFTING_NOTE, OUTSIDE_FOCUS_NOTE)
+# 消保法 protects whoever buys "为生活消费需要" (its 第二条, quoted); a company that bought an API plan or
+# a model service for its business is, as a rule, not such a consumer, and claims under its contract and
+# 民法典 instead.  Attached when a business buyer's answer cites 消保法 (``app.decide.buys_for_business``).
+BUSINESS_BUYER_NOTE = (
+    "《消费者权益保护法》第二条：“消费者为生活消费需要购买、使用商品或者接受服务，其权益受本法保护”；"
+    "公司为经营需要购买的服务一般不属于此列，通常依合同约定和《民法典》主张权利。"
+)
+CONSUMER_LAW = "consumer-protection-law"  # 消保法's doc id in the bundled corpus (``corpus/manifest.toml``)
+FIXED_NOTES = (DRAFTING_NOTE, OUTSIDE_FOCUS_NOTE, BUSINESS_BUYER_NOTE)
 
 _MISSING = re.compile(
     r"^(《[^》]{1,40}》)共([零〇一二两三四五六七八九十百千]+)条，没有第([零〇一二两三四五六七八九十百千]+)条(?:之([一二三四五六七八九十]+))?。$"

@@ -337,3 +337,41 @@ def test_a_question_in_english_is_asked_to_be_put_in_chinese(corpus_legal_index:
     assert check_answer(answer, Path(corpus_legal_index.corpus_dir)).ok
     # a Chinese question naming something in English is judged as before
     assert not pipeline.ask("GPT生成的内容侵权了谁负责？").abstained
+
+
+@pytest.mark.parametrize(
+    ("question", "buyer"),
+    [
+        ("我们公司买了大模型API的年包，平台倒闭了，剩下的钱能要回来吗", True),
+        ("公司预付了一年的AI客服服务费，服务商跑路了", True),
+        ("我司开通的会员套餐功能没兑现，能退款吗", True),
+        ("顾客在我们店买了东西要退货，公司必须退吗", False),  # the company sells
+        ("消费者投诉我们公司的AI客服答错了", False),
+        ("我在健身房办了年卡，老板跑路了", False),  # a person, not a company
+        ("公司的AI模型输出错了，谁负责", False),  # a company, but nothing bought
+        ("我们公司买的AI服务，能按消费者权益保护法退款吗", True),  # the statute named is no customer
+    ],
+)
+def test_a_company_that_bought_the_service_is_told_apart(question: str, buyer: bool) -> None:
+    from app.decide import buys_for_business
+
+    assert buys_for_business(question) is buyer
+
+
+def test_a_company_buyer_citing_the_consumer_law_is_told_whom_it_protects(corpus_legal_index: Settings) -> None:
+    """消保法 protects those who buy "为生活消费需要": quoting its 第五十三条 to a company that prepaid an
+    API plan, without a word on that, reads as if the company were such a consumer."""
+    from app.notes import BUSINESS_BUYER_NOTE, CONSUMER_LAW
+
+    pipeline = build_pipeline(corpus_legal_index)
+    corpus = Path(corpus_legal_index.corpus_dir)
+    article = (corpus / "statutes" / f"{CONSUMER_LAW}.md").read_text(encoding="utf-8")
+    quoted = BUSINESS_BUYER_NOTE.split("“")[1].split("”")[0]
+    assert f"第二条　{quoted}" in article, "the note quotes 消保法 第二条 as the corpus has it"
+
+    company = pipeline.ask("我们公司预付了一年的AI服务费，服务商跑路了，依照消费者权益保护法能要回预付款吗？")
+    assert any(c.doc_id == CONSUMER_LAW for c in company.citations), company.text[:200]
+    assert BUSINESS_BUYER_NOTE in company.notes
+    assert check_answer(company, corpus).ok, "a note of ours, which the verifier accepts"
+    person = pipeline.ask("我在健身房预付了一年会员费，老板跑路了，依照消费者权益保护法能要回预付款吗？")
+    assert any(c.doc_id == CONSUMER_LAW for c in person.citations) and BUSINESS_BUYER_NOTE not in person.notes
