@@ -51,6 +51,10 @@ def split_units(chunk: Chunk, *, paragraph_max: int = 220) -> list[Unit]:
 # ("保证其生成内容的真实性……"): the agreement's text as published has such breaks, and the second half
 # quoted alone says the opposite of the clause (智谱 does NOT 保证 its output is accurate)
 _CARRIES_ON = re.compile(r"[\u4e00-\u9fff，、]$")
+# …or stops at a colon that introduces words rather than a list: "您可通过邮箱：" with the address and
+# "与我们联系。协商不成时，……提起诉讼。" a paragraph below, whose opening "[service@…](…)" led an answer
+_INTRODUCES = re.compile(r"：$")
+_BULLET = re.compile(r"^[-•·]\s")
 # how an enumerated item opens: a statute's "（一）", the agreement's "①"; a paragraph opening with either, or
 # with "(1)", "1." or "一、", starts something new rather than carrying on the sentence before it
 LIST_ITEM = re.compile(r"^[（(][一二三四五六七八九十]+[）)]")
@@ -66,7 +70,7 @@ def _breaks_off(before: Unit, after: Unit) -> bool:
         "\n" in gap
         and not gap.strip()
         and len(before.text) >= 30  # a heading is short and ends without punctuation too
-        and bool(_CARRIES_ON.search(before.text))
+        and bool(_CARRIES_ON.search(before.text) or _INTRODUCES.search(before.text) and not _BULLET.match(after.text))
         and not _OPENS_ITEM.match(after.text)
     )
 

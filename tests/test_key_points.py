@@ -406,6 +406,21 @@ def test_a_sentence_broken_across_a_blank_line_is_quoted_whole() -> None:
     assert len(split_units(headed)) == 2  # a heading is no sentence broken off
 
 
+def test_a_paragraph_a_colon_introduces_is_quoted_with_the_words_before_it_and_a_list_is_not() -> None:
+    """十三、2 puts the e-mail address its "您可通过邮箱：" introduces a paragraph below; alone, that paragraph
+    ("[service@…](…) 与我们联系。协商不成时……") opened an answer mid-sentence.  Items ("- …", "（一）…") after a
+    colon are a list, each quoted under the words that open it."""
+    from app.sentences import split_units
+
+    before = "2. 您因使用服务所产生的争议，由平台与您协商解决。您可通过邮箱："
+    after = "[service@example.cn](mailto:service@example.cn) 与我们联系。协商不成时，任何一方均可向智谱所在地法院提起诉讼。"
+    chunk = make_chunk(f"{before}\n\n{after}", doc_id="agreement", article="")
+    assert [u.text for u in split_units(chunk)] == [chunk.text]
+    bullets = make_chunk(f"{before}\n\n- 智谱不对数据的删除或储存负责。", doc_id="agreement", article="")
+    items = make_chunk(f"{before}\n\n（一）智谱不对数据的删除或储存负责。", doc_id="agreement", article="")
+    assert len(split_units(bullets)) == 2 and len(split_units(items)) == 2
+
+
 def test_list_head_ids() -> None:
     from ingest.parsers.agreement import list_head_id
 
