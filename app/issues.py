@@ -101,14 +101,10 @@ class IssueMatcher:
             if chunk.article:
                 by_article.setdefault((chunk.doc_id, chunk.article), []).append(chunk.chunk_id)
         self._resolved = {issue.id: _resolve(issue, by_article, chunks) for issue in self.issues}
-        texts: list[str] = []
-        owner: list[int] = []
-        for n, issue in enumerate(self.issues):
-            for text in issue.texts():
-                texts.append(text)
-                owner.append(n)
-        self._owner = np.asarray(owner, dtype=np.int64)
-        self._vectors = _vectors(texts, embed_documents, fingerprint, cache_dir)
+        # row i of the vectors is the i-th of the map's texts; _owner[i] the issue it belongs to
+        per_issue = [len(issue.texts()) for issue in self.issues]
+        self._owner = np.repeat(np.arange(len(self.issues), dtype=np.int64), per_issue)
+        self._vectors = _vectors(issue_map.texts(), embed_documents, fingerprint, cache_dir)
         # retrieval and the decision to decline both score the same question: remember the last few
         self._recent: dict[tuple[str, bytes], list[IssueMatch]] = {}
         self._lock = threading.Lock()

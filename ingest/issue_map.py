@@ -79,11 +79,11 @@ class Issue:
 class IssueMap:
     version: int
     issues: tuple[Issue, ...]
+    file: str = ""
 
     def texts(self) -> list[str]:
         """Every issue's texts (``Issue.texts``), in map order: what is embedded, and shipped."""
         return [text for issue in self.issues for text in issue.texts()]
-    file: str = ""
 
     def by_id(self) -> dict[str, Issue]:
         return {i.id: i for i in self.issues}
