@@ -225,6 +225,36 @@ def test_a_statute_named_in_the_question_is_not_an_issue_word(corpus_legal_index
     assert "诉讼时效" not in answer.text.split("相关规定")[0]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("question", "issue", "first"),
+    [
+        # 算错 is how people say the model's output was wrong; without it the question sat nearer
+        # 共同侵权 and the API developer's allocation, and the answer opened with the user's indemnity
+        ("我们用大模型做财务分析，结果它算错了导致损失，平台要赔吗", "ai-output-inaccuracy", True),
+        # an upgrade that made the model worse is the provider changing the service on its own (matched,
+        # not first: the question memory's nearest questions were answered by 七、7 on 效果降低, and
+        # put 用户不当使用 first)
+        ("模型升级后效果变差了，和我们签约时说的不一样", "unilateral-change-of-service", False),
+        # prompts leaked to a rival: the user's input, not 名誉权, which e5-small put first
+        ("我们的提示词被平台泄露给了竞争对手", "user-input-data-use", True),
+        # a "仅供参考" disclaimer is a standard term excluding liability, beside the AI-output issue
+        ("平台说模型输出仅供参考，出了事不负责，这合法吗", "standard-terms-invalid-exclusion", False),
+        ("AI画的图能不能申请版权", "ai-output-copyright-ownership", False),
+    ],
+)
+def test_colloquial_words_for_an_issue_match_it(
+    corpus_legal_index, shipped, question, issue, first
+) -> None:
+    """The map's keywords carry the words business users type for an issue, which e5-small alone
+    placed nearer to other issues.  (Answers name their issues, best first.)"""
+    from app.pipeline import build_pipeline
+
+    name = next(i.name for i in shipped.issues if i.id == issue)
+    matched = list(build_pipeline(corpus_legal_index).ask(question).issues)
+    assert name in (matched[:1] if first else matched), matched
+
+
 def test_the_question_memory_orders_issues_that_score_alike_but_never_lets_one_pass_the_floor(
     shipped, chunks
 ) -> None:
