@@ -241,6 +241,11 @@ def test_a_statute_named_in_the_question_is_not_an_issue_word(corpus_legal_index
         # a "仅供参考" disclaimer is a standard term excluding liability, beside the AI-output issue
         ("平台说模型输出仅供参考，出了事不负责，这合法吗", "standard-terms-invalid-exclusion", False),
         ("AI画的图能不能申请版权", "ai-output-copyright-ownership", False),
+        # users turning a developer's app to pornography: the provider's duty over content (had matched the
+        # API developer's allocation and the user's input data)
+        ("我们开发的AI应用被用户拿去生成色情内容，我们要担责吗", "genai-provider-content-liability", True),
+        # a price rise mid-contract is a change of the service's terms, beside 情势变更
+        ("API价格突然涨了一倍，合同期内能涨价吗", "unilateral-change-of-service", False),
     ],
 )
 def test_colloquial_words_for_an_issue_match_it(
