@@ -9,7 +9,11 @@ from app.answer import Answer
 from app.conversation import Turn
 from app.pointers import citation_line
 
+# Markdown the sources carry that readers see rendered, never typed: emphasis markers, and the brackets
+# and target of a link whose text is its own target (智谱's "[service@zhipuai.cn](mailto:service@zhipuai.cn)"
+# reads service@zhipuai.cn).  Any other link stays as typed: hiding its target would hide where it points.
 _EMPHASIS = re.compile(r"\*\*|__")
+_LINK = re.compile(r"\[([^\[\]\n]+)\]\(([^()\s]+)\)")
 _ITEM = re.compile(r"[-*•]\s+(.*)")
 _GROUP_HEADING = re.compile(r"\*\*([^*]+)\*\*[:：]?")
 # an escaped [n] / [1, 2], unescaped again unless "(" or ":" follows (that would make it a link)
@@ -21,9 +25,25 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u20
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&])")
 
 
+def hidden_spans(text: str) -> list[tuple[int, int]]:
+    """The (start, end) offsets of ``text`` that no reader sees: emphasis markers, and the "[" and
+    "](target)" of a link to an address or URL that is its own text.  The one definition of what is
+    hidden; the browser drops these characters one by one (``app.ui.html.highlight``), so quoted spans
+    keep their file offsets."""
+    spans = [m.span() for m in _EMPHASIS.finditer(text)]
+    for m in _LINK.finditer(text):
+        target = m.group(2)
+        if target.removeprefix("mailto:") == m.group(1) and ("@" in target or "://" in target):
+            spans += [(m.start(), m.start(1)), (m.end(1), m.end())]
+    return sorted(spans)
+
+
 def display_text(text: str) -> str:
-    """Passage text as shown to people: Markdown emphasis markers removed."""
-    return _EMPHASIS.sub("", text)
+    """Passage text as shown to people: Markdown emphasis markers removed, a self-named link as its text."""
+    hidden = bytearray(len(text))
+    for start, end in hidden_spans(text):
+        hidden[start:end] = b"\x01" * (end - start)
+    return "".join(ch for ch, h in zip(text, hidden, strict=True) if not h)
 
 
 def quoted_question(question: str) -> str:

@@ -157,3 +157,13 @@ def test_markdown_text_escapes_block_starts_and_keeps_markers() -> None:
 def test_browser_and_export_read_the_same_structure() -> None:
     body = answer_body_html(ANSWER_TEXT, {1: "L1", 2: "L2"}, "a0")
     assert body.count('<div class="answer-h">') == 2 and body.count("<li>") == 4 and "answer-lead" in body
+
+
+def test_a_self_named_address_reads_as_itself_in_the_terminal_and_the_export() -> None:
+    """智谱's agreement writes its address as "[service@zhipuai.cn](mailto:service@zhipuai.cn)"; the
+    terminal and the export show the address once, as a rendered link would, never the link syntax."""
+    quote = "您可通过邮箱：[service@zhipuai.cn](mailto:service@zhipuai.cn) 与我们联系。"
+    answer = Answer("争议怎么解决?", f"{quote}[1]", (_citation(1, quote),), False, "extractive")
+    for shown in (to_text(answer), to_markdown(answer)):
+        assert "mailto" not in shown and "](" not in shown
+        assert "您可通过邮箱：service@zhipuai.cn 与我们联系。" in shown.replace("\\", "")

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from app.abstain import DECLINE_TEXTS
 from app.ui import chat as chat_module
 from app.ui.backend import context_window
-from app.ui.html import answer_body_html, chunks_html, highlight, parse_spans
+from app.ui.html import answer_body_html, chunks_html, highlight, parse_spans, quote_preview
 from app.warning import WARNING, WARNING_CORE
 from ingest.settings import Settings
 from ingest.types import Chunk
@@ -105,6 +105,20 @@ def test_highlight_marks_spans_on_original_offsets_then_strips_emphasis() -> Non
     assert "**" not in html and "*" not in html
     assert '<mark class="hl">乙丙</mark>' in html
     assert "&lt;戊&gt;" in html and "<br>" in html and "\n" not in html
+
+
+def test_a_link_in_a_passage_reads_as_its_text_and_highlights_keep_their_offsets() -> None:
+    """智谱's agreement writes its address as a Markdown link; readers see the address once, as a
+    rendered link would show it, not "[…](mailto:…)", and a quoted span after it stays where it was."""
+    text = "邮箱：[a@b.cn](mailto:a@b.cn) 与我们联系。"
+    start = text.index("与我们")
+    html = highlight(text, 0, [(start, start + 5)])
+    assert html == '邮箱：a@b.cn <mark class="hl">与我们联系</mark>。'
+    body = answer_body_html(f"{text}[1]", {1: "《用户协议》十三"}, "a0")
+    assert "mailto" not in body and "邮箱：a@b.cn 与我们联系。" in body
+    assert quote_preview(text) == "邮箱：a@b.cn 与我们联系。"
+    # a link that names something else keeps its target in view: hiding it would hide where it points
+    assert "(http://x.cn)" in highlight("[官网](http://x.cn)", 0, [])
 
 
 def test_answer_body_links_each_marker_and_keeps_clause_numbers_as_text() -> None:

@@ -2,9 +2,9 @@
 
 Every piece of corpus or user text is HTML-escaped here, and only here.
 Passages keep their exact file offsets until the last step: quoted spans are
-located on the original text, then the ``**``/``__`` emphasis markers that
-``app.render.display_text`` hides are dropped character by character, so a
-highlight never shifts when markers are removed.
+located on the original text, then the Markdown that ``app.render.hidden_spans``
+names (``**``/``__`` emphasis markers, a link's brackets and target) is dropped
+character by character, so a highlight never shifts when markup is removed.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-from app.render import answer_blocks
+from app.render import answer_blocks, display_text, hidden_spans
 from ingest.types import USER_ADDED_MARK, Chunk, DocumentMeta, source_mark
 
-EMPHASIS = re.compile(r"\*\*|__")  # the markers app.render.display_text removes
 MARKER = re.compile(r"\[(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\]")
 
 KIND_LABELS = {"statute": "法律法规", "agreement": "用户协议", "paper": "学术论文", "blog": "博客文章"}
@@ -88,8 +87,8 @@ def highlight(text: str, base: int, spans: Iterable[Span] = (), *, css_class: st
     no line breaks (Markdown would otherwise end the HTML block at a blank line).
     """
     drop = bytearray(len(text))
-    for m in EMPHASIS.finditer(text):
-        drop[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
+    for start, end in hidden_spans(text):
+        drop[start:end] = b"\x01" * (end - start)
 
     def piece(a: int, b: int) -> str:
         kept = "".join(ch for i, ch in enumerate(text[a:b], start=a) if not drop[i])
@@ -117,7 +116,7 @@ PREVIEW_CHARS = 150  # how much of a cited passage the [n] popover shows
 
 def quote_preview(quote: str, limit: int = PREVIEW_CHARS) -> str:
     """The start of a passage on one line, emphasis markers removed, cut at ``limit`` characters."""
-    flat = " ".join(EMPHASIS.sub("", quote).split())
+    flat = " ".join(display_text(quote).split())
     return flat if len(flat) <= limit else flat[:limit] + "…"
 
 
@@ -172,7 +171,7 @@ def _inline(text: str, locators: dict[int, str], anchor_prefix: str, quotes: dic
             for n in numbers
         )
 
-    return MARKER.sub(link, esc(EMPHASIS.sub("", text)))
+    return MARKER.sub(link, esc(display_text(text)))
 
 
 def citation_html(
