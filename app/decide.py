@@ -30,6 +30,8 @@ from app.abstain import (
 from app.answer import Retrieved
 from app.citations_ref import section_count
 from app.notes import (
+    BUSINESS_BUYER_NOTE,
+    CONSUMER_LAW,
     DRAFTING_NOTE,
     OUTSIDE_FOCUS_NOTE,
     assumed_statute_note,
@@ -133,6 +135,14 @@ def buys_for_business(question: str) -> bool:
     """Whether the question speaks for a company that bought the service it asks about: for it, 消保法's
     protections are, as a rule, not its own (``app.notes.BUSINESS_BUYER_NOTE``)."""
     return bool(_BUSINESS.search(question) and _BOUGHT.search(question) and not _SELLER.search(question))
+
+
+def cited_notes(question: Question, cited_docs: Sequence[str]) -> tuple[str, ...]:
+    """The notes that depend on what the answer cites, known only once it is written (``decide``'s come
+    before): a company that bought the service, answered with 消保法, is told whom that law protects."""
+    if CONSUMER_LAW in cited_docs and buys_for_business(question.query):
+        return (BUSINESS_BUYER_NOTE,)
+    return ()
 
 
 def outside_focus(question: Question, results: Sequence[Retrieved], top: int = 3) -> bool:

@@ -40,7 +40,7 @@ from app.conversation import (
     stands_alone,
     user_turns,
 )
-from app.decide import Decision, buys_for_business, decide
+from app.decide import Decision, cited_notes, decide
 from app.decline import DeclineModel, load_model
 from app.draft import Answerer, Draft, Rewriter, Streamer
 from app.extractive import ExtractiveAnswerer
@@ -49,7 +49,6 @@ from app.followup import FollowUpModel, followup_features, load_followup_model
 from app.fusion import FusionModel, load_fusion_model
 from app.glosses import GlossRanker
 from app.issues import IssueMatcher
-from app.notes import BUSINESS_BUYER_NOTE, CONSUMER_LAW
 from app.pointers import CitedPassage, last_cited, read_pointers, without_pointers
 from app.question import Question, QuestionError, changes_topic, clean_question, retrieval_query
 from app.question_memory import QuestionMemory, load_memory
@@ -594,9 +593,8 @@ def _finish(
     abstained = draft.abstained or not draft.citations
     declined = draft.text if draft.abstained and draft.text in DECLINE_TEXTS else ABSTAIN_TEXT
     notes = decision.notes if not abstained or decision.decline else ()
-    consumer_law = any(c.doc_id == CONSUMER_LAW for c in draft.citations)
-    if not abstained and consumer_law and buys_for_business(question.query):
-        notes += (BUSINESS_BUYER_NOTE,)
+    if not abstained:
+        notes += cited_notes(question, [c.doc_id for c in draft.citations])
     return Answer(
         question=question.text,
         text=declined if abstained else draft.text,
