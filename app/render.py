@@ -25,24 +25,29 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u20
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&])")
 
 
-def hidden_spans(text: str) -> list[tuple[int, int]]:
-    """The (start, end) offsets of ``text`` that no reader sees: emphasis markers, and the "[" and
-    "](target)" of a link to an address or URL that is its own text.  The one definition of what is
-    hidden; the browser drops these characters one by one (``app.ui.html.highlight``), so quoted spans
-    keep their file offsets."""
+def hidden_mask(text: str) -> bytearray | None:
+    """Per character of ``text``, 1 where no reader sees it: emphasis markers, and the "[" and "](target)"
+    of a link to an address or URL that is its own text; None when nothing is hidden.  The one definition
+    of what is hidden; the browser drops these characters one by one (``app.ui.html.highlight``), so
+    quoted spans keep their file offsets."""
     spans = [m.span() for m in _EMPHASIS.finditer(text)]
     for m in _LINK.finditer(text):
         target = m.group(2)
         if target.removeprefix("mailto:") == m.group(1) and ("@" in target or "://" in target):
             spans += [(m.start(), m.start(1)), (m.end(1), m.end())]
-    return sorted(spans)
+    if not spans:
+        return None
+    hidden = bytearray(len(text))
+    for start, end in spans:
+        hidden[start:end] = b"\x01" * (end - start)
+    return hidden
 
 
 def display_text(text: str) -> str:
     """Passage text as shown to people: Markdown emphasis markers removed, a self-named link as its text."""
-    hidden = bytearray(len(text))
-    for start, end in hidden_spans(text):
-        hidden[start:end] = b"\x01" * (end - start)
+    hidden = hidden_mask(text)
+    if hidden is None:
+        return text
     return "".join(ch for ch, h in zip(text, hidden, strict=True) if not h)
 
 

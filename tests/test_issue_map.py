@@ -225,6 +225,14 @@ def test_a_statute_named_in_the_question_is_not_an_issue_word(corpus_legal_index
     assert "诉讼时效" not in answer.text.split("相关规定")[0]
 
 
+@pytest.fixture(scope="module")
+def legal_pipeline(corpus_legal_index):
+    """The pipeline a fresh `make app` serves, built once for the questions below."""
+    from app.pipeline import build_pipeline
+
+    return build_pipeline(corpus_legal_index)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("question", "issue", "first"),
@@ -248,15 +256,11 @@ def test_a_statute_named_in_the_question_is_not_an_issue_word(corpus_legal_index
         ("API价格突然涨了一倍，合同期内能涨价吗", "unilateral-change-of-service", False),
     ],
 )
-def test_colloquial_words_for_an_issue_match_it(
-    corpus_legal_index, shipped, question, issue, first
-) -> None:
+def test_colloquial_words_for_an_issue_match_it(legal_pipeline, shipped, question, issue, first) -> None:
     """The map's keywords carry the words business users type for an issue, which e5-small alone
     placed nearer to other issues.  (Answers name their issues, best first.)"""
-    from app.pipeline import build_pipeline
-
     name = next(i.name for i in shipped.issues if i.id == issue)
-    matched = list(build_pipeline(corpus_legal_index).ask(question).issues)
+    matched = list(legal_pipeline.ask(question).issues)
     assert name in (matched[:1] if first else matched), matched
 
 

@@ -2,8 +2,8 @@
 
 Every piece of corpus or user text is HTML-escaped here, and only here.
 Passages keep their exact file offsets until the last step: quoted spans are
-located on the original text, then the Markdown that ``app.render.hidden_spans``
-names (``**``/``__`` emphasis markers, a link's brackets and target) is dropped
+located on the original text, then the Markdown that ``app.render.hidden_mask``
+marks (``**``/``__`` emphasis markers, a link's brackets and target) is dropped
 character by character, so a highlight never shifts when markup is removed.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-from app.render import answer_blocks, display_text, hidden_spans
+from app.render import answer_blocks, display_text, hidden_mask
 from ingest.types import USER_ADDED_MARK, Chunk, DocumentMeta, source_mark
 
 MARKER = re.compile(r"\[(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\]")
@@ -86,9 +86,7 @@ def highlight(text: str, base: int, spans: Iterable[Span] = (), *, css_class: st
     offsets; the result is escaped, and newlines become ``<br>`` so the HTML has
     no line breaks (Markdown would otherwise end the HTML block at a blank line).
     """
-    drop = bytearray(len(text))
-    for start, end in hidden_spans(text):
-        drop[start:end] = b"\x01" * (end - start)
+    drop = hidden_mask(text) or bytearray(len(text))
 
     def piece(a: int, b: int) -> str:
         kept = "".join(ch for i, ch in enumerate(text[a:b], start=a) if not drop[i])
@@ -115,7 +113,8 @@ PREVIEW_CHARS = 150  # how much of a cited passage the [n] popover shows
 
 
 def quote_preview(quote: str, limit: int = PREVIEW_CHARS) -> str:
-    """The start of a passage on one line, emphasis markers removed, cut at ``limit`` characters."""
+    """The start of a passage on one line, as readers see it (``app.render.display_text``), cut at ``limit``
+    characters."""
     flat = " ".join(display_text(quote).split())
     return flat if len(flat) <= limit else flat[:limit] + "…"
 
