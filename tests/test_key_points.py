@@ -176,6 +176,56 @@ def test_a_sentence_that_leans_on_the_one_before_never_leads_the_answer() -> Non
     assert not draft.statements[0].text.startswith("但"), draft.text
 
 
+REPAIRS = (
+    "第七百一十三条　承租人在租赁物需要维修时可以请求出租人在合理期限内维修。出租人未履行维修义务的，承租人可以自行维修，"
+    "维修费用由出租人负担。\n因承租人的过错致使租赁物需要维修的，出租人不承担前款规定的维修义务。"
+)
+
+
+def test_a_paragraph_that_applies_the_one_before_never_leads_the_answer() -> None:
+    """"…出租人不承担前款规定的维修义务" names a rule it does not state; quoted first, a tenant asking about a
+    leak read the landlord's exception as the answer."""
+    draft = ExtractiveAnswerer().answer(
+        "租的房子漏水房东不修怎么办", [Retrieved(make_chunk(REPAIRS, n=0), 1.0, dense_rank=1)]
+    )
+    assert draft.statements[0].text.startswith("第七百一十三条　承租人在租赁物需要维修时"), draft.text
+
+
+def test_of_sentences_sharing_the_same_words_the_rule_before_its_special_case_leads() -> None:
+    """Damped by length, the short special case outscored the rule when both shared the same words."""
+    estate = (
+        "第一千一百五十三条　夫妻共同所有的财产，除有约定的外，遗产分割时，应当先将共同所有的财产的一半分出为配偶所有，"
+        "其余的为被继承人的遗产。\n遗产在家庭共有财产之中的，遗产分割时，应当先分出他人的财产。"
+    )
+    draft = ExtractiveAnswerer().answer(
+        "爸爸去世了遗产分割怎么弄", [Retrieved(make_chunk(estate, n=0), 1.0, dense_rank=1)]
+    )
+    assert draft.statements[0].text.startswith("第一千一百五十三条"), draft.text
+    more = ExtractiveAnswerer().answer(  # a sentence sharing more of the question still wins
+        "家庭共有财产里的遗产分割怎么弄", [Retrieved(make_chunk(estate, n=0), 1.0, dense_rank=1)]
+    )
+    assert more.statements[0].text.startswith("遗产在家庭共有财产之中的"), more.text
+
+
+def test_the_first_ranked_provision_decided_by_a_list_item_leads_with_the_words_that_open_its_list() -> None:
+    """第四百一十四条 decides "抵押给两个人，一个登记了一个没登记" only in its items; without the opening
+    words an item could not lead, and the answer opened with another article."""
+    priority = (
+        "第四百一十四条　同一财产向两个以上债权人抵押的，拍卖、变卖抵押财产所得的价款依照下列规定清偿：\n"
+        "（一）抵押权已经登记的，按照登记的时间先后确定清偿顺序；\n（二）抵押权已经登记的先于未登记的受偿；\n"
+        "（三）抵押权未登记的，按照债权比例清偿。"
+    )
+    pledge = "第四百一十五条　同一财产既设立抵押权又设立质权的，拍卖、变卖该财产所得的价款按照登记、交付的时间先后确定清偿顺序。"
+    passages = [
+        Retrieved(make_chunk(priority, n=0), 1.0, dense_rank=1),
+        Retrieved(make_chunk(pledge, n=1), 0.9, dense_rank=2),
+    ]
+    draft = ExtractiveAnswerer().answer("车先后抵押给两个人，一个登记了一个没登记，卖车的钱先给谁", passages)
+    first, second = draft.text.splitlines()[:2]
+    assert first == "第四百一十四条　同一财产向两个以上债权人抵押的，拍卖、变卖抵押财产所得的价款依照下列规定清偿：[1]", draft.text
+    assert second.startswith("（") and second.endswith("[1]")
+
+
 def test_an_issue_whose_provision_its_gloss_ranked_is_stated() -> None:
     """The lay gloss ranks its article apart from the issue matcher: "房东不退押金" shares no word with
     第七百一十条 and dense retrieval misses it, but the gloss (押金 退租 …) finds it, which corroborates
