@@ -594,7 +594,7 @@ def _speaking_unit(r: Retrieved, terms: dict[str, float]) -> Unit | None:
     speaking = [u for u in units if any(w in u.text for w in words)]
     if not speaking:
         return None
-    return max(speaking, key=lambda u: (unit_score(u, terms), -u.start))
+    return _earliest_alike(max(speaking, key=lambda u: (unit_score(u, terms), -u.start)), speaking, terms)
 
 
 # The paper's own reference markers ([8]) are shown with full-width brackets in the answer

@@ -249,6 +249,8 @@ def legal_pipeline(corpus_legal_index):
         # a "仅供参考" disclaimer is a standard term excluding liability, beside the AI-output issue
         ("平台说模型输出仅供参考，出了事不负责，这合法吗", "standard-terms-invalid-exclusion", False),
         ("AI画的图能不能申请版权", "ai-output-copyright-ownership", False),
+        # "能商用吗" asks whether the output is the user's to sell (the agreement's 商业化使用 clause)
+        ("AI画的图能商用吗，会不会侵权", "ai-output-copyright-ownership", True),
         # users turning a developer's app to pornography: the provider's duty over content (had matched the
         # API developer's allocation and the user's input data)
         ("我们开发的AI应用被用户拿去生成色情内容，我们要担责吗", "genai-provider-content-liability", True),
