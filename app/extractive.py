@@ -39,13 +39,14 @@ def unit_score(unit: Unit, terms: dict[str, float], implied: str = "") -> float:
     """Question-term weight found in the unit, damped by length; a question in the source answers nothing.
     ``implied``: words the unit says without writing them, its statute's name (a sentence of 产品质量法
     第四十六条 is 产品质量法's, though only the paper's sentences write "《产品质量法》")."""
-    score = term_weight(unit, terms, implied) / math.sqrt(max(len(unit.text), 20) / 20)
-    return 0.0 if unit.text.rstrip("”’」』）)").endswith(("？", "?")) else score
+    return 0.0 if unit.text.rstrip("”’」』）)").endswith(("？", "?")) else _text_score(unit.text, terms, implied)
 
 
-def term_weight(unit: Unit, terms: dict[str, float], implied: str = "") -> float:
-    """The weight of the question's terms found in the unit (or in ``implied``), not damped by length."""
-    return sum(w for t, w in terms.items() if t in unit.text or (implied and t in implied))
+def _text_score(text: str, terms: dict[str, float], implied: str = "") -> float:
+    """The question's term weight found in ``text`` (or in ``implied``), damped by the text's length; also
+    scores an item as quoted, with the words that open its list."""
+    hit = sum(w for t, w in terms.items() if t in text or (implied and t in implied))
+    return hit / math.sqrt(max(len(text), 20) / 20)
 
 
 # A lead must stand on its own: not a fragment, not a line spoken to the blog's reader ("你的AI").
@@ -313,7 +314,7 @@ class ExtractiveAnswerer:
                 # placing it for this question, nor a second rule (one governing provision per issue)
                 if n > 0 and (r.via == "issue" or (r.issue is not None and r.issue.role == "rule")):
                     continue
-                unit = _decisive_unit(r, terms) if n == 0 else _speaking_unit(r, terms)
+                unit = _decisive_unit(r, terms, items=True) if n == 0 else _speaking_unit(r, terms)
                 if unit is None:
                     continue
                 lead = _lead_in(unit) if not can_lead(unit) else None
@@ -362,7 +363,7 @@ class ExtractiveAnswerer:
         scored: list[tuple[float, int, Unit, Retrieved]] = []
         for rank, r in enumerate(pool):
             prior = 1.0 / (1.0 + 0.35 * rank) * (0.6 if r.via == "xref" else 1.0)
-            implied = r.chunk.locator.split("》")[0] if r.chunk.article else ""  # 《产品质量法
+            implied = _implied(r)
             for pos, unit in enumerate(split_units(r.chunk)):
                 relevance = unit_score(unit, terms, implied)
                 if r.via == "lookup":  # the user named this article: it leads, quoted from its start
@@ -375,11 +376,9 @@ class ExtractiveAnswerer:
         if not scored:
             return []
         standing = [s for s in scored if can_lead(s[2])] if leads else []
-        if standing:  # the best sentence that can stand first goes first, its passage's rule before a special case
-            top = standing[0]
-            alike = _earliest_alike(top[2], [u for u in split_units(top[3].chunk) if can_lead(u)], terms)
-            scored = [s for s in scored if s is not top and s[2] != alike]
-            scored.insert(0, (top[0], top[1], alike, top[3]))
+        if standing and standing[0] is not scored[0]:  # the best sentence that can stand first goes first
+            scored.remove(standing[0])
+            scored.insert(0, standing[0])
         best = scored[0][0]
         chosen: list[tuple[Unit, Retrieved]] = []
         per_chunk: dict[str, int] = {}
@@ -410,10 +409,11 @@ def _best_ranked_first(
     does, above 要点 (a 要点 led by it comes first already: issues are ordered by their passages' ranks),
     and is not quoted again below."""
     top = next((r for r in passages if r.via == "hybrid"), None)
-    first = points[0].quoted[0][1] if points else chosen[0][1] if chosen else None
-    if top is None or first is not None and first.chunk.chunk_id == top.chunk.chunk_id:
+    if top is None or points and points[0].quoted[0][1].chunk.chunk_id == top.chunk.chunk_id:
         return [], points, chosen
-    unit = _decisive_unit(top, terms)
+    unit = _decisive_unit(top, terms, items=True)
+    if chosen and not points and chosen[0][1].chunk.chunk_id == top.chunk.chunk_id and chosen[0][0] == unit:
+        return [], points, chosen  # the answer opens with that sentence already
     # an item of the provision's list leads under the words that open the list, as under 要点: 第四百一十四条
     # decides "抵押给了两个人，一个登记了一个没登记" only in its items
     lead_in = _lead_in(unit) if unit is not None and LIST_ITEM.match(unit.text) else None
@@ -494,29 +494,45 @@ def _mapped_unit(r: Retrieved) -> Unit | None:
     return whole_unit(unit_at(r.chunk, at, at + len(r.issue.sentence))) if at >= 0 and r.issue else None
 
 
-def _decisive_unit(r: Retrieved, terms: dict[str, float]) -> Unit | None:
-    """The issue map's decisive sentence when it has one, else the provision's best sentence for the question."""
+def _decisive_unit(r: Retrieved, terms: dict[str, float], *, items: bool = False) -> Unit | None:
+    """The issue map's decisive sentence when it has one, else the provision's best sentence for the question.
+    ``items``: an item of the provision's list counts too, for a caller that quotes it under the words that
+    open its list (第四十条's "（三）不符合以产品说明、实物样品等方式表明的质量状况的" for clothes worse than
+    shown, where the only sentence that stands alone was its last paragraph on contracts between sellers)."""
     named = _mapped_unit(r)
     if named is not None:
         return named
     units = [u for u in split_units(r.chunk) if not u.text.rstrip().endswith(("？", "?"))]
     if not units:
         return None
-    standing = [u for u in units if can_lead(u)] or units
-    best = max(standing, key=lambda u: (unit_score(u, terms), -u.start))
-    return _earliest_alike(best, standing, terms)
+    # what the reader sees of each: an item with the words that open its list, which it is judged with
+    shown = {
+        u: u.text if can_lead(u) else lead.text + u.text
+        for u in units
+        if can_lead(u) or items and LIST_ITEM.match(u.text) and (lead := _lead_in(u)) is not None
+    } or {u: u.text for u in units}
+    implied = _implied(r)
+    best = max(shown, key=lambda u: (_text_score(shown[u], terms, implied), -u.start))
+    return _earliest_alike(best, shown, terms, implied)
 
 
-def _earliest_alike(unit: Unit, units: Sequence[Unit], terms: dict[str, float]) -> Unit:
-    """The earliest of ``units`` sharing exactly ``unit``'s words of the question: a provision states its
-    rule before its exceptions and special cases, and damping by length let the short special case win
-    when both shared the same words ("父母去世…遗产怎么分" opened with 第一千一百五十三条's 家庭共有财产 case)."""
-    words = _question_words(unit, terms)
-    return min((u for u in units if _question_words(u, terms) == words), key=lambda u: u.start, default=unit)
+def _implied(r: Retrieved) -> str:
+    """Words every sentence of a statute's article says without writing them: its statute's name."""
+    return r.chunk.locator.split("》")[0] if r.chunk.article else ""  # 《产品质量法
 
 
-def _question_words(unit: Unit, terms: dict[str, float]) -> frozenset[str]:
-    return frozenset(t for t in terms if t in unit.text)
+def _earliest_alike(unit: Unit, shown: dict[Unit, str], terms: dict[str, float], implied: str = "") -> Unit:
+    """The earliest of ``shown`` (units, as the reader sees them) sharing exactly ``unit``'s words of the
+    question: a provision states its rule before its exceptions and special cases, and damping by length
+    let the short special case win when both shared the same words ("父母去世…遗产怎么分" opened with
+    第一千一百五十三条's 家庭共有财产 case)."""
+    words = _question_words(shown[unit] + implied, terms)
+    alike = (u for u in shown if _question_words(shown[u] + implied, terms) == words)
+    return min(alike, key=lambda u: u.start, default=unit)
+
+
+def _question_words(text: str, terms: dict[str, float]) -> frozenset[str]:
+    return frozenset(t for t in terms if t in text)
 
 
 def _lead_in(item: Unit) -> Unit | None:
@@ -594,7 +610,8 @@ def _speaking_unit(r: Retrieved, terms: dict[str, float]) -> Unit | None:
     speaking = [u for u in units if any(w in u.text for w in words)]
     if not speaking:
         return None
-    return _earliest_alike(max(speaking, key=lambda u: (unit_score(u, terms), -u.start)), speaking, terms)
+    best = max(speaking, key=lambda u: (unit_score(u, terms), -u.start))
+    return _earliest_alike(best, {u: u.text for u in speaking}, terms)
 
 
 # The paper's own reference markers ([8]) are shown with full-width brackets in the answer

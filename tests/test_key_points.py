@@ -152,9 +152,10 @@ def test_clauses_of_two_agreement_sections_each_stand_under_their_own_section() 
     assert shown_under and all(h == s for h, s in shown_under), draft.text
 
 
-def test_an_enumerated_item_never_leads_the_answer() -> None:
+def test_an_enumerated_item_never_leads_the_answer_alone() -> None:
     """ "（二）产品投入流通时，引起损害的缺陷尚不存在的；" means something only under its article's opening
-    words (…不承担赔偿责任：); a short item outscored the definition the question asked for."""
+    words (…不承担赔偿责任：): quoted alone first it once outscored the definition the question asked for.
+    Of the passage ranked first, it now opens under those words, and the definition follows."""
     items = (
         "第四十一条　因产品存在缺陷造成人身、缺陷产品以外的其他财产损害的，生产者应当承担赔偿责任。"
         "生产者能够证明有下列情形之一的，不承担赔偿责任：\n（一）未将产品投入流通的；\n"
@@ -163,8 +164,10 @@ def test_an_enumerated_item_never_leads_the_answer() -> None:
     definition = "第四十六条　本法所称缺陷，是指产品存在危及人身、他人财产安全的不合理的危险。"
     passages = [Retrieved(make_chunk(items, n=0), 1.0), Retrieved(make_chunk(definition, n=1), 0.9)]
     draft = ExtractiveAnswerer().answer("缺陷怎么定义", passages)
-    assert not draft.text.startswith("（")
-    assert draft.statements[0].text.startswith("第四十六条"), draft.text
+    first, second = draft.text.splitlines()[:2]
+    assert first == "生产者能够证明有下列情形之一的，不承担赔偿责任：[1]", draft.text
+    assert second.startswith("（二）")
+    assert "本法所称缺陷" in draft.text
 
 
 def test_a_sentence_that_leans_on_the_one_before_never_leads_the_answer() -> None:
@@ -224,6 +227,23 @@ def test_the_first_ranked_provision_decided_by_a_list_item_leads_with_the_words_
     first, second = draft.text.splitlines()[:2]
     assert first == "第四百一十四条　同一财产向两个以上债权人抵押的，拍卖、变卖抵押财产所得的价款依照下列规定清偿：[1]", draft.text
     assert second.startswith("（") and second.endswith("[1]")
+
+
+def test_an_item_that_speaks_to_the_question_leads_though_another_sentence_could_stand_alone() -> None:
+    """产品质量法第四十条's only sentence that stands alone is its last paragraph, on contracts between
+    sellers; the item on goods worse than shown decides "衣服质量太差" and leads under its list's opening words."""
+    article = (
+        "第四十条　售出的产品有下列情形之一的，销售者应当负责修理、更换、退货；给购买产品的消费者造成损失的，销售者应当赔偿损失：\n"
+        "（一）不具备产品应当具备的使用性能而事先未作说明的；\n（二）不符合在产品或者其包装上注明采用的产品标准的；\n"
+        "（三）不符合以产品说明、实物样品等方式表明的质量状况的。\n"
+        "生产者之间，销售者之间，生产者与销售者之间订立的买卖合同、承揽合同有不同约定的，合同当事人按照合同约定执行。"
+    )
+    draft = ExtractiveAnswerer().answer(
+        "网上买的衣服质量太差商家不给退", [Retrieved(make_chunk(article, n=0), 1.0, dense_rank=1)]
+    )
+    first, second = draft.text.splitlines()[:2]
+    assert first.startswith("第四十条　售出的产品有下列情形之一的") and first.endswith("：[1]"), draft.text
+    assert second == "（三）不符合以产品说明、实物样品等方式表明的质量状况的。[1]"
 
 
 def test_an_issue_whose_provision_its_gloss_ranked_is_stated() -> None:
