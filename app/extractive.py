@@ -26,6 +26,7 @@ from app.draft import ISSUE_HEADING_PREFIX, KEY_POINTS_HEADING, PROVISIONS_HEADI
 from app.question import Question, as_question
 from app.sentences import AGREEMENT_ITEM, LIST_ITEM, Unit, split_units, unit_at, whole_unit
 from app.terms import STOPWORDS, question_terms
+from ingest.numerals import cn_to_int
 from ingest.parsers.agreement import list_head_id
 from ingest.types import PROVISION_KINDS, Chunk
 
@@ -317,7 +318,7 @@ class ExtractiveAnswerer:
                 unit = _decisive_unit(r, terms, items=True) if n == 0 else _speaking_unit(r, terms)
                 if unit is None:
                     continue
-                lead = _lead_in(unit) if not can_lead(unit) else None
+                lead = _context_for(unit) if not can_lead(unit) else None
                 quoted += [(lead, r)] if lead is not None else []
                 for head in _list_head(unit, r, by_id, cited):
                     quoted.append(head)
@@ -416,7 +417,7 @@ def _best_ranked_first(
         return [], points, chosen  # the answer opens with that sentence already
     # an item of the provision's list leads under the words that open the list, as under 要点: 第四百一十四条
     # decides "抵押给了两个人，一个登记了一个没登记" only in its items
-    lead_in = _lead_in(unit) if unit is not None and LIST_ITEM.match(unit.text) else None
+    lead_in = _context_for(unit) if unit is not None and not can_lead(unit) else None
     # a provision states a rule whatever words it uses; commentary leads only with a sentence on the
     # question's matter, two of its words at least (the blog's opening line on 备案 shares only 服务 with
     # a question about an outage, and stood above 要点 on the outage's 违约责任)
@@ -509,7 +510,7 @@ def _decisive_unit(r: Retrieved, terms: dict[str, float], *, items: bool = False
     shown = {
         u: u.text if can_lead(u) else lead.text + u.text
         for u in units
-        if can_lead(u) or items and LIST_ITEM.match(u.text) and (lead := _lead_in(u)) is not None
+        if can_lead(u) or items and (lead := _context_for(u)) is not None
     } or {u: u.text for u in units}
     implied = _implied(r)
     best = max(shown, key=lambda u: (_text_score(shown[u], terms, implied), -u.start))
@@ -533,6 +534,44 @@ def _earliest_alike(unit: Unit, shown: dict[Unit, str], terms: dict[str, float],
 
 def _question_words(text: str, terms: dict[str, float]) -> frozenset[str]:
     return frozenset(t for t in terms if t in text)
+
+
+def _context_for(unit: Unit) -> Unit | None:
+    """What a unit that cannot stand alone is quoted after: an item, the words that open its list; a
+    paragraph that applies the one before it, that paragraph.  None for any other unit."""
+    if LIST_ITEM.match(unit.text):
+        return _lead_in(unit)
+    return _referred_paragraphs(unit)
+
+
+_PARAGRAPH_NUMBER = re.compile(r"(?<!条)第([一二三四五六七八九十]+)款")
+_PARAGRAPHS_BEFORE = re.compile(r"前([一二两三四]?)款")
+
+
+def _referred_paragraphs(unit: Unit) -> Unit | None:
+    """The paragraphs (款) of its article that ``unit`` applies: those before its own for 前款 / 前两款, the
+    numbered one for 第一款 ("依据前款规定解除合同造成物业服务人损失的……业主应当赔偿损失。" says what it
+    applies only after "业主依照法定程序共同决定解聘物业服务人的，可以解除物业服务合同。…"); None when it
+    refers to none (or to an item, 前项).  Items (项) are not paragraphs: a paragraph that opens a list is
+    quoted by its opening words."""
+    chunk = unit.chunk
+    offset, paragraphs = 0, []
+    for line in chunk.text.split("\n"):
+        if line.strip() and not LIST_ITEM.match(line.strip()):
+            paragraphs.append((offset, offset + len(line)))
+        offset += len(line) + 1
+    own = sum(1 for start, _end in paragraphs if start <= unit.start - chunk.start) - 1
+    numbered, before = _PARAGRAPH_NUMBER.search(unit.text), _PARAGRAPHS_BEFORE.search(unit.text)
+    if numbered:
+        first = last = cn_to_int(numbered.group(1)) - 1
+    elif before:
+        last = own - 1
+        first = last - (cn_to_int(before.group(1).replace("两", "二")) if before.group(1) else 1) + 1
+    else:
+        return None
+    if not 0 <= first <= last < own:
+        return None
+    return unit_at(chunk, paragraphs[first][0], paragraphs[last][1])
 
 
 def _lead_in(item: Unit) -> Unit | None:

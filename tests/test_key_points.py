@@ -194,6 +194,39 @@ def test_a_paragraph_that_applies_the_one_before_never_leads_the_answer() -> Non
     assert draft.statements[0].text.startswith("第七百一十三条　承租人在租赁物需要维修时"), draft.text
 
 
+def test_a_paragraph_that_applies_the_one_before_is_quoted_after_it() -> None:
+    """著作权法第五十五条's second paragraph answers "能拒绝吗", but says which powers only by 前款: it is
+    quoted after the paragraph it applies, never alone."""
+    powers = (
+        "第五十五条　主管著作权的部门对涉嫌侵犯著作权和与著作权有关的权利的行为进行查处时，可以询问有关当事人，"
+        "调查与涉嫌违法行为有关的情况；查阅、复制与涉嫌违法行为有关的合同、发票、账簿以及其他有关资料。\n"
+        "主管著作权的部门依法行使前款规定的职权时，当事人应当予以协助、配合，不得拒绝、阻挠。"
+    )
+    draft = ExtractiveAnswerer().answer(
+        "版权局上门检查要翻账簿，我能拒绝吗", [Retrieved(make_chunk(powers, n=0), 1.0, dense_rank=1)]
+    )
+    first, second = draft.text.splitlines()[:2]
+    assert first.startswith("第五十五条　主管著作权的部门") and first.endswith("[1]"), draft.text
+    assert second == "主管著作权的部门依法行使前款规定的职权时，当事人应当予以协助、配合，不得拒绝、阻挠。[1]"
+
+
+def test_the_paragraphs_a_paragraph_refers_to() -> None:
+    from app.extractive import _referred_paragraphs
+    from app.sentences import split_units
+
+    text = (
+        "第一条　甲可以做下列事情：\n（一）买；\n（二）卖。\n乙不得妨碍。\n"
+        "违反前两款规定的，应当赔偿。\n违反第一款规定的，另行处理。\n依照前项处理。"
+    )
+    chunk = make_chunk(text, n=0)
+    by_text = {u.text: u for u in split_units(chunk)}
+    both = _referred_paragraphs(by_text["违反前两款规定的，应当赔偿。"])
+    assert both is not None and both.text == "第一条　甲可以做下列事情：\n（一）买；\n（二）卖。\n乙不得妨碍。"
+    first = _referred_paragraphs(by_text["违反第一款规定的，另行处理。"])
+    assert first is not None and first.text == "第一条　甲可以做下列事情："
+    assert _referred_paragraphs(by_text["依照前项处理。"]) is None
+
+
 def test_of_sentences_sharing_the_same_words_the_rule_before_its_special_case_leads() -> None:
     """Damped by length, the short special case outscored the rule when both shared the same words."""
     estate = (
