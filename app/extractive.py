@@ -167,9 +167,12 @@ class ExtractiveAnswerer:
         if self.citations is not None:  # the lead, like what the question named, is judged first
             opening, points, chosen = self._judged(asked or lead, points, chosen, pool, passages)
             asked, lead = (opening, []) if asked else ([], opening)
+        elsewhere = {u for u, _r in [*asked, *lead, *(q for p in points for q in p.quoted)]}
+        chosen = _with_contexts(chosen, elsewhere)
         if points or asked:
             return compose_with_issues(points, chosen, pool, asked=asked, lead=lead)
-        return compose([*lead, *chosen], pool, opening=max(len(lead), 1))
+        opening = len(lead) or (2 if len(chosen) > 1 and _context_for(chosen[1][0]) == chosen[0][0] else 1)
+        return compose([*lead, *chosen], pool, opening=opening)
 
     def _judged(
         self,
@@ -620,6 +623,23 @@ def _with_list_heads(
         for head in _list_head(unit, r, by_id, taken):
             out.append(head)
             taken.add(head[1].chunk.chunk_id)
+        out.append((unit, r))
+    return out
+
+
+def _with_contexts(
+    chosen: list[tuple[Unit, Retrieved]], elsewhere: set[Unit]
+) -> list[tuple[Unit, Retrieved]]:
+    """``chosen`` with what each item or referring paragraph of a provision is quoted after (``_context_for``)
+    before it, unless the answer quotes that already: under 相关规定, 第一千一百五十四条's "（四）遗嘱无效部分所涉及的
+    遗产；" stood without "有下列情形之一的，遗产中的有关部分按照法定继承办理：", which says what the items are."""
+    out: list[tuple[Unit, Retrieved]] = []
+    taken = set(elsewhere) | {u for u, _r in chosen}
+    for unit, r in chosen:
+        context = None if can_lead(unit) or r.chunk.kind not in PROVISION_KINDS else _context_for(unit)
+        if context is not None and context not in taken:
+            out.append((context, r))
+            taken.add(context)
         out.append((unit, r))
     return out
 

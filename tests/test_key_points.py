@@ -227,6 +227,28 @@ def test_the_paragraphs_a_paragraph_refers_to() -> None:
     assert _referred_paragraphs(by_text["依照前项处理。"]) is None
 
 
+def test_an_item_quoted_under_the_related_provisions_comes_with_the_words_that_open_its_list() -> None:
+    """Under 相关规定 an item of a provision was quoted where it ranked, alone: "（四）遗嘱无效部分所涉及的遗产；"
+    without "有下列情形之一的，遗产中的有关部分按照法定继承办理：", which says what the items are."""
+    division = (
+        "第一千一百五十三条　夫妻共同所有的财产，除有约定的外，遗产分割时，应当先将共同所有的财产的一半分出为配偶所有，"
+        "其余的为被继承人的遗产。"
+    )
+    intestacy = (
+        "第一千一百五十四条　有下列情形之一的，遗产中的有关部分按照法定继承办理：\n（一）遗嘱继承人放弃继承或者受遗赠人放弃受遗赠；\n"
+        "（四）遗嘱无效部分所涉及的遗产；\n（五）遗嘱未处分的遗产。"
+    )
+    passages = [
+        Retrieved(make_chunk(division, n=0), 1.0, dense_rank=1),
+        Retrieved(make_chunk(intestacy, n=1), 0.9, dense_rank=2),
+    ]
+    draft = ExtractiveAnswerer().answer("父亲的遗嘱没写到的那部分遗产怎么分", passages)
+    bullets = [line for line in draft.text.splitlines() if line.startswith("- ")]
+    items = [n for n, line in enumerate(bullets) if line.startswith("- （")]
+    assert items, draft.text
+    assert bullets[items[0] - 1] == "- 第一千一百五十四条　有下列情形之一的，遗产中的有关部分按照法定继承办理：[2]", draft.text
+
+
 def test_of_sentences_sharing_the_same_words_the_rule_before_its_special_case_leads() -> None:
     """Damped by length, the short special case outscored the rule when both shared the same words."""
     estate = (
