@@ -74,16 +74,19 @@ def markdown_text(text: str) -> str:
 
 
 def answer_blocks(text: str) -> list[tuple[str, str]]:
-    """An answer's lines as (kind, content): ``lead`` (first paragraph), ``para``, ``heading``
-    (a ``**group**`` line) or ``item`` (a ``- `` bullet), blank lines dropped.
+    """An answer's lines as (kind, content): ``lead`` (the lines of the first paragraph: a provision's
+    list opening and the item that decides the question are two), ``para``, ``heading`` (a ``**group**``
+    line) or ``item`` (a ``- `` bullet), blank lines dropped.
 
     The one reading of the answerers' layout, shared by the browser (``app.ui.html``) and the
     Markdown export, so both show the same structure.
     """
     blocks: list[tuple[str, str]] = []
+    opening = True  # no blank line yet after the first line
     for raw in text.splitlines():
         line = raw.strip()
         if not line:
+            opening = opening and not blocks
             continue
         item, heading = _ITEM.match(line), _GROUP_HEADING.fullmatch(line)
         if item:
@@ -91,7 +94,8 @@ def answer_blocks(text: str) -> list[tuple[str, str]]:
         elif heading:
             blocks.append(("heading", heading.group(1)))
         else:
-            blocks.append(("para" if blocks else "lead", line))
+            lead = opening and all(kind == "lead" for kind, _c in blocks)
+            blocks.append(("lead" if lead else "para", line))
     return blocks
 
 

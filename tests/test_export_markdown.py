@@ -13,7 +13,7 @@ from markdown_it import MarkdownIt
 
 from app.abstain import ABSTAIN_TEXT
 from app.answer import Answer, Citation
-from app.render import conversation_markdown, markdown_text, to_markdown, to_text
+from app.render import answer_blocks, conversation_markdown, markdown_text, to_markdown, to_text
 from app.ui.html import answer_body_html
 from app.warning import WARNING
 
@@ -157,6 +157,15 @@ def test_markdown_text_escapes_block_starts_and_keeps_markers() -> None:
 def test_browser_and_export_read_the_same_structure() -> None:
     body = answer_body_html(ANSWER_TEXT, {1: "L1", 2: "L2"}, "a0")
     assert body.count('<div class="answer-h">') == 2 and body.count("<li>") == 4 and "answer-lead" in body
+
+
+def test_the_lines_of_the_first_paragraph_are_all_the_lead() -> None:
+    """A provision that decides the question in an item of its list opens with the words that open the
+    list, then the item, on two lines of one paragraph: both are the lead, what follows a blank line is not."""
+    text = "同一财产向两个以上债权人抵押的，依照下列规定清偿：[1]\n（一）抵押权已经登记的，按照登记的时间先后确定清偿顺序；[1]\n\n其他。[2]\n再其他。[2]"
+    assert [kind for kind, _c in answer_blocks(text)] == ["lead", "lead", "para", "para"]
+    assert [kind for kind, _c in answer_blocks("**要点**\n\n正文[1]")] == ["heading", "para"]
+    assert answer_body_html(text, {1: "L1", 2: "L2"}, "a0").count('class="answer-lead"') == 2
 
 
 def test_a_self_named_address_reads_as_itself_in_the_terminal_and_the_export() -> None:
