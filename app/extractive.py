@@ -501,8 +501,8 @@ def _mapped_unit(r: Retrieved) -> Unit | None:
 def _decisive_unit(r: Retrieved, terms: dict[str, float], *, items: bool = False) -> Unit | None:
     """The issue map's decisive sentence when it has one, else the provision's best sentence for the question.
     ``items``: an item of the provision's list counts too, for a caller that quotes it under the words that
-    open its list (第四十条's "（三）不符合以产品说明、实物样品等方式表明的质量状况的" for clothes worse than
-    shown, where the only sentence that stands alone was its last paragraph on contracts between sellers)."""
+    open its list (产品质量法第四十条's items on goods that fall short, for "网上买的衣服质量太差商家不给退", where
+    the only sentence that stands alone was its last paragraph, on contracts between sellers)."""
     named = _mapped_unit(r)
     if named is not None:
         return named
