@@ -56,10 +56,13 @@ _SENTENCE_END = re.compile(r"[。；！.;!）)”」]$")
 # a sentence that leans on the one before: a proviso ("但是，法律另有规定的除外。"), an example ("比如，某电商
 # 公司用你的AI…"): quoted alone it says nothing, or the opposite of its paragraph
 _DEPENDENT = re.compile(r"^(?:但是?|然而|不过|比如|例如|譬如|同理)")
-# a paragraph that applies or excepts the one before it ("因承租人的过错致使租赁物需要维修的，出租人不承担
+# a paragraph that applies or excepts another of its article ("因承租人的过错致使租赁物需要维修的，出租人不承担
 # 前款规定的维修义务。", "其他可以登记的担保物权，清偿顺序参照适用前款规定。"): quoted alone it names a rule it
-# does not state.  On the lay dev splits 17 of 445 answers that opened with a statute opened so
-_REFERS_BACK = re.compile(r"前[一二两三四]?[款项]|(?<!条)第[一二三四五六七八九十]+款")
+# does not state, so it comes after the paragraphs it names (``_referred_paragraphs``).  On the lay dev
+# splits 17 of 445 answers that opened with a statute opened with one alone
+_PARAGRAPHS_BEFORE = re.compile(r"前([一二两三四]?)款")
+_PARAGRAPH_NUMBER = re.compile(r"(?<!条)第([一二三四五六七八九十]+)款")  # 第一款 of its own article
+_REFERS_BACK = re.compile(rf"{_PARAGRAPHS_BEFORE.pattern}|{_PARAGRAPH_NUMBER.pattern}|前[一二两三四]?项")
 # an enumerated item ("（二）产品投入流通时，引起损害的缺陷尚不存在的；") means something only under its
 # article's opening words ("生产者能够证明有下列情形之一的，不承担赔偿责任："); the agreement's items
 # ("③ 在大模型开放平台已尽善意管理的情况下，因……等因素。") are chunks of their own, their opening words
@@ -409,9 +412,9 @@ def _best_ranked_first(
     provision that decides it: "健身卡……老板跑路了，钱能要回来吗" opened with 第六百六十三条 (a gift's
     revocation "一年内", for 一年) while retrieval's first passage was 消保法第五十三条 on prepaid services.
     On the lay dev split the first retrieved passage was gold for 0.512 of questions, the answer's first
-    citation for 0.368.  Unless the answer already opens with it (empty ``lead``), its decisive sentence
-    does, above 要点 (a 要点 led by it comes first already: issues are ordered by their passages' ranks),
-    and is not quoted again below."""
+    citation for 0.368.  Unless the answer already opens with that sentence (empty ``lead``), its decisive
+    sentence does (after what it cannot stand without: ``_context_for``), above 要点 (a 要点 led by it comes
+    first already: issues are ordered by their passages' ranks), and is not quoted again below."""
     top = next((r for r in passages if r.via == "hybrid"), None)
     if top is None or points and points[0].quoted[0][1].chunk.chunk_id == top.chunk.chunk_id:
         return [], points, chosen
@@ -509,7 +512,8 @@ def _decisive_unit(r: Retrieved, terms: dict[str, float], *, items: bool = False
     units = [u for u in split_units(r.chunk) if not u.text.rstrip().endswith(("？", "?"))]
     if not units:
         return None
-    # what the reader sees of each: an item with the words that open its list, which it is judged with
+    # what the reader sees of each, and is judged by: an item after the words that open its list, a
+    # referring paragraph after the paragraphs it names
     shown = {
         u: u.text if can_lead(u) else lead.text + u.text
         for u in units
@@ -545,10 +549,6 @@ def _context_for(unit: Unit) -> Unit | None:
     if LIST_ITEM.match(unit.text):
         return _lead_in(unit)
     return _referred_paragraphs(unit)
-
-
-_PARAGRAPH_NUMBER = re.compile(r"(?<!条)第([一二三四五六七八九十]+)款")
-_PARAGRAPHS_BEFORE = re.compile(r"前([一二两三四]?)款")
 
 
 def _referred_paragraphs(unit: Unit) -> Unit | None:
